@@ -1,0 +1,1 @@
+//! AWS and OpenAI-compatible providers for coursegen: Bedrock, OpenAI chat completions, S3, quota discipline.

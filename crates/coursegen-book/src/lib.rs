@@ -1,0 +1,1 @@
+//! Renders a coursegen course book as Markdown, HTML and EPUB.

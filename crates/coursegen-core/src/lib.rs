@@ -1,0 +1,1 @@
+//! coursegen domain: outline, request, stage contracts, keys, errors and the store/model traits.
