@@ -1,1 +1,19 @@
-//! coursegen domain: outline, request, stage contracts, keys, errors and the store/model traits.
+//! coursegen domain: outline, request, stage contracts, store keys, errors and the
+//! store/model ports. No AWS SDK here.
+
+pub mod contracts;
+pub mod error;
+pub mod fingerprint;
+pub mod keys;
+pub mod model;
+pub mod outline;
+pub mod request;
+pub mod store;
+
+pub use error::{Problem, Problems, StageError, StageResult};
+pub use model::{
+    ImageModel, ImageRequest, ImageResponse, ModelId, TextModel, TextRequest, TextResponse, TextTask, Usage,
+};
+pub use outline::{Course, Item, Language, Lesson, Module, Outline};
+pub use request::{ContentType, RawRequest, Request};
+pub use store::{BlobStore, BlobStoreExt, FsStore, MemStore};
