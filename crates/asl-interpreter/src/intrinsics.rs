@@ -23,7 +23,10 @@ const MAX_RANGE_ELEMENTS: i64 = 1_000;
 enum Arg {
     /// A single-quoted literal: its decoded value, and its text with escapes kept (needed by
     /// `States.Format` to tell an escaped `\{` from a placeholder).
-    Str { value: String, raw: String },
+    Str {
+        value: String,
+        raw: String,
+    },
     Number(Number),
     Bool(bool),
     Null,
@@ -82,14 +85,8 @@ impl Parser {
     }
 
     fn rest_starts_with(&self, prefix: &str) -> bool {
-        let mut i = self.pos;
-        for c in prefix.chars() {
-            if self.chars.get(i) != Some(&c) {
-                return false;
-            }
-            i += 1;
-        }
-        true
+        let mut rest = self.chars.iter().skip(self.pos);
+        prefix.chars().all(|c| rest.next() == Some(&c))
     }
 
     /// Parses a whole expression: exactly one call and nothing after it.
@@ -362,11 +359,7 @@ struct Args<'a> {
 impl Args<'_> {
     fn wrong(&self, index: usize, expected: &str) -> StatesError {
         let found = self.values.get(index).map_or("nothing", type_name);
-        failure(format!(
-            "Invalid arguments in {}: argument {} must be {expected}, found {found}",
-            self.name,
-            index + 1
-        ))
+        failure(format!("Invalid arguments in {}: argument {} must be {expected}, found {found}", self.name, index + 1))
     }
 
     fn value(&self, index: usize) -> Result<&Value, StatesError> {
@@ -405,11 +398,7 @@ impl Args<'_> {
 }
 
 fn eval_call(call: &Call, input: &Value, context: &Value) -> Result<Value, StatesError> {
-    let values = call
-        .args
-        .iter()
-        .map(|arg| eval_arg(arg, input, context))
-        .collect::<Result<Vec<_>, _>>()?;
+    let values = call.args.iter().map(|arg| eval_arg(arg, input, context)).collect::<Result<Vec<_>, _>>()?;
     let args = Args { name: &call.name, values };
     match call.name.as_str() {
         "States.Format" => format(call, &args),
@@ -437,11 +426,9 @@ fn eval_call(call: &Call, input: &Value, context: &Value) -> Result<Value, State
         "States.ArrayGetItem" => {
             let items = args.array(0)?;
             let index = args.integer(1)?;
-            usize::try_from(index)
-                .ok()
-                .and_then(|i| items.get(i))
-                .cloned()
-                .ok_or_else(|| args.fail(format!("index {index} is out of bounds for an array of length {}", items.len())))
+            usize::try_from(index).ok().and_then(|i| items.get(i)).cloned().ok_or_else(|| {
+                args.fail(format!("index {index} is out of bounds for an array of length {}", items.len()))
+            })
         }
         "States.ArrayLength" => Ok(Value::from(args.array(0)?.len())),
         "States.ArrayUnique" => {
@@ -462,9 +449,7 @@ fn eval_call(call: &Call, input: &Value, context: &Value) -> Result<Value, State
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(text.as_bytes())
                 .map_err(|e| args.fail(format!("the string is not valid base64: {e}")))?;
-            String::from_utf8(bytes)
-                .map(Value::String)
-                .map_err(|_| args.fail("the decoded data is not valid UTF-8"))
+            String::from_utf8(bytes).map(Value::String).map_err(|_| args.fail("the decoded data is not valid UTF-8"))
         }
         "States.Hash" => hash(&args),
         "States.JsonMerge" => json_merge(&args),
@@ -549,15 +534,11 @@ fn array_range(args: &Args<'_>) -> Result<Value, StatesError> {
         return Err(args.fail("the step must not be 0"));
     }
     let span = i128::from(end) - i128::from(start);
-    let count = if (span >= 0) == (step > 0) || span == 0 {
-        span / i128::from(step) + 1
-    } else {
-        0
-    };
+    let count = if (span >= 0) == (step > 0) || span == 0 { span / i128::from(step) + 1 } else { 0 };
     if count > i128::from(MAX_RANGE_ELEMENTS) {
-        return Err(args.fail(format!(
-            "the range would have {count} elements; at most {MAX_RANGE_ELEMENTS} are allowed"
-        )));
+        return Err(
+            args.fail(format!("the range would have {count} elements; at most {MAX_RANGE_ELEMENTS} are allowed"))
+        );
     }
     let mut items = Vec::new();
     let mut current = i128::from(start);
@@ -705,12 +686,7 @@ mod tests {
     #[test]
     fn format_placeholder_count_must_match() {
         assert!(validate("States.Format('{} {}', $.name)").is_err());
-        let err = evaluate(
-            "States.Format($.t, 1)",
-            &json!({"t": "{} and {}"}),
-            &Value::Null,
-        )
-        .unwrap_err();
+        let err = evaluate("States.Format($.t, 1)", &json!({"t": "{} and {}"}), &Value::Null).unwrap_err();
         assert_eq!(err.error, names::INTRINSIC_FAILURE);
         assert!(err.cause.contains("placeholder"));
     }
@@ -799,10 +775,7 @@ mod tests {
     #[test]
     fn hash_supports_all_algorithms() {
         assert_eq!(eval("States.Hash('abc', 'MD5')").unwrap(), json!("900150983cd24fb0d6963f7d28e17f72"));
-        assert_eq!(
-            eval("States.Hash('abc', 'SHA-1')").unwrap(),
-            json!("a9993e364706816aba3e25717850c26c9cd0d89d")
-        );
+        assert_eq!(eval("States.Hash('abc', 'SHA-1')").unwrap(), json!("a9993e364706816aba3e25717850c26c9cd0d89d"));
         assert_eq!(
             eval("States.Hash('abc', 'SHA-256')").unwrap(),
             json!("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
@@ -821,10 +794,7 @@ mod tests {
 
     #[test]
     fn json_merge_is_shallow() {
-        assert_eq!(
-            eval("States.JsonMerge($.obj, $.other, false)").unwrap(),
-            json!({"a": 1, "b": {"y": 2}, "c": 3})
-        );
+        assert_eq!(eval("States.JsonMerge($.obj, $.other, false)").unwrap(), json!({"a": 1, "b": {"y": 2}, "c": 3}));
         fails("States.JsonMerge($.obj, $.other, true)");
         fails("States.JsonMerge($.obj, $.list, false)");
     }

@@ -34,8 +34,8 @@ enum Segment {
 #[derive(Debug)]
 struct Prepared {
     root: Root,
-    /// The `$`-rooted path in syntax `serde_json_path` accepts.
-    normalized: String,
+    /// The path compiled from its RFC 9535 rewrite.
+    compiled: JsonPath,
     /// The segments when the path is definite; `None` when it is indefinite.
     segments: Option<Vec<Segment>>,
 }
@@ -51,8 +51,8 @@ fn prepare(path: &str) -> Result<Prepared, String> {
         return Err(format!("the path '{path}' must begin with '$' or '$$'"));
     };
     let (normalized, segments) = normalize(rest).map_err(|m| format!("invalid path '{path}': {m}"))?;
-    JsonPath::parse(&normalized).map_err(|e| format!("invalid path '{path}': {e}"))?;
-    Ok(Prepared { root, normalized, segments })
+    let compiled = JsonPath::parse(&normalized).map_err(|e| format!("invalid path '{path}': {e}"))?;
+    Ok(Prepared { root, compiled, segments })
 }
 
 /// True when `name` is a valid RFC 9535 member-name shorthand.
@@ -258,11 +258,7 @@ pub fn select(path: &str, input: &Value, context: &Value) -> Result<Value, State
     match select_opt(path, input, context)? {
         Some(value) => Ok(value),
         None => {
-            let (what, doc) = if path.starts_with("$$") {
-                ("context object", context)
-            } else {
-                ("input", input)
-            };
+            let (what, doc) = if path.starts_with("$$") { ("context object", context) } else { ("input", input) };
             Err(StatesError::runtime(format!(
                 "The JSONPath '{path}' could not be found in the {what} '{}'",
                 quoted(doc)
@@ -279,9 +275,7 @@ pub fn select_opt(path: &str, input: &Value, context: &Value) -> Result<Option<V
         Root::Input => input,
         Root::Context => context,
     };
-    let compiled = JsonPath::parse(&prepared.normalized)
-        .map_err(|e| StatesError::runtime(format!("invalid path '{path}': {e}")))?;
-    let nodes = compiled.query(doc);
+    let nodes = prepared.compiled.query(doc);
     if prepared.segments.is_some() {
         Ok(nodes.first().cloned())
     } else {
@@ -417,11 +411,7 @@ fn expand_dynamic(key: &str, value: &Value, input: &Value, context: &Value) -> R
     match select_opt(expr, input, context)? {
         Some(v) => Ok(v),
         None => {
-            let (what, doc) = if expr.starts_with("$$") {
-                ("context object", context)
-            } else {
-                ("input", input)
-            };
+            let (what, doc) = if expr.starts_with("$$") { ("context object", context) } else { ("input", input) };
             Err(StatesError::runtime(format!(
                 "The JSONPath '{expr}' specified for the field '{key}' could not be found in the {what} '{}'",
                 quoted(doc)
@@ -454,11 +444,8 @@ fn validate_at(template: &Value, location: &str) -> Result<(), (String, String)>
                             format!("the value of '{key}' must be a string holding a path or an intrinsic function"),
                         ));
                     };
-                    let checked = if intrinsics::is_intrinsic(expr) {
-                        intrinsics::validate(expr)
-                    } else {
-                        validate_path(expr)
-                    };
+                    let checked =
+                        if intrinsics::is_intrinsic(expr) { intrinsics::validate(expr) } else { validate_path(expr) };
                     checked.map_err(|message| (here, message))?;
                 } else {
                     validate_at(value, &here)?;
@@ -675,10 +662,7 @@ mod tests {
             "keep": [true, null]
         });
         let out = expand_template(&template, &input(), &context()).unwrap();
-        assert_eq!(
-            out,
-            json!({"outer": {"inner": 1, "list": [{"x": [1, 2, 3]}, 3, "lit"]}, "keep": [true, null]})
-        );
+        assert_eq!(out, json!({"outer": {"inner": 1, "list": [{"x": [1, 2, 3]}, 3, "lit"]}, "keep": [true, null]}));
     }
 
     #[test]
