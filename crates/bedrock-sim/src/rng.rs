@@ -98,9 +98,7 @@ impl Rng {
     /// Returns `len` characters drawn from `[A-Za-z0-9]`.
     pub fn alnum(&mut self, len: usize) -> String {
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-        (0..len)
-            .map(|_| char::from(ALPHABET[self.below(ALPHABET.len() as u64) as usize]))
-            .collect()
+        (0..len).map(|_| char::from(ALPHABET[self.below(ALPHABET.len() as u64) as usize])).collect()
     }
 
     /// Returns a UUID-shaped lowercase hexadecimal string (version 4 layout).

@@ -3,31 +3,148 @@
 use crate::rng::Rng;
 
 const STOPWORDS: &[&str] = &[
-    "about", "above", "after", "again", "against", "also", "because", "been", "before", "being",
-    "below", "between", "both", "could", "does", "doing", "down", "during", "each", "from",
-    "further", "have", "having", "here", "into", "itself", "just", "more", "most", "must",
-    "only", "other", "ought", "over", "please", "same", "should", "some", "such", "than",
-    "that", "their", "theirs", "them", "then", "there", "these", "they", "this", "those",
-    "through", "under", "until", "very", "what", "when", "where", "which", "while", "with",
-    "would", "your", "yours", "write", "generate", "create", "make", "give", "provide",
-    "using", "include", "including", "words", "word", "following", "answer", "respond",
-    "return", "json", "markdown", "format", "visual", "tags", "section", "sections",
+    "about",
+    "above",
+    "after",
+    "again",
+    "against",
+    "also",
+    "because",
+    "been",
+    "before",
+    "being",
+    "below",
+    "between",
+    "both",
+    "could",
+    "does",
+    "doing",
+    "down",
+    "during",
+    "each",
+    "from",
+    "further",
+    "have",
+    "having",
+    "here",
+    "into",
+    "itself",
+    "just",
+    "more",
+    "most",
+    "must",
+    "only",
+    "other",
+    "ought",
+    "over",
+    "please",
+    "same",
+    "should",
+    "some",
+    "such",
+    "than",
+    "that",
+    "their",
+    "theirs",
+    "them",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "through",
+    "under",
+    "until",
+    "very",
+    "what",
+    "when",
+    "where",
+    "which",
+    "while",
+    "with",
+    "would",
+    "your",
+    "yours",
+    "write",
+    "generate",
+    "create",
+    "make",
+    "give",
+    "provide",
+    "using",
+    "include",
+    "including",
+    "words",
+    "word",
+    "following",
+    "answer",
+    "respond",
+    "return",
+    "json",
+    "markdown",
+    "format",
+    "visual",
+    "tags",
+    "section",
+    "sections",
 ];
 
 const NOUNS: &[&str] = &[
-    "approach", "concept", "framework", "pattern", "principle", "process", "system", "model",
-    "workflow", "strategy", "technique", "practice", "component", "structure", "outcome",
-    "example", "scenario", "trade-off", "constraint", "decision", "signal", "method",
+    "approach",
+    "concept",
+    "framework",
+    "pattern",
+    "principle",
+    "process",
+    "system",
+    "model",
+    "workflow",
+    "strategy",
+    "technique",
+    "practice",
+    "component",
+    "structure",
+    "outcome",
+    "example",
+    "scenario",
+    "trade-off",
+    "constraint",
+    "decision",
+    "signal",
+    "method",
 ];
 
 const ADJECTIVES: &[&str] = &[
-    "practical", "reliable", "clear", "robust", "simple", "effective", "consistent",
-    "measurable", "incremental", "focused", "scalable", "careful", "concrete", "useful",
+    "practical",
+    "reliable",
+    "clear",
+    "robust",
+    "simple",
+    "effective",
+    "consistent",
+    "measurable",
+    "incremental",
+    "focused",
+    "scalable",
+    "careful",
+    "concrete",
+    "useful",
 ];
 
 const VERBS: &[&str] = &[
-    "improves", "clarifies", "supports", "shapes", "connects", "simplifies", "strengthens",
-    "reveals", "guides", "organizes", "balances", "extends",
+    "improves",
+    "clarifies",
+    "supports",
+    "shapes",
+    "connects",
+    "simplifies",
+    "strengthens",
+    "reveals",
+    "guides",
+    "organizes",
+    "balances",
+    "extends",
 ];
 
 const SENTENCES: &[&str] = &[
@@ -52,13 +169,8 @@ const BULLETS: &[&str] = &[
     "Prefer a {adj} {noun} over ad-hoc fixes to {a}.",
 ];
 
-const HEADINGS: &[&str] = &[
-    "Understanding {T}",
-    "A Practical Guide to {T}",
-    "{T}: Key Ideas",
-    "Getting Started with {T}",
-    "{T} in Practice",
-];
+const HEADINGS: &[&str] =
+    &["Understanding {T}", "A Practical Guide to {T}", "{T}: Key Ideas", "Getting Started with {T}", "{T} in Practice"];
 
 const SUBHEADINGS: &[&str] = &[
     "Why {A} Matters",
@@ -140,10 +252,7 @@ struct Filler<'a> {
 
 impl Filler<'_> {
     fn word(&mut self) -> String {
-        self.rng
-            .pick(self.words)
-            .cloned()
-            .unwrap_or_else(|| "topic".to_string())
+        self.rng.pick(self.words).cloned().unwrap_or_else(|| "topic".to_string())
     }
 
     fn fill(&mut self, template: &str) -> String {
@@ -163,16 +272,11 @@ impl Filler<'_> {
         let verb = self.rng.pick(VERBS).copied().unwrap_or("supports");
         out = out.replace("{adj}", adj);
         out = out.replace("{noun}", noun);
-        out.replace("{verb}", verb)
+        fix_articles(&out.replace("{verb}", verb))
     }
 
     fn title(&self) -> String {
-        self.words
-            .iter()
-            .take(3)
-            .map(|w| capitalize(w))
-            .collect::<Vec<_>>()
-            .join(" ")
+        self.words.iter().take(3).map(|w| capitalize(w)).collect::<Vec<_>>().join(" ")
     }
 
     fn sentence(&mut self) -> String {
@@ -197,6 +301,26 @@ impl Filler<'_> {
     }
 }
 
+/// Turns "a" into "an" before words that start with a vowel.
+fn fix_articles(text: &str) -> String {
+    let words: Vec<&str> = text.split(' ').collect();
+    let mut out = Vec::with_capacity(words.len());
+    for (i, word) in words.iter().enumerate() {
+        let next_vowel = words.get(i + 1).is_some_and(|next| {
+            next.trim_start_matches(|c: char| !c.is_alphanumeric())
+                .chars()
+                .next()
+                .is_some_and(|c| "aeiouAEIOU".contains(c))
+        });
+        match *word {
+            "a" if next_vowel => out.push("an"),
+            "A" if next_vowel => out.push("An"),
+            other => out.push(other),
+        }
+    }
+    out.join(" ")
+}
+
 fn word_count(text: &str) -> u64 {
     text.split_whitespace().count() as u64
 }
@@ -212,10 +336,7 @@ pub fn markdown(prompt: &str, rng: &mut Rng) -> String {
     let target = word_target(prompt).unwrap_or_else(|| 120 + rng.below(240));
     let wants_visuals = prompt.contains("[VISUAL:");
     let visual_count = if wants_visuals { 3 + rng.below(3) } else { 0 };
-    let mut f = Filler {
-        rng,
-        words: &words,
-    };
+    let mut f = Filler { rng, words: &words };
     let heading_template = f.rng.pick(HEADINGS).copied().unwrap_or("{T}");
     let mut blocks: Vec<String> = vec![format!("# {}", f.fill(heading_template))];
     blocks.push(f.paragraph());
@@ -237,7 +358,7 @@ pub fn markdown(prompt: &str, rng: &mut Rng) -> String {
         let sub = f.rng.pick(SUBHEADINGS).copied().unwrap_or("Notes");
         blocks.push(format!("## {}", f.fill(sub)));
         blocks.push(f.paragraph());
-        if section % 2 == 0 {
+        if section.is_multiple_of(2) {
             blocks.push(f.bullets());
         }
         section += 1;
@@ -260,10 +381,7 @@ pub fn truncate_chars(text: &mut String, max_chars: u64) -> bool {
 /// A short plain sentence (used for non-Markdown text shapes).
 pub fn sentence(prompt: &str, rng: &mut Rng) -> String {
     let words = keywords(prompt);
-    let mut f = Filler {
-        rng,
-        words: &words,
-    };
+    let mut f = Filler { rng, words: &words };
     f.sentence()
 }
 
@@ -302,6 +420,11 @@ mod tests {
         assert!((3..=5).contains(&visuals), "{visuals}");
         assert!(text.starts_with("# "));
         assert!(word_count(&text) >= 400);
+    }
+
+    #[test]
+    fn articles() {
+        assert_eq!(fix_articles("a incremental step and a clear one"), "an incremental step and a clear one");
     }
 
     #[test]

@@ -32,19 +32,15 @@ pub fn leaf_chars(value: &Value) -> u64 {
         Value::Number(n) => n.to_string().len() as u64,
         Value::String(s) => s.chars().count() as u64,
         Value::Array(items) => items.iter().map(leaf_chars).sum(),
-        Value::Object(map) => map
-            .iter()
-            .filter(|(k, _)| k.as_str() != "role" && k.as_str() != "type")
-            .map(|(_, v)| leaf_chars(v))
-            .sum(),
+        Value::Object(map) => {
+            map.iter().filter(|(k, _)| k.as_str() != "role" && k.as_str() != "type").map(|(_, v)| leaf_chars(v)).sum()
+        }
     }
 }
 
 /// Number of characters of the compact JSON serialization of a value.
 pub fn json_chars(value: &Value) -> u64 {
-    serde_json::to_string(value)
-        .map(|s| s.chars().count() as u64)
-        .unwrap_or(0)
+    serde_json::to_string(value).map(|s| s.chars().count() as u64).unwrap_or(0)
 }
 
 #[cfg(test)]
