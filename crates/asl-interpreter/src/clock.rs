@@ -99,9 +99,10 @@ impl Clock for FakeClock {
 
     async fn timer(&self, d: Duration) {
         let mut rx = self.now.subscribe();
-        let deadline = {
-            let now = *rx.borrow_and_update();
-            now.checked_add(d).unwrap_or(now)
+        let start = *rx.borrow_and_update();
+        let Some(deadline) = start.checked_add(d) else {
+            // A deadline past the end of representable time is never reached.
+            return std::future::pending::<()>().await;
         };
         loop {
             if *rx.borrow_and_update() >= deadline {

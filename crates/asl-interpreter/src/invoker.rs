@@ -79,6 +79,14 @@ impl TaskInvoker for NoopInvoker {
     }
 }
 
+/// The error a Lambda function error surfaces as: the function's `errorType` (or
+/// `Lambda.Unknown` when it has none) as error and the JSON error object as cause, e.g.
+/// `{"errorMessage": "...", "errorType": "ValueError", "stackTrace": [...]}`.
+pub fn lambda_function_error(error_object: &Value) -> StatesError {
+    let error = error_object.get("errorType").and_then(Value::as_str).unwrap_or("Lambda.Unknown");
+    StatesError::new(error, error_object.to_string())
+}
+
 /// Wraps a function response in the envelope the `lambda:invoke` integration returns.
 pub fn lambda_invoke_envelope(payload: Value, request_id: &str) -> Value {
     json!({
@@ -119,5 +127,8 @@ mod tests {
         assert_eq!(lambda_function_name("arn:aws:lambda:us-east-1:1:function:gen:prod"), "gen");
         assert_eq!(lambda_function_name("gen"), "gen");
         assert_eq!(lambda_function_name("gen:prod"), "gen");
+        let err = lambda_function_error(&json!({"errorType": "ValueError", "errorMessage": "bad"}));
+        assert_eq!(err.error, "ValueError");
+        assert_eq!(err.cause, r#"{"errorType":"ValueError","errorMessage":"bad"}"#);
     }
 }
