@@ -1,0 +1,629 @@
+//! Markdown → XHTML-compatible HTML, with visual tags resolved and untrusted markup neutralised.
+//!
+//! The emitter writes markup that is both valid HTML5 and well-formed XHTML: void elements are
+//! self-closed, only the five XML entities are used, raw HTML from the Markdown is shown as text,
+//! and link/image destinations pass the URL policy in [`crate::text::classify_url`].
+
+use std::collections::BTreeMap;
+
+use pulldown_cmark::{Alignment, CodeBlockKind, Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd};
+
+use crate::labels::Labels;
+use crate::text::{self, classify_url, push_attr, push_text, segments, Segment, Url};
+use crate::BookImage;
+
+/// Parser options used everywhere, so all formats read lessons the same way.
+pub(crate) fn parser_options() -> Options {
+    Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS
+}
+
+/// Where the output goes, which decides how images and links are referenced.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target<'a> {
+    /// The single HTML page (and Markdown): images by their `href`, any safe link kept.
+    Page,
+    /// An EPUB content document: images by their path inside the package, only absolute links kept.
+    Epub(&'a BTreeMap<String, String>),
+}
+
+/// A visual resolved for output.
+#[derive(Debug, Clone)]
+pub(crate) struct Figure {
+    pub number: u32,
+    /// Destination, not yet escaped.
+    pub src: String,
+    pub alt: String,
+    pub caption: String,
+}
+
+/// Resolves visual ids to images, numbering figures in book order and remembering which were used.
+#[derive(Debug)]
+pub(crate) struct Figures<'a> {
+    images: &'a BTreeMap<String, BookImage>,
+    target: Target<'a>,
+    counter: u32,
+    used: Vec<String>,
+}
+
+impl<'a> Figures<'a> {
+    /// A resolver for `images` writing to `target`.
+    pub(crate) fn new(images: &'a BTreeMap<String, BookImage>, target: Target<'a>) -> Self {
+        Figures { images, target, counter: 0, used: Vec::new() }
+    }
+
+    /// The ids of the visuals resolved so far, in order of first use.
+    pub(crate) fn used(&self) -> &[String] {
+        &self.used
+    }
+
+    /// The image for `id`, or `None` when it is unknown or its destination is unusable.
+    pub(crate) fn resolve(&mut self, id: &str) -> Option<Figure> {
+        let image = self.images.get(id)?;
+        let src = match self.target {
+            Target::Page => match classify_url(&image.href) {
+                Url::Absolute(u) | Url::Relative(u) if !u.is_empty() => u,
+                _ => return None,
+            },
+            Target::Epub(paths) => paths.get(id)?.clone(),
+        };
+        self.counter += 1;
+        if !self.used.iter().any(|u| u == id) {
+            self.used.push(id.to_string());
+        }
+        Some(Figure {
+            number: self.counter,
+            src,
+            alt: image.alt.split_whitespace().collect::<Vec<_>>().join(" "),
+            caption: image.caption.split_whitespace().collect::<Vec<_>>().join(" "),
+        })
+    }
+}
+
+/// How a Markdown fragment (a lesson or a lab) is placed in the book.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Placement<'t> {
+    /// The level the fragment's highest heading becomes (1–6).
+    pub heading_base: u8,
+    /// A heading that opens the fragment and repeats this title is dropped (the book prints its own).
+    pub title: &'t str,
+}
+
+/// The result of looking at a fragment's headings before rendering it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HeadingShape {
+    /// The fragment starts with a heading repeating its title.
+    pub drop_first: bool,
+    /// The smallest heading level among the headings that are kept.
+    pub min_level: Option<u8>,
+}
+
+/// Numeric heading level.
+pub(crate) fn level_number(level: HeadingLevel) -> u8 {
+    match level {
+        HeadingLevel::H1 => 1,
+        HeadingLevel::H2 => 2,
+        HeadingLevel::H3 => 3,
+        HeadingLevel::H4 => 4,
+        HeadingLevel::H5 => 5,
+        HeadingLevel::H6 => 6,
+    }
+}
+
+/// The level a heading of `level` gets when the fragment's top heading becomes `base`.
+pub(crate) fn shifted_level(level: u8, shape: &HeadingShape, base: u8) -> u8 {
+    let min = shape.min_level.unwrap_or(level);
+    (base + level.saturating_sub(min)).clamp(1, 6)
+}
+
+/// True when a heading's text repeats `title`, possibly after a prefix such as `Lesson 1.2:`.
+fn repeats_title(heading: &str, title: &str) -> bool {
+    let heading = text::normalise_words(heading);
+    let title = text::normalise_words(title);
+    !title.is_empty() && (heading == title || heading.ends_with(&format!(" {title}")))
+}
+
+/// Finds whether the fragment opens with its own title and which heading levels it uses.
+pub(crate) fn heading_shape(md: &str, title: &str) -> HeadingShape {
+    let mut drop_first = false;
+    let mut min_level: Option<u8> = None;
+    // The heading that opens the fragment, while it is being read: its level and text.
+    let mut opening: Option<(u8, String)> = None;
+    for (index, event) in Parser::new_ext(md, parser_options()).enumerate() {
+        match event {
+            Event::Start(Tag::Heading { level, .. }) => {
+                let n = level_number(level);
+                if index == 0 {
+                    opening = Some((n, String::new()));
+                } else {
+                    min_level = Some(min_level.map_or(n, |m| m.min(n)));
+                }
+            }
+            Event::End(TagEnd::Heading(_)) => {
+                if let Some((n, heading_text)) = opening.take() {
+                    if repeats_title(&heading_text, title) {
+                        drop_first = true;
+                    } else {
+                        min_level = Some(min_level.map_or(n, |m| m.min(n)));
+                    }
+                }
+            }
+            Event::Text(t) | Event::Code(t) => {
+                if let Some((_, heading_text)) = opening.as_mut() {
+                    heading_text.push_str(&t);
+                }
+            }
+            _ => {}
+        }
+    }
+    HeadingShape { drop_first, min_level }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FrameKind {
+    Paragraph,
+    Item,
+    Block,
+    Inline,
+    Cell,
+}
+
+#[derive(Debug)]
+struct Frame {
+    kind: FrameKind,
+    close: String,
+    link: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Para {
+    None,
+    Pending,
+    Open,
+}
+
+#[derive(Debug)]
+struct ImageCapture {
+    dest: String,
+    title: String,
+    alt: String,
+    depth: usize,
+}
+
+struct Emitter<'o, 'f, 'a> {
+    out: &'o mut String,
+    figures: &'f mut Figures<'a>,
+    labels: &'static Labels,
+    target: Target<'a>,
+    shape: HeadingShape,
+    base: u8,
+    frames: Vec<Frame>,
+    para: Para,
+    in_code: bool,
+    in_html_block: bool,
+    aligns: Vec<Alignment>,
+    cell: usize,
+    in_head: bool,
+    tbody_open: bool,
+    link_depth: usize,
+    image: Option<ImageCapture>,
+    skip: Option<usize>,
+}
+
+/// Renders one Markdown fragment into `out`.
+pub(crate) fn render_fragment(
+    md: &str,
+    placement: Placement<'_>,
+    labels: &'static Labels,
+    figures: &mut Figures<'_>,
+    out: &mut String,
+) {
+    let shape = heading_shape(md, placement.title);
+    let target = figures.target;
+    let mut emitter = Emitter {
+        out,
+        figures,
+        labels,
+        target,
+        shape,
+        base: placement.heading_base,
+        frames: Vec::new(),
+        para: Para::None,
+        in_code: false,
+        in_html_block: false,
+        aligns: Vec::new(),
+        cell: 0,
+        in_head: false,
+        tbody_open: false,
+        link_depth: 0,
+        image: None,
+        skip: None,
+    };
+    let parser = Parser::new_ext(md, parser_options());
+    for (index, event) in pulldown_cmark::TextMergeStream::new(parser).enumerate() {
+        emitter.event(index == 0, event);
+    }
+    // Balanced by the parser; close anything left open defensively.
+    while let Some(frame) = emitter.frames.pop() {
+        emitter.close_frame(frame);
+    }
+}
+
+impl Emitter<'_, '_, '_> {
+    fn event(&mut self, first: bool, event: Event<'_>) {
+        if let Some(depth) = self.skip.as_mut() {
+            match event {
+                Event::Start(_) => *depth += 1,
+                Event::End(_) if *depth == 0 => self.skip = None,
+                Event::End(_) => *depth -= 1,
+                _ => {}
+            }
+            return;
+        }
+        if let Some(capture) = self.image.as_mut() {
+            match event {
+                Event::Start(Tag::Image { .. }) => capture.depth += 1,
+                Event::End(TagEnd::Image) if capture.depth == 0 => {
+                    if let Some(capture) = self.image.take() {
+                        self.finish_image(capture);
+                    }
+                }
+                Event::End(TagEnd::Image) => capture.depth -= 1,
+                Event::Text(t) | Event::Code(t) => capture.alt.push_str(&t),
+                Event::SoftBreak | Event::HardBreak => capture.alt.push(' '),
+                _ => {}
+            }
+            return;
+        }
+        match event {
+            Event::Start(tag) => self.start(first, tag),
+            Event::End(tag) => self.end(tag),
+            Event::Text(t) => {
+                if self.in_code || self.in_html_block {
+                    push_text(self.out, &t);
+                } else {
+                    self.inline_text(&t);
+                }
+            }
+            Event::Code(t) => {
+                self.open_para();
+                self.out.push_str("<code>");
+                push_text(self.out, &t);
+                self.out.push_str("</code>");
+            }
+            Event::InlineMath(t) | Event::DisplayMath(t) => {
+                self.open_para();
+                self.out.push_str("<code class=\"math\">");
+                push_text(self.out, &t);
+                self.out.push_str("</code>");
+            }
+            Event::Html(t) | Event::InlineHtml(t) => {
+                if !self.in_html_block {
+                    self.open_para();
+                }
+                push_text(self.out, &t);
+            }
+            Event::FootnoteReference(name) => {
+                self.open_para();
+                self.out.push_str("<sup class=\"footnote-ref\">[");
+                push_text(self.out, &name);
+                self.out.push_str("]</sup>");
+            }
+            Event::SoftBreak => {
+                if self.para != Para::Pending {
+                    self.out.push('\n');
+                }
+            }
+            Event::HardBreak => {
+                if self.para != Para::Pending {
+                    self.out.push_str("<br />\n");
+                }
+            }
+            Event::Rule => self.out.push_str("<hr />\n"),
+            Event::TaskListMarker(checked) => {
+                self.open_para();
+                self.out.push_str(if checked {
+                    "<input type=\"checkbox\" disabled=\"disabled\" checked=\"checked\" /> "
+                } else {
+                    "<input type=\"checkbox\" disabled=\"disabled\" /> "
+                });
+            }
+        }
+    }
+
+    fn push_frame(&mut self, kind: FrameKind, open: &str, close: impl Into<String>) {
+        self.out.push_str(open);
+        self.frames.push(Frame { kind, close: close.into(), link: false });
+    }
+
+    fn open_para(&mut self) {
+        if self.para == Para::Pending {
+            self.out.push_str("<p>");
+            self.para = Para::Open;
+        }
+    }
+
+    fn start(&mut self, first: bool, tag: Tag<'_>) {
+        match tag {
+            Tag::Paragraph => {
+                self.frames.push(Frame { kind: FrameKind::Paragraph, close: String::new(), link: false });
+                self.para = Para::Pending;
+            }
+            Tag::Heading { level, .. } => {
+                if first && self.shape.drop_first {
+                    self.skip = Some(0);
+                    return;
+                }
+                let n = shifted_level(level_number(level), &self.shape, self.base);
+                self.push_frame(FrameKind::Cell, &format!("<h{n}>"), format!("</h{n}>\n"));
+            }
+            Tag::BlockQuote(_) => self.push_frame(FrameKind::Block, "<blockquote>\n", "</blockquote>\n"),
+            Tag::CodeBlock(kind) => {
+                let mut open = String::from("<pre><code");
+                if let CodeBlockKind::Fenced(info) = kind {
+                    let lang: String = info
+                        .split(|c: char| c.is_whitespace() || c == ',' || c == '{')
+                        .next()
+                        .unwrap_or("")
+                        .chars()
+                        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+' | '#' | '.'))
+                        .collect();
+                    if !lang.is_empty() {
+                        open.push_str(" class=\"language-");
+                        push_attr(&mut open, &lang);
+                        open.push('"');
+                    }
+                }
+                open.push('>');
+                self.in_code = true;
+                self.push_frame(FrameKind::Block, &open, "</code></pre>\n");
+            }
+            Tag::HtmlBlock => {
+                self.in_html_block = true;
+                self.push_frame(FrameKind::Block, "<pre class=\"raw-html\"><code>", "</code></pre>\n");
+            }
+            Tag::List(Some(start)) if start != 1 => {
+                self.push_frame(FrameKind::Block, &format!("<ol start=\"{start}\">\n"), "</ol>\n")
+            }
+            Tag::List(Some(_)) => self.push_frame(FrameKind::Block, "<ol>\n", "</ol>\n"),
+            Tag::List(None) => self.push_frame(FrameKind::Block, "<ul>\n", "</ul>\n"),
+            Tag::Item => self.push_frame(FrameKind::Item, "<li>", "</li>\n"),
+            Tag::FootnoteDefinition(name) => {
+                let open = format!("<div class=\"footnote-definition\"><sup>[{}]</sup> ", text::text(&name));
+                self.push_frame(FrameKind::Block, &open, "</div>\n");
+            }
+            Tag::DefinitionList => self.push_frame(FrameKind::Block, "<dl>\n", "</dl>\n"),
+            Tag::DefinitionListTitle => self.push_frame(FrameKind::Cell, "<dt>", "</dt>\n"),
+            Tag::DefinitionListDefinition => self.push_frame(FrameKind::Item, "<dd>", "</dd>\n"),
+            Tag::Table(aligns) => {
+                self.aligns = aligns;
+                self.tbody_open = false;
+                self.push_frame(FrameKind::Block, "<div class=\"table-wrap\">\n<table>\n", "</table>\n</div>\n");
+            }
+            Tag::TableHead => {
+                self.in_head = true;
+                self.cell = 0;
+                self.push_frame(FrameKind::Block, "<thead>\n<tr>", "</tr>\n</thead>\n");
+            }
+            Tag::TableRow => {
+                if !self.tbody_open {
+                    self.out.push_str("<tbody>\n");
+                    self.tbody_open = true;
+                }
+                self.cell = 0;
+                self.push_frame(FrameKind::Block, "<tr>", "</tr>\n");
+            }
+            Tag::TableCell => {
+                let name = if self.in_head { "th" } else { "td" };
+                let style = match self.aligns.get(self.cell) {
+                    Some(Alignment::Left) => " style=\"text-align: left\"",
+                    Some(Alignment::Center) => " style=\"text-align: center\"",
+                    Some(Alignment::Right) => " style=\"text-align: right\"",
+                    _ => "",
+                };
+                self.cell += 1;
+                self.push_frame(FrameKind::Cell, &format!("<{name}{style}>"), format!("</{name}>"));
+            }
+            Tag::Emphasis => self.inline_frame("<em>", "</em>"),
+            Tag::Strong => self.inline_frame("<strong>", "</strong>"),
+            Tag::Strikethrough => self.inline_frame("<del>", "</del>"),
+            Tag::Superscript => self.inline_frame("<sup>", "</sup>"),
+            Tag::Subscript => self.inline_frame("<sub>", "</sub>"),
+            Tag::Link { link_type, dest_url, title, .. } => {
+                self.open_para();
+                let dest =
+                    if link_type == LinkType::Email { format!("mailto:{dest_url}") } else { dest_url.to_string() };
+                let href = match (classify_url(&dest), self.target) {
+                    (Url::Absolute(u), _) => Some(u),
+                    (Url::Relative(u) | Url::Fragment(u), Target::Page) => Some(u),
+                    _ => None,
+                };
+                match href {
+                    Some(href) => {
+                        let mut open = String::from("<a href=\"");
+                        push_attr(&mut open, &href);
+                        open.push('"');
+                        if !title.is_empty() {
+                            open.push_str(" title=\"");
+                            push_attr(&mut open, &title);
+                            open.push('"');
+                        }
+                        open.push('>');
+                        self.out.push_str(&open);
+                        self.link_depth += 1;
+                        self.frames.push(Frame { kind: FrameKind::Inline, close: "</a>".into(), link: true });
+                    }
+                    None => self.frames.push(Frame { kind: FrameKind::Inline, close: String::new(), link: false }),
+                }
+            }
+            Tag::Image { link_type: _, dest_url, title, .. } => {
+                self.image = Some(ImageCapture {
+                    dest: dest_url.to_string(),
+                    title: title.to_string(),
+                    alt: String::new(),
+                    depth: 0,
+                });
+            }
+            Tag::MetadataBlock(_) => self.skip = Some(0),
+        }
+    }
+
+    fn inline_frame(&mut self, open: &str, close: &str) {
+        self.open_para();
+        self.push_frame(FrameKind::Inline, open, close);
+    }
+
+    fn end(&mut self, tag: TagEnd) {
+        match tag {
+            TagEnd::CodeBlock => self.in_code = false,
+            TagEnd::HtmlBlock => self.in_html_block = false,
+            TagEnd::TableHead => self.in_head = false,
+            TagEnd::Table if self.tbody_open => {
+                self.out.push_str("</tbody>\n");
+                self.tbody_open = false;
+            }
+            _ => {}
+        }
+        if let Some(frame) = self.frames.pop() {
+            self.close_frame(frame);
+        }
+    }
+
+    fn close_frame(&mut self, frame: Frame) {
+        if frame.kind == FrameKind::Paragraph {
+            if self.para == Para::Open {
+                self.out.push_str("</p>\n");
+            }
+            self.para = Para::None;
+            return;
+        }
+        if frame.link {
+            self.link_depth = self.link_depth.saturating_sub(1);
+        }
+        self.out.push_str(&frame.close);
+    }
+
+    fn inline_text(&mut self, t: &str) {
+        for segment in segments(t) {
+            match segment {
+                Segment::Text(s) => {
+                    let s = if self.para == Para::Pending { s.trim_start() } else { s };
+                    if s.is_empty() {
+                        continue;
+                    }
+                    self.open_para();
+                    push_text(self.out, s);
+                }
+                Segment::Visual(id) => self.visual(id),
+            }
+        }
+    }
+
+    /// True when a block (figure) may be written here: directly in a paragraph or list item.
+    fn block_allowed(&self) -> bool {
+        self.link_depth == 0
+            && matches!(self.frames.last().map(|f| f.kind), Some(FrameKind::Paragraph | FrameKind::Item))
+    }
+
+    fn suspend_para(&mut self) {
+        if self.para == Para::Open {
+            let kept = self.out.trim_end_matches([' ', '\n', '\t']).len();
+            self.out.truncate(kept);
+            self.out.push_str("</p>\n");
+            self.para = Para::Pending;
+        }
+    }
+
+    fn visual(&mut self, id: &str) {
+        let block = self.block_allowed();
+        let figure_label = self.labels.figure;
+        match self.figures.resolve(id) {
+            Some(fig) => {
+                let label = format!("{figure_label} {}.", fig.number);
+                let alt = if !fig.alt.is_empty() {
+                    fig.alt.clone()
+                } else if !fig.caption.is_empty() {
+                    fig.caption.clone()
+                } else {
+                    format!("{figure_label} {}", fig.number)
+                };
+                let mut img = String::from("<img src=\"");
+                push_attr(&mut img, &fig.src);
+                img.push_str("\" alt=\"");
+                push_attr(&mut img, &alt);
+                img.push('"');
+                if block {
+                    self.suspend_para();
+                    self.out.push_str(&format!("<figure id=\"figure-{}\">", fig.number));
+                    self.out.push_str(&img);
+                    self.out.push_str(" /><figcaption><span class=\"figure-label\">");
+                    push_text(self.out, &label);
+                    self.out.push_str("</span>");
+                    if !fig.caption.is_empty() {
+                        self.out.push(' ');
+                        push_text(self.out, &fig.caption);
+                    }
+                    self.out.push_str("</figcaption></figure>\n");
+                } else {
+                    self.open_para();
+                    self.out.push_str(&img);
+                    self.out.push_str(" class=\"inline-visual\" /> <em class=\"inline-caption\">");
+                    push_text(self.out, &label);
+                    if !fig.caption.is_empty() {
+                        self.out.push(' ');
+                        push_text(self.out, &fig.caption);
+                    }
+                    self.out.push_str("</em>");
+                }
+            }
+            None => {
+                let note = format!("{} {id}", self.labels.missing_visual);
+                if block {
+                    self.suspend_para();
+                    self.out.push_str("<p class=\"missing-visual\" role=\"note\">");
+                    push_text(self.out, &note);
+                    self.out.push_str("</p>\n");
+                } else {
+                    self.open_para();
+                    self.out.push_str("<span class=\"missing-visual\">");
+                    push_text(self.out, &note);
+                    self.out.push_str("</span>");
+                }
+            }
+        }
+    }
+
+    fn finish_image(&mut self, capture: ImageCapture) {
+        let alt = capture.alt.split_whitespace().collect::<Vec<_>>().join(" ");
+        match (classify_url(&capture.dest), self.target) {
+            (Url::Absolute(u) | Url::Relative(u) | Url::Fragment(u), Target::Page) => {
+                self.open_para();
+                self.out.push_str("<img src=\"");
+                push_attr(self.out, &u);
+                self.out.push_str("\" alt=\"");
+                push_attr(self.out, &alt);
+                self.out.push('"');
+                if !capture.title.is_empty() {
+                    self.out.push_str(" title=\"");
+                    push_attr(self.out, &capture.title);
+                    self.out.push('"');
+                }
+                self.out.push_str(" />");
+            }
+            (Url::Absolute(u), Target::Epub(_)) if self.link_depth == 0 && !u.starts_with("mailto:") => {
+                // Remote images are not part of the package: link to them instead.
+                self.open_para();
+                self.out.push_str("<a class=\"external-image\" href=\"");
+                push_attr(self.out, &u);
+                self.out.push_str("\">");
+                push_text(self.out, if alt.is_empty() { &u } else { &alt });
+                self.out.push_str("</a>");
+            }
+            _ => {
+                if !alt.is_empty() {
+                    self.open_para();
+                    push_text(self.out, &alt);
+                }
+            }
+        }
+    }
+}

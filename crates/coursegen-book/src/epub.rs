@@ -1,0 +1,483 @@
+//! EPUB 3 packaging.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Cursor, Write as _};
+
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, DateTime, ZipWriter};
+
+use crate::emit::{render_fragment, Figures, Placement, Target};
+use crate::html::{push_summary, title_block, toc_list, BASE_CSS};
+use crate::plan::{one_line, Plan, LABS_ANCHOR, LABS_FILE, TITLE_FILE};
+use crate::text::{attr, slug, text};
+use crate::{Book, BookImage, RenderError};
+
+const EPUB_CSS: &str = r#"
+pre, code { background: #f4f5f7; }
+pre code { background: none; }
+code { padding: 0.1em 0.2em; }
+.title-page { margin-top: 2em; }
+.title-page h1 { font-size: 2em; }
+nav ol { list-style: none; padding-left: 1em; }
+"#;
+
+/// A file of the package below `OEBPS/`.
+struct Item {
+    id: String,
+    href: String,
+    media_type: &'static str,
+    properties: Option<&'static str>,
+    bytes: Vec<u8>,
+    compress: bool,
+}
+
+/// An image type EPUB readers must support: media type, file extension, whether to compress it.
+fn image_kind(content_type: &str) -> Option<(&'static str, &'static str, bool)> {
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "image/svg+xml" => Some(("image/svg+xml", "svg", true)),
+        "image/png" => Some(("image/png", "png", false)),
+        "image/jpeg" | "image/jpg" => Some(("image/jpeg", "jpg", false)),
+        "image/gif" => Some(("image/gif", "gif", false)),
+        "image/webp" => Some(("image/webp", "webp", false)),
+        _ => None,
+    }
+}
+
+/// Checks that an image's bytes look like its declared type.
+fn check_image(id: &str, image: &BookImage) -> Result<(&'static str, bool), RenderError> {
+    let err = |message: String| RenderError::Image { id: id.to_string(), message };
+    let (media_type, _, compress) = image_kind(&image.content_type)
+        .ok_or_else(|| err(format!("unsupported content type {:?}", image.content_type)))?;
+    let b = &image.bytes;
+    if b.is_empty() {
+        return Err(err("no image data".into()));
+    }
+    let matches = match media_type {
+        "image/png" => b.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "image/jpeg" => b.starts_with(&[0xFF, 0xD8, 0xFF]),
+        "image/gif" => b.starts_with(b"GIF87a") || b.starts_with(b"GIF89a"),
+        "image/webp" => b.len() >= 12 && b.starts_with(b"RIFF") && &b[8..12] == b"WEBP",
+        _ => std::str::from_utf8(b).is_ok_and(|s| s.contains("<svg")),
+    };
+    if !matches {
+        return Err(err(format!("data is not {media_type}")));
+    }
+    Ok((media_type, compress))
+}
+
+/// Package paths (relative to `OEBPS/`) for every image, unique and deterministic.
+fn image_paths(images: &BTreeMap<String, BookImage>) -> BTreeMap<String, String> {
+    let mut taken = BTreeSet::new();
+    let mut paths = BTreeMap::new();
+    for (id, image) in images {
+        let ext = image_kind(&image.content_type).map_or("bin", |k| k.1);
+        let stem = slug(id);
+        let mut path = format!("images/{stem}.{ext}");
+        let mut n = 2u32;
+        while !taken.insert(path.clone()) {
+            path = format!("images/{stem}-{n}.{ext}");
+            n = n.saturating_add(1);
+        }
+        paths.insert(id.clone(), path);
+    }
+    paths
+}
+
+/// Days since 1970-01-01 for a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date for a count of days since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Converts an RFC 3339 time (or a bare `YYYY-MM-DD` date) to the `CCYY-MM-DDThh:mm:ssZ` form EPUB
+/// requires for `dcterms:modified`. An empty value becomes the Unix epoch.
+pub(crate) fn normalise_modified(value: &str) -> Result<String, RenderError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok("1970-01-01T00:00:00Z".to_string());
+    }
+    let bad = || RenderError::Package(format!("modified time {value:?} is not RFC 3339"));
+    let num = |s: &str| -> Result<i64, RenderError> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        s.parse::<i64>().map_err(|_| bad())
+    };
+    let b = v.as_bytes();
+    if !v.is_ascii() || b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return Err(bad());
+    }
+    let (year, month, day) = (num(&v[0..4])?, num(&v[5..7])?, num(&v[8..10])?);
+    let (mut hour, mut minute, mut second, mut offset) = (0, 0, 0, 0i64);
+    if b.len() > 10 {
+        if !matches!(b[10], b'T' | b't' | b' ') || b.len() < 19 || b[13] != b':' || b[16] != b':' {
+            return Err(bad());
+        }
+        hour = num(&v[11..13])?;
+        minute = num(&v[14..16])?;
+        second = num(&v[17..19])?;
+        let mut rest = &v[19..];
+        if let Some(frac) = rest.strip_prefix('.') {
+            let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return Err(bad());
+            }
+            rest = &frac[digits..];
+        }
+        offset = match rest {
+            "Z" | "z" => 0,
+            _ if rest.len() == 6 && rest.as_bytes()[3] == b':' => {
+                let sign = match rest.as_bytes()[0] {
+                    b'+' => 1,
+                    b'-' => -1,
+                    _ => return Err(bad()),
+                };
+                let (oh, om) = (num(&rest[1..3])?, num(&rest[4..6])?);
+                if oh > 23 || om > 59 {
+                    return Err(bad());
+                }
+                sign * (oh * 60 + om)
+            }
+            _ => return Err(bad()),
+        };
+    }
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let max_day = usize::try_from(month - 1).ok().and_then(|i| month_days.get(i)).copied().ok_or_else(bad)?;
+    if day < 1 || day > max_day || hour > 23 || minute > 59 || second > 60 {
+        return Err(bad());
+    }
+    let second = second.min(59);
+    let total = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset * 60;
+    let days = total.div_euclid(86_400);
+    let secs = total.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    if !(0..=9999).contains(&y) {
+        return Err(bad());
+    }
+    Ok(format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60))
+}
+
+/// A stable identifier: the book's own, or one derived from the title.
+fn identifier(book: &Book) -> String {
+    let id = one_line(&book.identifier);
+    if !id.is_empty() {
+        return id;
+    }
+    // FNV-1a, so the derived identifier is stable across builds and platforms.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in book.title.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("urn:coursegen:book:{hash:016x}")
+}
+
+/// Wraps a body into an XHTML content document.
+fn xhtml(lang: &str, title: &str, body: &str) -> String {
+    let lang = attr(lang);
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" \
+         xmlns:epub=\"http://www.idpf.org/2007/ops\" lang=\"{lang}\" xml:lang=\"{lang}\">\n<head>\n<meta charset=\"UTF-8\" />\n\
+         <title>{}</title>\n<link rel=\"stylesheet\" type=\"text/css\" href=\"style.css\" />\n</head>\n<body>\n{body}</body>\n</html>\n",
+        text(title)
+    )
+}
+
+/// Renders the book as an EPUB 3 package.
+pub(crate) fn render(book: &Book) -> Result<Vec<u8>, RenderError> {
+    let plan = Plan::new(book);
+    let labels = plan.labels;
+    let paths = image_paths(&book.images);
+    let mut figures = Figures::new(&book.images, Target::Epub(&paths));
+    let modified = normalise_modified(&book.modified)?;
+    let identifier = identifier(book);
+
+    // Where each anchor lives inside the package.
+    let mut hrefs: BTreeMap<String, String> = BTreeMap::new();
+    for module in &plan.modules {
+        hrefs.insert(module.anchor.clone(), module.file.clone());
+        for lesson in &module.lessons {
+            hrefs.insert(lesson.anchor.clone(), format!("{}#{}", module.file, lesson.anchor));
+        }
+    }
+    hrefs.insert(LABS_ANCHOR.to_string(), LABS_FILE.to_string());
+    for lab in &plan.labs {
+        hrefs.insert(lab.anchor.clone(), format!("{LABS_FILE}#{}", lab.anchor));
+    }
+    let href_of = |anchor: &str| hrefs.get(anchor).cloned().unwrap_or_else(|| TITLE_FILE.to_string());
+
+    let mut docs: Vec<Item> = Vec::new();
+    let doc = |id: &str, href: &str, body: String| Item {
+        id: id.to_string(),
+        href: href.to_string(),
+        media_type: "application/xhtml+xml",
+        properties: None,
+        bytes: body.into_bytes(),
+        compress: true,
+    };
+
+    docs.push(doc("title-page", TITLE_FILE, xhtml(&plan.lang, &plan.title, &title_block(book, &plan, 1, 2))));
+
+    let mut nav_body = format!(
+        "<nav epub:type=\"toc\" id=\"toc\">\n<h1>{}</h1>\n<ol>\n<li><a href=\"{TITLE_FILE}\">{}</a></li>\n",
+        text(labels.contents),
+        text(&plan.title)
+    );
+    let entries = toc_list(&plan, href_of);
+    nav_body.push_str(entries.strip_prefix("<ol>\n").unwrap_or(&entries));
+    nav_body.push_str("</nav>\n");
+    let mut nav = doc("nav", "nav.xhtml", xhtml(&plan.lang, labels.contents, &nav_body));
+    nav.properties = Some("nav");
+
+    for module in &plan.modules {
+        let mut body = format!(
+            "<section class=\"module\" id=\"{}\" epub:type=\"chapter\">\n<h1>{}</h1>\n",
+            attr(&module.anchor),
+            text(&module.heading)
+        );
+        push_summary(&mut body, module.module.summary.as_deref());
+        for lesson in &module.lessons {
+            body.push_str(&format!(
+                "<section class=\"lesson\" id=\"{}\">\n<h2>{}</h2>\n",
+                attr(&lesson.anchor),
+                text(&lesson.heading)
+            ));
+            let placement = Placement { heading_base: 3, title: &lesson.lesson.title };
+            render_fragment(&lesson.lesson.markdown, placement, labels, &mut figures, &mut body);
+            body.push_str("</section>\n");
+        }
+        body.push_str("</section>\n");
+        let id = module.file.trim_end_matches(".xhtml");
+        docs.push(doc(id, &module.file, xhtml(&plan.lang, &module.heading, &body)));
+    }
+    if !plan.labs.is_empty() {
+        let mut body = format!(
+            "<section class=\"labs\" id=\"{LABS_ANCHOR}\" epub:type=\"chapter\">\n<h1>{}</h1>\n",
+            text(labels.labs)
+        );
+        for lab in &plan.labs {
+            body.push_str(&format!(
+                "<section class=\"lab\" id=\"{}\">\n<h2>{}</h2>\n",
+                attr(&lab.anchor),
+                text(&lab.heading)
+            ));
+            let placement = Placement { heading_base: 3, title: &lab.lab.title };
+            render_fragment(&lab.lab.markdown, placement, labels, &mut figures, &mut body);
+            body.push_str("</section>\n");
+        }
+        body.push_str("</section>\n");
+        docs.push(doc("labs", LABS_FILE, xhtml(&plan.lang, labels.labs, &body)));
+    }
+
+    let mut images: Vec<Item> = Vec::new();
+    let mut used: Vec<&str> = figures.used().iter().map(String::as_str).collect();
+    used.sort_unstable();
+    for id in used {
+        let (Some(image), Some(path)) = (book.images.get(id), paths.get(id)) else {
+            continue;
+        };
+        let (media_type, compress) = check_image(id, image)?;
+        let stem = path.trim_start_matches("images/").rsplit_once('.').map_or(path.as_str(), |(s, _)| s);
+        images.push(Item {
+            id: format!("img-{stem}"),
+            href: path.clone(),
+            media_type,
+            properties: None,
+            bytes: image.bytes.clone(),
+            compress,
+        });
+    }
+
+    let ncx = ncx(&plan, &identifier, &href_of);
+    let css = format!("{BASE_CSS}{EPUB_CSS}");
+
+    let mut items: Vec<Item> = Vec::new();
+    items.push(nav);
+    items.push(Item {
+        id: "ncx".into(),
+        href: "toc.ncx".into(),
+        media_type: "application/x-dtbncx+xml",
+        properties: None,
+        bytes: ncx.into_bytes(),
+        compress: true,
+    });
+    items.push(Item {
+        id: "css".into(),
+        href: "style.css".into(),
+        media_type: "text/css",
+        properties: None,
+        bytes: css.into_bytes(),
+        compress: true,
+    });
+    let spine: Vec<String> = std::iter::once("title-page".to_string())
+        .chain(std::iter::once("nav".to_string()))
+        .chain(docs.iter().skip(1).map(|d| d.id.clone()))
+        .collect();
+    items.extend(docs);
+    items.extend(images);
+
+    let opf = opf(book, &plan, &identifier, &modified, &items, &spine);
+    write_zip(&opf, &items)
+}
+
+/// The package document.
+fn opf(book: &Book, plan: &Plan<'_>, identifier: &str, modified: &str, items: &[Item], spine: &[String]) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    out.push_str(&format!(
+        "<package xmlns=\"http://www.idpf.org/2007/opf\" version=\"3.0\" unique-identifier=\"book-id\" xml:lang=\"{}\">\n",
+        attr(&plan.lang)
+    ));
+    out.push_str("<metadata xmlns:dc=\"http://purl.org/dc/elements/1.1/\">\n");
+    out.push_str(&format!("<dc:identifier id=\"book-id\">{}</dc:identifier>\n", text(identifier)));
+    out.push_str(&format!("<dc:title>{}</dc:title>\n", text(&plan.title)));
+    out.push_str(&format!("<dc:language>{}</dc:language>\n", text(&plan.lang)));
+    if let Some(description) = book.description.as_deref().map(one_line).filter(|d| !d.is_empty()) {
+        out.push_str(&format!("<dc:description>{}</dc:description>\n", text(&description)));
+    }
+    out.push_str(&format!("<meta property=\"dcterms:modified\">{modified}</meta>\n"));
+    out.push_str("</metadata>\n<manifest>\n");
+    for item in items {
+        out.push_str(&format!(
+            "<item id=\"{}\" href=\"{}\" media-type=\"{}\"",
+            attr(&item.id),
+            attr(&item.href),
+            item.media_type
+        ));
+        if let Some(properties) = item.properties {
+            out.push_str(&format!(" properties=\"{properties}\""));
+        }
+        out.push_str(" />\n");
+    }
+    out.push_str("</manifest>\n<spine toc=\"ncx\">\n");
+    for idref in spine {
+        out.push_str(&format!("<itemref idref=\"{}\" />\n", attr(idref)));
+    }
+    out.push_str("</spine>\n</package>\n");
+    out
+}
+
+/// The EPUB 2 navigation file, for older reading systems.
+fn ncx(plan: &Plan<'_>, identifier: &str, href_of: &dyn Fn(&str) -> String) -> String {
+    let mut order = 0u32;
+    let mut point = |label: &str, src: &str, out: &mut String| {
+        order += 1;
+        out.push_str(&format!(
+            "<navPoint id=\"np-{order}\" playOrder=\"{order}\"><navLabel><text>{}</text></navLabel><content src=\"{}\" />",
+            text(label),
+            attr(src)
+        ));
+    };
+    let mut map = String::new();
+    point(&plan.title, TITLE_FILE, &mut map);
+    map.push_str("</navPoint>\n");
+    for module in &plan.modules {
+        point(&module.heading, &href_of(&module.anchor), &mut map);
+        map.push('\n');
+        for lesson in &module.lessons {
+            point(&lesson.heading, &href_of(&lesson.anchor), &mut map);
+            map.push_str("</navPoint>\n");
+        }
+        map.push_str("</navPoint>\n");
+    }
+    if !plan.labs.is_empty() {
+        point(plan.labels.labs, LABS_FILE, &mut map);
+        map.push('\n');
+        for lab in &plan.labs {
+            point(&lab.heading, &href_of(&lab.anchor), &mut map);
+            map.push_str("</navPoint>\n");
+        }
+        map.push_str("</navPoint>\n");
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ncx xmlns=\"http://www.daisy.org/z3986/2005/ncx/\" version=\"2005-1\" xml:lang=\"{}\">\n\
+         <head>\n<meta name=\"dtb:uid\" content=\"{}\" />\n<meta name=\"dtb:depth\" content=\"2\" />\n\
+         <meta name=\"dtb:totalPageCount\" content=\"0\" />\n<meta name=\"dtb:maxPageNumber\" content=\"0\" />\n</head>\n\
+         <docTitle><text>{}</text></docTitle>\n<navMap>\n{map}</navMap>\n</ncx>\n",
+        attr(&plan.lang),
+        attr(identifier),
+        text(&plan.title)
+    )
+}
+
+const CONTAINER_XML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+<container version=\"1.0\" xmlns=\"urn:oasis:names:tc:opendocument:xmlns:container\">\n\
+<rootfiles>\n<rootfile full-path=\"OEBPS/content.opf\" media-type=\"application/oebps-package+xml\" />\n</rootfiles>\n\
+</container>\n";
+
+/// Writes the zip container with fixed timestamps and permissions.
+fn write_zip(opf: &str, items: &[Item]) -> Result<Vec<u8>, RenderError> {
+    let package = |e: zip::result::ZipError| RenderError::Package(e.to_string());
+    let io = |e: std::io::Error| RenderError::Package(e.to_string());
+    let base = SimpleFileOptions::default().last_modified_time(DateTime::default()).unix_permissions(0o644);
+    let stored = base.compression_method(CompressionMethod::Stored);
+    let deflated = base.compression_method(CompressionMethod::Deflated).compression_level(Some(6));
+
+    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    zip.start_file("mimetype", stored).map_err(package)?;
+    zip.write_all(b"application/epub+zip").map_err(io)?;
+    zip.start_file("META-INF/container.xml", deflated).map_err(package)?;
+    zip.write_all(CONTAINER_XML.as_bytes()).map_err(io)?;
+    zip.start_file("OEBPS/content.opf", deflated).map_err(package)?;
+    zip.write_all(opf.as_bytes()).map_err(io)?;
+    for item in items {
+        zip.start_file(format!("OEBPS/{}", item.href), if item.compress { deflated } else { stored })
+            .map_err(package)?;
+        zip.write_all(&item.bytes).map_err(io)?;
+    }
+    Ok(zip.finish().map_err(package)?.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_modified_times() {
+        assert_eq!(normalise_modified("2024-03-01T10:20:30Z").unwrap(), "2024-03-01T10:20:30Z");
+        assert_eq!(normalise_modified("2024-03-01T01:20:30.123+02:00").unwrap(), "2024-02-29T23:20:30Z");
+        assert_eq!(normalise_modified("2023-12-31T23:30:00-01:00").unwrap(), "2024-01-01T00:30:00Z");
+        assert_eq!(normalise_modified("2024-05-06").unwrap(), "2024-05-06T00:00:00Z");
+        assert_eq!(normalise_modified("").unwrap(), "1970-01-01T00:00:00Z");
+        for bad in [
+            "yesterday",
+            "2024-02-30T00:00:00Z",
+            "2024-01-01T00:00:00",
+            "2024-13-01",
+            "+024-01-01",
+            "2024-01-01T25:00:00Z",
+        ] {
+            assert!(normalise_modified(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn image_paths_are_unique() {
+        let mut images = BTreeMap::new();
+        for id in ["a/b", "a?b"] {
+            images.insert(id.to_string(), BookImage { content_type: "image/png".into(), ..Default::default() });
+        }
+        let paths = image_paths(&images);
+        assert_eq!(paths["a/b"], "images/a-b.png");
+        assert_eq!(paths["a?b"], "images/a-b-2.png");
+    }
+}

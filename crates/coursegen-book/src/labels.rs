@@ -1,0 +1,166 @@
+//! Fixed labels in the languages the book supports.
+
+/// The fixed words a rendered book uses around the generated content.
+#[derive(Debug)]
+pub(crate) struct Labels {
+    pub contents: &'static str,
+    pub module: &'static str,
+    pub lesson: &'static str,
+    pub labs: &'static str,
+    pub lab: &'static str,
+    pub prerequisites: &'static str,
+    pub learning_outcomes: &'static str,
+    pub audience: &'static str,
+    pub figure: &'static str,
+    pub level: &'static str,
+    pub note: &'static str,
+    pub missing_visual: &'static str,
+    pub untitled: &'static str,
+}
+
+const EN: Labels = Labels {
+    contents: "Contents",
+    module: "Module",
+    lesson: "Lesson",
+    labs: "Labs",
+    lab: "Lab",
+    prerequisites: "Prerequisites",
+    learning_outcomes: "Learning outcomes",
+    audience: "Audience",
+    figure: "Figure",
+    level: "Level",
+    note: "Note",
+    missing_visual: "missing visual",
+    untitled: "Untitled course",
+};
+
+const ES: Labels = Labels {
+    contents: "Contenido",
+    module: "Módulo",
+    lesson: "Lección",
+    labs: "Laboratorios",
+    lab: "Laboratorio",
+    prerequisites: "Requisitos previos",
+    learning_outcomes: "Resultados de aprendizaje",
+    audience: "Público",
+    figure: "Figura",
+    level: "Nivel",
+    note: "Nota",
+    missing_visual: "falta el elemento visual",
+    untitled: "Curso sin título",
+};
+
+const FR: Labels = Labels {
+    contents: "Sommaire",
+    module: "Module",
+    lesson: "Leçon",
+    labs: "Travaux pratiques",
+    lab: "Atelier",
+    prerequisites: "Prérequis",
+    learning_outcomes: "Objectifs d’apprentissage",
+    audience: "Public",
+    figure: "Figure",
+    level: "Niveau",
+    note: "Remarque",
+    missing_visual: "visuel manquant",
+    untitled: "Cours sans titre",
+};
+
+const DE: Labels = Labels {
+    contents: "Inhalt",
+    module: "Modul",
+    lesson: "Lektion",
+    labs: "Übungen",
+    lab: "Übung",
+    prerequisites: "Voraussetzungen",
+    learning_outcomes: "Lernziele",
+    audience: "Zielgruppe",
+    figure: "Abbildung",
+    level: "Niveau",
+    note: "Hinweis",
+    missing_visual: "fehlende Abbildung",
+    untitled: "Unbenannter Kurs",
+};
+
+const PT: Labels = Labels {
+    contents: "Sumário",
+    module: "Módulo",
+    lesson: "Lição",
+    labs: "Laboratórios",
+    lab: "Laboratório",
+    prerequisites: "Pré-requisitos",
+    learning_outcomes: "Resultados de aprendizagem",
+    audience: "Público-alvo",
+    figure: "Figura",
+    level: "Nível",
+    note: "Nota",
+    missing_visual: "elemento visual em falta",
+    untitled: "Curso sem título",
+};
+
+const IT: Labels = Labels {
+    contents: "Indice",
+    module: "Modulo",
+    lesson: "Lezione",
+    labs: "Laboratori",
+    lab: "Laboratorio",
+    prerequisites: "Prerequisiti",
+    learning_outcomes: "Risultati di apprendimento",
+    audience: "Destinatari",
+    figure: "Figura",
+    level: "Livello",
+    note: "Nota",
+    missing_visual: "elemento visivo mancante",
+    untitled: "Corso senza titolo",
+};
+
+/// The labels for a language tag (`es`, `es-MX`, `PT_br`, ...); English for anything unknown.
+pub(crate) fn labels_for(language: &str) -> &'static Labels {
+    let primary: String =
+        language.trim().chars().take_while(|c| c.is_ascii_alphabetic()).map(|c| c.to_ascii_lowercase()).collect();
+    match primary.as_str() {
+        "es" | "spa" => &ES,
+        "fr" | "fra" | "fre" => &FR,
+        "de" | "deu" | "ger" => &DE,
+        "pt" | "por" => &PT,
+        "it" | "ita" => &IT,
+        _ => &EN,
+    }
+}
+
+/// A BCP 47-looking language tag safe for `lang`, `xml:lang` and `dc:language`; `en` when unusable.
+pub(crate) fn language_tag(language: &str) -> String {
+    let tag = language.trim().replace('_', "-");
+    let valid = !tag.is_empty()
+        && tag.len() <= 35
+        && tag
+            .split('-')
+            .all(|part| !part.is_empty() && part.len() <= 8 && part.chars().all(|c| c.is_ascii_alphanumeric()))
+        && tag.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+    if valid {
+        tag
+    } else {
+        "en".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn falls_back_to_english() {
+        assert_eq!(labels_for("xx").contents, "Contents");
+        assert_eq!(labels_for("").contents, "Contents");
+        assert_eq!(labels_for("es-MX").contents, "Contenido");
+        assert_eq!(labels_for("DE").module, "Modul");
+    }
+
+    #[test]
+    fn sanitises_language_tags() {
+        assert_eq!(language_tag("pt_BR"), "pt-BR");
+        assert_eq!(language_tag("en\" onload=\"x"), "en");
+        assert_eq!(language_tag(""), "en");
+        assert_eq!(language_tag("-es"), "en");
+    }
+}

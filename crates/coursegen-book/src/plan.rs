@@ -1,0 +1,154 @@
+//! The book's structure shared by every format: headings, anchors and file names.
+
+use std::collections::BTreeSet;
+
+use crate::labels::{labels_for, language_tag, Labels};
+use crate::text::slug;
+use crate::{Book, BookLab, BookLesson, BookModule};
+
+/// One lesson's place in the book.
+#[derive(Debug)]
+pub(crate) struct LessonPlan<'a> {
+    pub lesson: &'a BookLesson,
+    /// Fragment id, e.g. `m01-l02`.
+    pub anchor: String,
+    /// Display heading, e.g. `Lesson 1.2: Title`.
+    pub heading: String,
+}
+
+/// One module's place in the book.
+#[derive(Debug)]
+pub(crate) struct ModulePlan<'a> {
+    pub module: &'a BookModule,
+    /// Fragment id, e.g. `m01`.
+    pub anchor: String,
+    /// Display heading, e.g. `Module 1: Title`.
+    pub heading: String,
+    /// EPUB content document holding the module, e.g. `module-01.xhtml`.
+    pub file: String,
+    pub lessons: Vec<LessonPlan<'a>>,
+}
+
+/// One lab guide's place in the book.
+#[derive(Debug)]
+pub(crate) struct LabPlan<'a> {
+    pub lab: &'a BookLab,
+    /// Fragment id, e.g. `lab-01-02-01`.
+    pub anchor: String,
+    /// Display heading, e.g. `Lab 01-02-01: Title`.
+    pub heading: String,
+}
+
+/// The structure of a book, computed once per rendering.
+#[derive(Debug)]
+pub(crate) struct Plan<'a> {
+    pub labels: &'static Labels,
+    /// Sanitised language tag.
+    pub lang: String,
+    /// The title to display (never empty).
+    pub title: String,
+    pub modules: Vec<ModulePlan<'a>>,
+    pub labs: Vec<LabPlan<'a>>,
+}
+
+/// Fragment id of the labs section.
+pub(crate) const LABS_ANCHOR: &str = "labs";
+/// Fragment id of the table of contents.
+pub(crate) const CONTENTS_ANCHOR: &str = "contents";
+/// EPUB content document holding the lab guides.
+pub(crate) const LABS_FILE: &str = "labs.xhtml";
+/// EPUB title page document.
+pub(crate) const TITLE_FILE: &str = "title.xhtml";
+
+/// Collapses whitespace (titles may contain newlines).
+pub(crate) fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn with_title(prefix: String, title: &str) -> String {
+    let title = one_line(title);
+    if title.is_empty() {
+        prefix
+    } else {
+        format!("{prefix}: {title}")
+    }
+}
+
+/// Hands out unique fragment ids.
+struct Anchors(BTreeSet<String>);
+
+impl Anchors {
+    fn take(&mut self, base: String) -> String {
+        if self.0.insert(base.clone()) {
+            return base;
+        }
+        let mut n = 2u32;
+        loop {
+            let candidate = format!("{base}-{n}");
+            if self.0.insert(candidate.clone()) {
+                return candidate;
+            }
+            n = n.saturating_add(1);
+        }
+    }
+}
+
+impl<'a> Plan<'a> {
+    /// Computes the plan for `book`.
+    pub(crate) fn new(book: &'a Book) -> Self {
+        let labels = labels_for(&book.language);
+        let mut anchors = Anchors(BTreeSet::new());
+        for reserved in [LABS_ANCHOR, CONTENTS_ANCHOR, "title-page", "notice", "toc"] {
+            anchors.0.insert(reserved.to_string());
+        }
+        let modules = book
+            .modules
+            .iter()
+            .enumerate()
+            .map(|(index, module)| {
+                let anchor = anchors.take(format!("m{:02}", module.number));
+                let lessons = module
+                    .lessons
+                    .iter()
+                    .map(|lesson| LessonPlan {
+                        lesson,
+                        anchor: anchors.take(format!("m{:02}-l{:02}", module.number, lesson.number)),
+                        heading: with_title(
+                            format!("{} {}.{}", labels.lesson, module.number, lesson.number),
+                            &lesson.title,
+                        ),
+                    })
+                    .collect();
+                ModulePlan {
+                    module,
+                    heading: with_title(format!("{} {}", labels.module, module.number), &module.title),
+                    anchor,
+                    file: format!("module-{:02}.xhtml", index + 1),
+                    lessons,
+                }
+            })
+            .collect();
+        let labs = book
+            .labs
+            .iter()
+            .enumerate()
+            .map(|(index, lab)| {
+                let id = one_line(&lab.lab_id);
+                let (anchor_base, prefix) = if id.is_empty() {
+                    (format!("lab-{:02}", index + 1), format!("{} {}", labels.lab, index + 1))
+                } else {
+                    (format!("lab-{}", slug(&id)), format!("{} {id}", labels.lab))
+                };
+                LabPlan { lab, anchor: anchors.take(anchor_base), heading: with_title(prefix, &lab.title) }
+            })
+            .collect();
+        let title = one_line(&book.title);
+        Plan {
+            labels,
+            lang: language_tag(&book.language),
+            title: if title.is_empty() { labels.untitled.to_string() } else { title },
+            modules,
+            labs,
+        }
+    }
+}
