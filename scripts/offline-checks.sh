@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Offline checks of the AWS side: template.yaml, statemachine/*.asl.json, events/*.json.
+# Run from the repository root: scripts/offline-checks.sh
+# Needs python3 (3.11+), node and npm; no AWS account, no Docker, no network beyond the
+# package registries on the first run. Tools are installed once into ./.venv and
+# ./node_modules and reused afterwards.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# Pinned tool versions (checked together on Python 3.11). checkov pins an older boto3 than
+# aws-sam-cli, so it lives in its own environment inside .venv.
+SAM_CLI_VERSION=1.170.0
+CFN_LINT_VERSION=1.58.0
+CFN_LINT_SERVERLESS_VERSION=0.3.6
+CHECKOV_VERSION=3.3.30
+PYYAML_VERSION=6.0.4
+
+VENV=.venv
+CHECKOV_VENV=.venv/checkov
+STAMP="$VENV/.coursegen-tools-sam${SAM_CLI_VERSION}-cfnlint${CFN_LINT_VERSION}-serverless${CFN_LINT_SERVERLESS_VERSION}-pyyaml${PYYAML_VERSION}"
+CHECKOV_STAMP="$CHECKOV_VENV/.coursegen-tools-checkov${CHECKOV_VERSION}"
+
+log() { printf '==> %s\n' "$*"; }
+
+setup_python_tools() {
+  if [[ ! -f "$STAMP" ]]; then
+    log "installing aws-sam-cli $SAM_CLI_VERSION, cfn-lint $CFN_LINT_VERSION, cfn-lint-serverless $CFN_LINT_SERVERLESS_VERSION into $VENV"
+    [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+      "aws-sam-cli==$SAM_CLI_VERSION" \
+      "cfn-lint==$CFN_LINT_VERSION" \
+      "cfn-lint-serverless==$CFN_LINT_SERVERLESS_VERSION" \
+      "PyYAML==$PYYAML_VERSION"
+    touch "$STAMP"
+  fi
+  if [[ ! -f "$CHECKOV_STAMP" ]]; then
+    log "installing checkov $CHECKOV_VERSION into $CHECKOV_VENV"
+    [[ -x "$CHECKOV_VENV/bin/python" ]] || python3 -m venv "$CHECKOV_VENV"
+    "$CHECKOV_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "checkov==$CHECKOV_VERSION"
+    touch "$CHECKOV_STAMP"
+  fi
+}
+
+setup_node_tools() {
+  # Reinstall when package-lock.json changed since the last install.
+  if [[ ! -x node_modules/.bin/asl-validator || package-lock.json -nt node_modules/.package-lock.json ]]; then
+    log "installing Node tools (npm ci)"
+    npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  fi
+}
+
+setup_python_tools
+setup_node_tools
+
+# The tools only parse and transform locally; the fake credentials satisfy SDK start-up.
+export AWS_ACCESS_KEY_ID=AKIAOFFLINECHECKS000
+export AWS_SECRET_ACCESS_KEY=offline-checks-not-a-secret
+export AWS_DEFAULT_REGION=us-east-1
+export AWS_REGION=us-east-1
+export SAM_CLI_TELEMETRY=0
+export AWS_EC2_METADATA_DISABLED=true
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+declare -a RESULTS=()
+FAILED=0
+LAST_LOG=
+
+# run_check NAME COMMAND... : runs the command with its output in a log, prints PASS/FAIL.
+run_check() {
+  local name=$1
+  shift
+  local logfile="$WORK/check-${#RESULTS[@]}.log"
+  LAST_LOG=$logfile
+  if "$@" >"$logfile" 2>&1; then
+    RESULTS+=("PASS  $name")
+    printf 'PASS  %s\n' "$name"
+  else
+    RESULTS+=("FAIL  $name")
+    printf 'FAIL  %s\n' "$name"
+    sed 's/^/      /' "$logfile"
+    FAILED=$((FAILED + 1))
+  fi
+}
+
+log "tool versions"
+printf '      %s\n' "$("$VENV/bin/sam" --version)"
+printf '      cfn-lint %s, cfn-lint-serverless %s\n' \
+  "$("$VENV/bin/cfn-lint" --version | awk '{print $2}')" \
+  "$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("cfn-lint-serverless"))')"
+printf '      checkov %s\n' "$("$CHECKOV_VENV/bin/checkov" --version)"
+printf '      asl-validator %s\n' "$(node_modules/.bin/asl-validator --version)"
+
+log "checks"
+
+run_check "sam validate --lint (template.yaml)" \
+  "$VENV/bin/sam" validate --lint --template-file template.yaml
+
+shopt -s nullglob
+definitions=(statemachine/*.asl.json)
+shopt -u nullglob
+if [[ ${#definitions[@]} -eq 0 ]]; then
+  RESULTS+=("FAIL  state machine definitions present")
+  printf 'FAIL  no statemachine/*.asl.json found\n'
+  FAILED=$((FAILED + 1))
+fi
+for definition in "${definitions[@]}"; do
+  run_check "asl-validator $definition" node_modules/.bin/asl-validator --json-path "$definition"
+  wrapped="$WORK/$(basename "$definition" .asl.json).cfn.json"
+  run_check "cfn-lint E3601 on $definition (wrapped as AWS::StepFunctions::StateMachine)" \
+    bash -c '"$1" scripts/wrap-statemachine-for-cfn-lint.py "$2" "$3" && "$4" -t "$3"' _ \
+    "$VENV/bin/python" "$definition" "$wrapped" "$VENV/bin/cfn-lint"
+done
+
+run_check "cfn-lint + serverless rules (template.yaml)" \
+  "$VENV/bin/cfn-lint" -t template.yaml -a cfn_lint_serverless.rules
+
+checkov_json="$WORK/checkov.json"
+checkov_check() {
+  # --skip-download: no calls to the vendor platform; the built-in policies are enough.
+  "$CHECKOV_VENV/bin/checkov" -f template.yaml --framework cloudformation \
+    --skip-download -o json >"$checkov_json" 2>"$WORK/checkov.stderr" || true
+  "$VENV/bin/python" - "$checkov_json" <<'PY'
+import json, sys
+with open(sys.argv[1]) as f:
+    report = json.load(f)
+report = report[0] if isinstance(report, list) else report
+summary = report["summary"]
+results = report.get("results", {})
+print(f"checkov: passed {summary['passed']}, failed {summary['failed']}, skipped {summary['skipped']}, "
+      f"parsing errors {summary['parsing_errors']}, resources {summary['resource_count']}")
+for check in results.get("failed_checks", []):
+    print(f"  failed  {check['check_id']} {check['resource']}: {check['check_name']}")
+skipped = {}
+for check in results.get("skipped_checks", []):
+    skipped.setdefault(check["check_id"], []).append(check["resource"].split(".")[-1])
+for check_id, resources in sorted(skipped.items()):
+    print(f"  skipped {check_id} on {len(resources)} resource(s) (reason inline in template.yaml)")
+sys.exit(0 if summary["failed"] == 0 and summary["parsing_errors"] == 0 and summary["passed"] > 0 else 1)
+PY
+}
+run_check "checkov (template.yaml, 0 failed)" checkov_check
+if [[ ${RESULTS[-1]} == PASS* ]]; then sed 's/^/      /' "$LAST_LOG"; fi
+
+run_check "template checks (tests/template_checks.py: placeholders, wiring, data flow, payload budget, events)" \
+  "$VENV/bin/python" tests/template_checks.py
+
+echo
+log "summary"
+printf '%s\n' "${RESULTS[@]}"
+total=${#RESULTS[@]}
+echo "offline checks: $((total - FAILED)) passed, $FAILED failed"
+[[ $FAILED -eq 0 ]]
