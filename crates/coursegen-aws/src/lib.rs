@@ -1,1 +1,23 @@
-//! AWS and OpenAI-compatible providers for coursegen: Bedrock, OpenAI chat completions, S3, quota discipline.
+//! AWS and OpenAI-compatible providers for coursegen: Bedrock, OpenAI chat completions, S3,
+//! quota discipline.
+//!
+//! * [`bedrock::BedrockText`] and [`bedrock::BedrockImage`] implement the text and image model
+//!   ports over the Bedrock Converse and InvokeModel APIs.
+//! * [`openai::OpenAiText`] implements the text port over any OpenAI-compatible server.
+//! * [`s3::S3Store`] implements the blob store port over S3.
+//! * [`quota`] keeps every model call of the process inside a requests/tokens-per-minute budget
+//!   with an adaptive concurrency limit, and retries throttles and transient failures with
+//!   full-jitter backoff until a deadline.
+//! * [`config`] reads the environment and builds all of the above.
+
+#![warn(missing_docs)]
+
+pub mod bedrock;
+pub mod config;
+pub mod json;
+pub mod openai;
+pub mod quota;
+pub mod s3;
+pub mod sdk;
+
+pub use config::{build_image_model, build_text_model, s3_store, ProviderConfig, ProviderKind};

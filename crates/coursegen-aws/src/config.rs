@@ -1,0 +1,376 @@
+//! Provider configuration from the environment, and the factories that build models and stores.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `COURSEGEN_PROVIDER` | `bedrock`, `openai` or `offline` | `offline` |
+//! | `TEXT_MODEL_ID` | Bedrock text model / inference profile id | [`DEFAULT_TEXT_MODEL_ID`] |
+//! | `IMAGE_MODEL_ID` | Bedrock image model id (Nova Canvas, Titan Image v2) | [`DEFAULT_IMAGE_MODEL_ID`] for `bedrock` |
+//! | `BEDROCK_RPM` / `BEDROCK_TPM` | text requests / tokens per minute budget | none |
+//! | `BEDROCK_MAX_CONCURRENCY` | upper bound of the adaptive in-flight limit | 8 |
+//! | `BEDROCK_IMAGE_RPM` / `BEDROCK_IMAGE_MAX_CONCURRENCY` | the same for images | none / 2 |
+//! | `MODEL_DEADLINE_SECONDS` | total time one model call may take, retries included | 600 |
+//! | `MODEL_ATTEMPT_TIMEOUT_SECONDS` | time one attempt may take | 300 |
+//! | `OPENAI_BASE_URL`, `OPENAI_API_KEY`, `OPENAI_MODEL` | OpenAI-compatible server | `https://api.openai.com/v1`, none, `gpt-4o-mini` |
+//! | `OPENAI_API_KEY_SECRET_ARN` | Secrets Manager secret holding the key (wins over `OPENAI_API_KEY`) | none |
+//! | `COURSEGEN_S3_FORCE_PATH_STYLE` | `1` forces path-style S3 addressing | on when `AWS_ENDPOINT_URL_S3` is set |
+//!
+//! The AWS settings themselves (`AWS_REGION`, `AWS_PROFILE`, credentials,
+//! `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, `AWS_ENDPOINT_URL_S3`, ...) are read by the AWS SDK.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use coursegen_core::error::{StageError, StageResult};
+use coursegen_core::model::{ImageModel, TextModel};
+use serde_json::Value;
+
+use crate::bedrock::{bedrock_client, BedrockImage, BedrockText, DEFAULT_IMAGE_MODEL_ID, DEFAULT_TEXT_MODEL_ID};
+use crate::openai::{OpenAiSettings, OpenAiText, DEFAULT_BASE_URL, DEFAULT_MODEL};
+use crate::quota::{Governor, Quota, QuotaConfig, RetryPolicy};
+use crate::s3::{s3_client, S3Options, S3Store};
+use crate::sdk::load_sdk_config;
+
+/// Which model provider to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// Amazon Bedrock (Converse for text, InvokeModel for images).
+    Bedrock,
+    /// An OpenAI-compatible chat completions server for text.
+    OpenAi,
+    /// No model: the offline providers of the stages crate.
+    Offline,
+}
+
+impl FromStr for ProviderKind {
+    type Err = StageError;
+    fn from_str(s: &str) -> StageResult<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "bedrock" => Ok(ProviderKind::Bedrock),
+            "openai" => Ok(ProviderKind::OpenAi),
+            "offline" => Ok(ProviderKind::Offline),
+            other => {
+                Err(StageError::Config(format!("COURSEGEN_PROVIDER={other:?} is not one of bedrock, openai, offline")))
+            }
+        }
+    }
+}
+
+/// Settings of the OpenAI-compatible provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenAiConfig {
+    /// `OPENAI_BASE_URL`.
+    pub base_url: String,
+    /// `OPENAI_API_KEY`.
+    pub api_key: Option<String>,
+    /// `OPENAI_API_KEY_SECRET_ARN`: read the key from Secrets Manager instead.
+    pub api_key_secret_arn: Option<String>,
+    /// `OPENAI_MODEL`.
+    pub model: String,
+}
+
+/// Everything needed to build the model providers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderConfig {
+    /// `COURSEGEN_PROVIDER`.
+    pub provider: ProviderKind,
+    /// `TEXT_MODEL_ID` (Bedrock).
+    pub text_model_id: String,
+    /// `IMAGE_MODEL_ID` (Bedrock); `None` means images are rendered offline.
+    pub image_model_id: Option<String>,
+    /// Budget of the text model.
+    pub text_quota: QuotaConfig,
+    /// Budget of the image model.
+    pub image_quota: QuotaConfig,
+    /// Retry policy of every model call.
+    pub retry: RetryPolicy,
+    /// OpenAI-compatible settings.
+    pub openai: OpenAiConfig,
+}
+
+impl ProviderConfig {
+    /// Read the configuration from the process environment.
+    pub fn from_env() -> StageResult<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Read the configuration through `lookup` (a variable name → its value); unset and empty
+    /// values are treated alike. Errors name the offending variable.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> StageResult<Self> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let provider = match get("COURSEGEN_PROVIDER") {
+            Some(v) => v.parse()?,
+            None => ProviderKind::Offline,
+        };
+        let text_model_id = get("TEXT_MODEL_ID").unwrap_or_else(|| DEFAULT_TEXT_MODEL_ID.to_string());
+        let image_model_id = match (get("IMAGE_MODEL_ID"), provider) {
+            (Some(id), ProviderKind::Bedrock | ProviderKind::OpenAi) => Some(id),
+            (None, ProviderKind::Bedrock) => Some(DEFAULT_IMAGE_MODEL_ID.to_string()),
+            _ => None,
+        };
+        let text_quota = QuotaConfig {
+            requests_per_minute: parse_opt::<u32>(&get, "BEDROCK_RPM", 1)?,
+            tokens_per_minute: parse_opt::<u64>(&get, "BEDROCK_TPM", 1)?,
+            max_concurrency: parse_opt::<u32>(&get, "BEDROCK_MAX_CONCURRENCY", 1)?.unwrap_or(8),
+        };
+        let image_quota = QuotaConfig {
+            requests_per_minute: parse_opt::<u32>(&get, "BEDROCK_IMAGE_RPM", 1)?,
+            tokens_per_minute: None,
+            max_concurrency: parse_opt::<u32>(&get, "BEDROCK_IMAGE_MAX_CONCURRENCY", 1)?.unwrap_or(2),
+        };
+        let defaults = RetryPolicy::default();
+        let budget =
+            parse_opt::<u64>(&get, "MODEL_DEADLINE_SECONDS", 1)?.map(Duration::from_secs).unwrap_or(defaults.budget);
+        let attempt_timeout = parse_opt::<u64>(&get, "MODEL_ATTEMPT_TIMEOUT_SECONDS", 1)?
+            .map(Duration::from_secs)
+            .unwrap_or(defaults.attempt_timeout);
+        let retry = RetryPolicy { budget, attempt_timeout, ..defaults };
+        let base_url = get("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(StageError::Config(format!(
+                "OPENAI_BASE_URL={base_url:?} must start with http:// or https://"
+            )));
+        }
+        let api_key_secret_arn = get("OPENAI_API_KEY_SECRET_ARN");
+        if let Some(arn) = &api_key_secret_arn {
+            if !arn.starts_with("arn:") {
+                return Err(StageError::Config(format!(
+                    "OPENAI_API_KEY_SECRET_ARN={arn:?} is not an ARN (arn:aws:secretsmanager:...)"
+                )));
+            }
+        }
+        let openai = OpenAiConfig {
+            base_url,
+            api_key: get("OPENAI_API_KEY"),
+            api_key_secret_arn,
+            model: get("OPENAI_MODEL").unwrap_or_else(|| DEFAULT_MODEL.to_string()),
+        };
+        Ok(Self { provider, text_model_id, image_model_id, text_quota, image_quota, retry, openai })
+    }
+}
+
+fn parse_opt<T>(get: &impl Fn(&str) -> Option<String>, name: &str, min: T) -> StageResult<Option<T>>
+where
+    T: FromStr + PartialOrd + Copy + std::fmt::Display,
+{
+    match get(name) {
+        None => Ok(None),
+        Some(raw) => match raw.parse::<T>() {
+            Ok(v) if v >= min => Ok(Some(v)),
+            _ => Err(StageError::Config(format!("{name}={raw:?} must be a whole number of at least {min}"))),
+        },
+    }
+}
+
+/// The text model the configuration asks for; `None` for `offline` (use the offline provider).
+pub async fn build_text_model(cfg: &ProviderConfig) -> StageResult<Option<Arc<dyn TextModel>>> {
+    match cfg.provider {
+        ProviderKind::Offline => Ok(None),
+        ProviderKind::Bedrock => {
+            let sdk = load_sdk_config().await;
+            Ok(Some(Arc::new(bedrock_text_from(&sdk, cfg))))
+        }
+        ProviderKind::OpenAi => {
+            let api_key = match &cfg.openai.api_key_secret_arn {
+                Some(arn) => Some(read_secret_key(&load_sdk_config().await, arn).await?),
+                None => cfg.openai.api_key.clone(),
+            };
+            let settings =
+                OpenAiSettings { base_url: cfg.openai.base_url.clone(), api_key, model: cfg.openai.model.clone() };
+            let quota = Quota::shared(&format!("openai:{}:{}", settings.base_url, settings.model), &cfg.text_quota);
+            let governor = Governor::new("openai", quota, cfg.retry.clone());
+            Ok(Some(Arc::new(OpenAiText::new(settings, governor)?)))
+        }
+    }
+}
+
+/// A Bedrock text model from `sdk` and `cfg`, drawing on the process-wide budget of its model id.
+pub fn bedrock_text_from(sdk: &SdkConfig, cfg: &ProviderConfig) -> BedrockText {
+    let quota = Quota::shared(&format!("bedrock:{}", cfg.text_model_id), &cfg.text_quota);
+    let governor = Governor::new("bedrock", quota, cfg.retry.clone());
+    BedrockText::new(bedrock_client(sdk), cfg.text_model_id.clone(), governor)
+}
+
+/// The image model the configuration asks for; `None` when images are rendered offline
+/// (`offline`, or `openai` without an explicit `IMAGE_MODEL_ID`).
+pub async fn build_image_model(cfg: &ProviderConfig) -> StageResult<Option<Arc<dyn ImageModel>>> {
+    let Some(model_id) = &cfg.image_model_id else { return Ok(None) };
+    if cfg.provider == ProviderKind::Offline {
+        return Ok(None);
+    }
+    let sdk = load_sdk_config().await;
+    let quota = Quota::shared(&format!("bedrock:{model_id}"), &cfg.image_quota);
+    let governor = Governor::new("bedrock", quota, cfg.retry.clone());
+    Ok(Some(Arc::new(BedrockImage::new(bedrock_client(&sdk), model_id.clone(), governor)?)))
+}
+
+/// Read the OpenAI key from a Secrets Manager secret: either the plain key, or a JSON object
+/// with `OPENAI_API_KEY`, `api_key` or `apiKey`.
+pub async fn read_secret_key(sdk: &SdkConfig, arn: &str) -> StageResult<String> {
+    let mut builder = aws_sdk_secretsmanager::config::Builder::from(sdk);
+    if sdk.http_client().is_none() {
+        builder = builder.http_client(crate::sdk::http_client());
+    }
+    let client = aws_sdk_secretsmanager::Client::from_conf(builder.build());
+    let out = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
+        StageError::Config(format!(
+            "OPENAI_API_KEY_SECRET_ARN: cannot read the secret: {}",
+            aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+        ))
+    })?;
+    let raw = out.secret_string().map(str::trim).unwrap_or("");
+    secret_to_key(raw)
+}
+
+/// Extract the key from a secret string (see [`read_secret_key`]).
+pub fn secret_to_key(raw: &str) -> StageResult<String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err(StageError::Config("OPENAI_API_KEY_SECRET_ARN: the secret has no string value".into()));
+    }
+    if raw.starts_with('{') {
+        let v: Value = serde_json::from_str(raw)
+            .map_err(|e| StageError::Config(format!("OPENAI_API_KEY_SECRET_ARN: the secret is not valid JSON: {e}")))?;
+        for field in ["OPENAI_API_KEY", "api_key", "apiKey"] {
+            if let Some(k) = v.get(field).and_then(Value::as_str).filter(|k| !k.trim().is_empty()) {
+                return Ok(k.trim().to_string());
+            }
+        }
+        return Err(StageError::Config(
+            "OPENAI_API_KEY_SECRET_ARN: the secret JSON has no OPENAI_API_KEY, api_key or apiKey field".into(),
+        ));
+    }
+    Ok(raw.to_string())
+}
+
+/// Whether S3 requests should use path-style addressing, from the environment.
+pub fn s3_force_path_style(lookup: impl Fn(&str) -> Option<String>) -> StageResult<bool> {
+    let endpoint = lookup("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.trim().is_empty());
+    match lookup("COURSEGEN_S3_FORCE_PATH_STYLE").map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(endpoint),
+        Some(v) if v.is_empty() => Ok(endpoint),
+        Some(v) if v == "1" || v == "true" || v == "yes" => Ok(true),
+        Some(v) if v == "0" || v == "false" || v == "no" => Ok(false),
+        Some(v) => Err(StageError::Config(format!("COURSEGEN_S3_FORCE_PATH_STYLE={v:?} must be 1 or 0"))),
+    }
+}
+
+/// An [`S3Store`] for `bucket` from the standard AWS configuration, path-style when
+/// `AWS_ENDPOINT_URL_S3` is set or `COURSEGEN_S3_FORCE_PATH_STYLE=1`.
+pub async fn s3_store(bucket: &str) -> StageResult<S3Store> {
+    let force_path_style = s3_force_path_style(|n| std::env::var(n).ok())?;
+    let sdk = load_sdk_config().await;
+    S3Store::new(s3_client(&sdk, S3Options { force_path_style }), bucket)
+        .map_err(|e| StageError::Config(format!("bucket: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(vars: &[(&str, &str)]) -> StageResult<ProviderConfig> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ProviderConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_offline_with_documented_models() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.provider, ProviderKind::Offline);
+        assert_eq!(c.text_model_id, DEFAULT_TEXT_MODEL_ID);
+        assert_eq!(c.image_model_id, None);
+        assert_eq!(c.retry.budget, Duration::from_secs(600));
+        assert_eq!(c.text_quota.max_concurrency, 8);
+        assert_eq!(c.openai.base_url, DEFAULT_BASE_URL);
+        let b = cfg(&[("COURSEGEN_PROVIDER", "Bedrock")]).unwrap();
+        assert_eq!(b.provider, ProviderKind::Bedrock);
+        assert_eq!(b.image_model_id.as_deref(), Some(DEFAULT_IMAGE_MODEL_ID));
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let c = cfg(&[
+            ("COURSEGEN_PROVIDER", "openai"),
+            ("TEXT_MODEL_ID", "amazon.nova-pro-v1:0"),
+            ("IMAGE_MODEL_ID", "amazon.titan-image-generator-v2:0"),
+            ("BEDROCK_RPM", "50"),
+            ("BEDROCK_TPM", "200000"),
+            ("BEDROCK_MAX_CONCURRENCY", "4"),
+            ("BEDROCK_IMAGE_RPM", "5"),
+            ("MODEL_DEADLINE_SECONDS", "120"),
+            ("MODEL_ATTEMPT_TIMEOUT_SECONDS", "60"),
+            ("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1"),
+            ("OPENAI_API_KEY", "sk-x"),
+            ("OPENAI_API_KEY_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123:secret:k"),
+            ("OPENAI_MODEL", "llama3.1"),
+        ])
+        .unwrap();
+        assert_eq!(c.provider, ProviderKind::OpenAi);
+        assert_eq!(c.text_model_id, "amazon.nova-pro-v1:0");
+        assert_eq!(c.image_model_id.as_deref(), Some("amazon.titan-image-generator-v2:0"));
+        assert_eq!(
+            c.text_quota,
+            QuotaConfig { requests_per_minute: Some(50), tokens_per_minute: Some(200_000), max_concurrency: 4 }
+        );
+        assert_eq!(c.image_quota.requests_per_minute, Some(5));
+        assert_eq!(c.retry.budget, Duration::from_secs(120));
+        assert_eq!(c.retry.attempt_timeout, Duration::from_secs(60));
+        assert_eq!(c.openai.model, "llama3.1");
+        assert_eq!(c.openai.api_key.as_deref(), Some("sk-x"));
+        assert!(c.openai.api_key_secret_arn.is_some());
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (var, value) in [
+            ("COURSEGEN_PROVIDER", "azure"),
+            ("BEDROCK_RPM", "ten"),
+            ("BEDROCK_TPM", "-5"),
+            ("BEDROCK_MAX_CONCURRENCY", "0"),
+            ("BEDROCK_IMAGE_MAX_CONCURRENCY", "1.5"),
+            ("MODEL_DEADLINE_SECONDS", "0"),
+            ("MODEL_ATTEMPT_TIMEOUT_SECONDS", "soon"),
+            ("OPENAI_BASE_URL", "localhost:11434"),
+            ("OPENAI_API_KEY_SECRET_ARN", "my-secret"),
+        ] {
+            let err = cfg(&[(var, value)]).unwrap_err();
+            assert_eq!(err.error_type(), "ConfigError", "{var}");
+            assert!(err.to_string().contains(var), "{var}: {err}");
+        }
+        let err =
+            s3_force_path_style(|k| (k == "COURSEGEN_S3_FORCE_PATH_STYLE").then(|| "maybe".to_string())).unwrap_err();
+        assert!(err.to_string().contains("COURSEGEN_S3_FORCE_PATH_STYLE"));
+    }
+
+    #[test]
+    fn path_style_follows_the_endpoint_unless_overridden() {
+        assert!(!s3_force_path_style(|_| None).unwrap());
+        assert!(s3_force_path_style(|k| (k == "AWS_ENDPOINT_URL_S3").then(|| "http://127.0.0.1:9000".into())).unwrap());
+        assert!(s3_force_path_style(|k| (k == "COURSEGEN_S3_FORCE_PATH_STYLE").then(|| "1".into())).unwrap());
+        let both = |k: &str| match k {
+            "AWS_ENDPOINT_URL_S3" => Some("http://127.0.0.1:9000".to_string()),
+            "COURSEGEN_S3_FORCE_PATH_STYLE" => Some("0".to_string()),
+            _ => None,
+        };
+        assert!(!s3_force_path_style(both).unwrap());
+    }
+
+    #[test]
+    fn secrets_hold_a_plain_key_or_json() {
+        assert_eq!(secret_to_key(" sk-plain \n").unwrap(), "sk-plain");
+        assert_eq!(secret_to_key(r#"{"OPENAI_API_KEY": "sk-json"}"#).unwrap(), "sk-json");
+        assert_eq!(secret_to_key(r#"{"api_key": "sk-2"}"#).unwrap(), "sk-2");
+        assert!(secret_to_key(r#"{"other": 1}"#).unwrap_err().to_string().contains("OPENAI_API_KEY_SECRET_ARN"));
+        assert!(secret_to_key("").is_err());
+        assert!(secret_to_key("{broken").is_err());
+    }
+
+    #[tokio::test]
+    async fn offline_builds_no_models() {
+        let c = cfg(&[]).unwrap();
+        assert!(build_text_model(&c).await.unwrap().is_none());
+        assert!(build_image_model(&c).await.unwrap().is_none());
+    }
+}

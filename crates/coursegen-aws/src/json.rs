@@ -1,0 +1,249 @@
+//! JSON helpers shared by the providers: `serde_json` ↔ Smithy `Document` conversion, schema
+//! validation of structured answers, and extraction of a JSON value from free text.
+
+use std::collections::HashMap;
+
+use aws_smithy_types::{Document, Number};
+use serde_json::{Map, Value};
+
+/// Convert a `serde_json` value into a Smithy [`Document`] (the type Bedrock's Converse API uses
+/// for tool schemas and tool inputs). Numbers keep their kind: unsigned, negative or float.
+pub fn json_to_document(value: &Value) -> Document {
+    match value {
+        Value::Null => Document::Null,
+        Value::Bool(b) => Document::Bool(*b),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                Document::Number(Number::PosInt(u))
+            } else if let Some(i) = n.as_i64() {
+                Document::Number(Number::NegInt(i))
+            } else {
+                Document::Number(Number::Float(n.as_f64().unwrap_or(0.0)))
+            }
+        }
+        Value::String(s) => Document::String(s.clone()),
+        Value::Array(items) => Document::Array(items.iter().map(json_to_document).collect()),
+        Value::Object(map) => {
+            let mut out = HashMap::with_capacity(map.len());
+            for (k, v) in map {
+                out.insert(k.clone(), json_to_document(v));
+            }
+            Document::Object(out)
+        }
+    }
+}
+
+/// Convert a Smithy [`Document`] into a `serde_json` value. Object keys are sorted so the
+/// result (and its JSON text) is deterministic. Non-finite floats become `null`, as JSON has
+/// no representation for them.
+pub fn document_to_json(doc: &Document) -> Value {
+    match doc {
+        Document::Null => Value::Null,
+        Document::Bool(b) => Value::Bool(*b),
+        Document::Number(Number::PosInt(u)) => Value::from(*u),
+        Document::Number(Number::NegInt(i)) => Value::from(*i),
+        Document::Number(Number::Float(f)) => {
+            serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null)
+        }
+        Document::String(s) => Value::String(s.clone()),
+        Document::Array(items) => Value::Array(items.iter().map(document_to_json).collect()),
+        Document::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let mut out = Map::with_capacity(map.len());
+            for k in keys {
+                if let Some(v) = map.get(k) {
+                    out.insert(k.clone(), document_to_json(v));
+                }
+            }
+            Value::Object(out)
+        }
+    }
+}
+
+/// Most validation errors reported back to the model in a repair turn.
+const MAX_REPORTED_ERRORS: usize = 12;
+
+/// Validate `instance` against `schema`. `Ok(())` when valid; otherwise the list of problems as
+/// `path: message` lines (at most a dozen), ready to show a model or a person. An invalid schema
+/// is reported as `Err` with a single line saying so.
+pub fn validate_against_schema(schema: &Value, instance: &Value) -> Result<(), Vec<String>> {
+    let validator = match jsonschema::validator_for(schema) {
+        Ok(v) => v,
+        Err(e) => return Err(vec![format!("the schema itself is invalid: {e}")]),
+    };
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .take(MAX_REPORTED_ERRORS)
+        .map(|e| {
+            let path = e.instance_path().to_string();
+            if path.is_empty() {
+                format!("(root): {e}")
+            } else {
+                format!("{path}: {e}")
+            }
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// Whether `schema` compiles as a JSON Schema; `Err` carries the compiler's message.
+pub fn check_schema(schema: &Value) -> Result<(), String> {
+    jsonschema::validator_for(schema).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Find the first JSON object or array in `text`: the whole text when it parses, else a fenced
+/// code block, else the first balanced `{...}` / `[...]` that parses. Models asked for JSON in
+/// the prompt often wrap it in prose or Markdown fences.
+pub fn extract_json(text: &str) -> Option<Value> {
+    let trimmed = text.trim();
+    if let Ok(v) = serde_json::from_str::<Value>(trimmed) {
+        if v.is_object() || v.is_array() {
+            return Some(v);
+        }
+    }
+    if let Some(v) = fenced_json(trimmed) {
+        return Some(v);
+    }
+    let bytes = trimmed.as_bytes();
+    for (start, &b) in bytes.iter().enumerate() {
+        if b != b'{' && b != b'[' {
+            continue;
+        }
+        if let Some(end) = balanced_end(&bytes[start..]) {
+            if let Some(slice) = trimmed.get(start..start + end) {
+                if let Ok(v) = serde_json::from_str::<Value>(slice) {
+                    return Some(v);
+                }
+            }
+        }
+    }
+    None
+}
+
+fn fenced_json(text: &str) -> Option<Value> {
+    let mut rest = text;
+    while let Some(open) = rest.find("```") {
+        let after = &rest[open + 3..];
+        let body_start = after.find('\n').map(|i| i + 1).unwrap_or(after.len());
+        let body = &after[body_start..];
+        let close = body.find("```")?;
+        if let Ok(v) = serde_json::from_str::<Value>(body[..close].trim()) {
+            if v.is_object() || v.is_array() {
+                return Some(v);
+            }
+        }
+        rest = &body[close + 3..];
+    }
+    None
+}
+
+/// Length of the balanced JSON-looking prefix of `bytes` (which starts with `{` or `[`),
+/// respecting strings and escapes; `None` when it never closes.
+fn balanced_end(bytes: &[u8]) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A rough token estimate for budgeting (about four characters per token, rounded up).
+pub fn estimate_tokens(text: &str) -> u64 {
+    (text.chars().count() as u64).div_ceil(4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn document_round_trip_keeps_every_kind_of_value() {
+        let v = json!({
+            "b": true, "n": null, "s": "text ✓", "u": 18446744073709551615u64, "i": -42, "f": 1.5,
+            "a": [1, "two", {"three": [3.25, false]}], "o": {"z": 1, "a": {}}, "empty": []
+        });
+        let doc = json_to_document(&v);
+        assert!(matches!(&doc, Document::Object(m) if m.len() == 9));
+        let back = document_to_json(&doc);
+        assert_eq!(back, v);
+        assert!(matches!(json_to_document(&json!(-1)), Document::Number(Number::NegInt(-1))));
+        assert!(matches!(json_to_document(&json!(7)), Document::Number(Number::PosInt(7))));
+        assert!(matches!(json_to_document(&json!(0.5)), Document::Number(Number::Float(_))));
+    }
+
+    #[test]
+    fn document_to_json_sorts_keys_and_maps_non_finite_floats_to_null() {
+        let mut m = HashMap::new();
+        m.insert("zeta".to_string(), Document::Number(Number::Float(f64::NAN)));
+        m.insert("alpha".to_string(), Document::Number(Number::Float(f64::INFINITY)));
+        m.insert("mid".to_string(), Document::String("x".into()));
+        let v = document_to_json(&Document::Object(m));
+        assert_eq!(v.to_string(), r#"{"alpha":null,"mid":"x","zeta":null}"#);
+    }
+
+    #[test]
+    fn validation_lists_problems_with_paths() {
+        let schema = json!({
+            "type": "object", "required": ["title", "items"],
+            "properties": {"title": {"type": "string"}, "items": {"type": "array", "items": {"type": "integer"}}}
+        });
+        assert!(validate_against_schema(&schema, &json!({"title": "t", "items": [1, 2]})).is_ok());
+        let errs = validate_against_schema(&schema, &json!({"items": [1, "x"]})).unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs.iter().any(|e| e.contains("title")), "{errs:?}");
+        assert!(errs.iter().any(|e| e.starts_with("/items/1")), "{errs:?}");
+        let bad = validate_against_schema(&json!({"type": 12}), &json!({})).unwrap_err();
+        assert!(bad[0].contains("schema itself is invalid"));
+        assert!(check_schema(&json!({"type": "nonsense"})).is_err());
+    }
+
+    #[test]
+    fn extraction_finds_json_in_prose_and_fences() {
+        assert_eq!(extract_json(r#" {"a": 1} "#), Some(json!({"a": 1})));
+        assert_eq!(extract_json("Here you go:\n```json\n{\"a\": [1, 2]}\n```\nThanks"), Some(json!({"a": [1, 2]})));
+        assert_eq!(
+            extract_json(r#"Sure! {"msg": "brace } inside \" string", "n": {"m": 2}} trailing {"#),
+            Some(json!({"msg": "brace } inside \" string", "n": {"m": 2}}))
+        );
+        assert_eq!(extract_json("{not json} then [1,2]"), Some(json!([1, 2])));
+        assert_eq!(extract_json("no json here"), None);
+        assert_eq!(extract_json("\"just a string\""), None);
+        assert_eq!(extract_json("}}}]]{{{["), None);
+        assert_eq!(extract_json("```\nunterminated"), None);
+    }
+
+    #[test]
+    fn token_estimate_rounds_up() {
+        assert_eq!(estimate_tokens(""), 0);
+        assert_eq!(estimate_tokens("abc"), 1);
+        assert_eq!(estimate_tokens("abcdefghi"), 3);
+    }
+}

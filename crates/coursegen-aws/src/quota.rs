@@ -1,0 +1,989 @@
+//! Quota discipline shared by every model call of the process.
+//!
+//! * [`Quota`] holds the budget: a requests-per-minute and a tokens-per-minute token bucket
+//!   (each holding one minute's worth, refilled continuously, like Bedrock's own quotas) and an
+//!   adaptive (AIMD) limit on calls in flight: a throttle halves the limit (never below one), a
+//!   success adds `1/limit` (never above the configured maximum).
+//! * A call reserves its input tokens plus `max_tokens` up front, as Bedrock does when a request
+//!   starts, and gives back the unused part once the real usage is known ([`Permit::succeed`]).
+//! * [`Governor::run`] drives one call: acquire a permit, attempt, classify the failure, back
+//!   off with full jitter, and stop at the call's deadline with [`StageError::Throttling`] (when
+//!   the last failure was a throttle) or [`StageError::Model`].
+//!
+//! Time comes from a [`Clock`] so tests can drive backoff without waiting ([`ManualClock`]).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use coursegen_core::error::{StageError, StageResult};
+use rand::Rng;
+use tokio::sync::Notify;
+use tracing::Instrument;
+
+/// A boxed, sendable future, as returned by [`Clock::sleep`].
+pub type SleepFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// The source of time for quota buckets, backoff and deadlines.
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// The current instant.
+    fn now(&self) -> Instant;
+    /// A future that completes after `duration`.
+    fn sleep(&self, duration: Duration) -> SleepFuture;
+}
+
+/// The real clock: `Instant::now()` and `tokio::time::sleep`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioClock;
+
+impl Clock for TokioClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+    fn sleep(&self, duration: Duration) -> SleepFuture {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+/// A clock for tests: `sleep` returns at once after advancing the clock by the requested
+/// duration, and every requested sleep is recorded.
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    inner: Arc<Mutex<ManualState>>,
+}
+
+#[derive(Debug)]
+struct ManualState {
+    now: Instant,
+    sleeps: Vec<Duration>,
+}
+
+impl ManualClock {
+    /// A clock starting at the current real instant.
+    pub fn new() -> Self {
+        Self { inner: Arc::new(Mutex::new(ManualState { now: Instant::now(), sleeps: Vec::new() })) }
+    }
+    /// Move the clock forward.
+    pub fn advance(&self, by: Duration) {
+        let mut s = self.lock();
+        s.now = later(s.now, by);
+    }
+    /// Every duration passed to `sleep`, in order.
+    pub fn sleeps(&self) -> Vec<Duration> {
+        self.lock().sleeps.clone()
+    }
+    fn lock(&self) -> MutexGuard<'_, ManualState> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        self.lock().now
+    }
+    fn sleep(&self, duration: Duration) -> SleepFuture {
+        {
+            let mut s = self.lock();
+            s.now = later(s.now, duration);
+            s.sleeps.push(duration);
+        }
+        Box::pin(tokio::task::yield_now())
+    }
+}
+
+/// `t + d`, with `d` capped at ten years so the sum never overflows.
+fn later(t: Instant, d: Duration) -> Instant {
+    const TEN_YEARS: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+    t.checked_add(d.min(TEN_YEARS)).unwrap_or(t)
+}
+
+/// Budget settings of one [`Quota`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuotaConfig {
+    /// Requests per minute; `None` for no request budget.
+    pub requests_per_minute: Option<u32>,
+    /// Tokens (input + output) per minute; `None` for no token budget.
+    pub tokens_per_minute: Option<u64>,
+    /// Upper bound of the adaptive concurrency limit (at least 1).
+    pub max_concurrency: u32,
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        Self { requests_per_minute: None, tokens_per_minute: None, max_concurrency: 8 }
+    }
+}
+
+/// A token bucket holding at most one minute's worth, refilled continuously. Its level may go
+/// negative when a call used more than it reserved; later calls then wait for the debt.
+#[derive(Debug, Clone)]
+struct Bucket {
+    capacity: f64,
+    level: f64,
+    per_sec: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(per_minute: f64, now: Instant) -> Self {
+        let capacity = per_minute.max(1.0);
+        Self { capacity, level: capacity, per_sec: capacity / 60.0, last: now }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.level = (self.level + elapsed * self.per_sec).min(self.capacity);
+        self.last = now;
+    }
+
+    /// The amount a request of `amount` actually takes: never more than the capacity, so a
+    /// single huge request cannot wait forever.
+    fn clamp(&self, amount: f64) -> f64 {
+        amount.min(self.capacity)
+    }
+
+    /// How long until `amount` is available (zero when it is now).
+    fn wait_for(&self, amount: f64) -> Duration {
+        let deficit = self.clamp(amount) - self.level;
+        if deficit <= 0.0 {
+            Duration::ZERO
+        } else {
+            // Round up to the millisecond so a wake-up never lands just short of the refill.
+            Duration::from_millis((((deficit / self.per_sec) * 1000.0).ceil() as u64).saturating_add(1))
+        }
+    }
+
+    fn take(&mut self, amount: f64) {
+        self.level -= self.clamp(amount);
+    }
+
+    fn give(&mut self, amount: f64) {
+        self.level = (self.level + amount).min(self.capacity);
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    rpm: Option<Bucket>,
+    tpm: Option<Bucket>,
+    limit: f64,
+    max: f64,
+    in_flight: u32,
+    epoch: u64,
+    throttles: u64,
+    successes: u64,
+}
+
+impl State {
+    fn allowed(&self) -> u32 {
+        (self.limit.floor() as u32).max(1)
+    }
+}
+
+/// A point-in-time view of a [`Quota`], for logs and tests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuotaSnapshot {
+    /// The current adaptive concurrency limit (fractional; the integer part is enforced).
+    pub concurrency_limit: f64,
+    /// Calls holding a permit now.
+    pub in_flight: u32,
+    /// Tokens left in the tokens-per-minute bucket, if there is one.
+    pub tokens_available: Option<f64>,
+    /// Requests left in the requests-per-minute bucket, if there is one.
+    pub requests_available: Option<f64>,
+    /// Throttles reported so far.
+    pub throttles: u64,
+    /// Successes reported so far.
+    pub successes: u64,
+}
+
+/// Why [`Quota::acquire`] gave up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcquireError {
+    /// The budget could not admit the call before the deadline.
+    Deadline,
+}
+
+/// The process-wide budget of one model (see the module docs).
+#[derive(Debug)]
+pub struct Quota {
+    clock: Arc<dyn Clock>,
+    state: Mutex<State>,
+    notify: Notify,
+}
+
+impl Quota {
+    /// A new budget using `clock`.
+    pub fn new(config: &QuotaConfig, clock: Arc<dyn Clock>) -> Arc<Self> {
+        let now = clock.now();
+        let max = f64::from(config.max_concurrency.max(1));
+        let state = State {
+            rpm: config.requests_per_minute.map(|r| Bucket::new(f64::from(r), now)),
+            tpm: config.tokens_per_minute.map(|t| Bucket::new(t as f64, now)),
+            limit: max,
+            max,
+            in_flight: 0,
+            epoch: 0,
+            throttles: 0,
+            successes: 0,
+        };
+        Arc::new(Self { clock, state: Mutex::new(state), notify: Notify::new() })
+    }
+
+    /// The budget registered under `name` for this process, created with `config` (and the
+    /// real clock) on first use. Every client of the same model shares it, however many times
+    /// it is built; later configs for the same name are ignored.
+    pub fn shared(name: &str, config: &QuotaConfig) -> Arc<Self> {
+        static REGISTRY: OnceLock<Mutex<HashMap<String, Arc<Quota>>>> = OnceLock::new();
+        let registry = REGISTRY.get_or_init(|| Mutex::new(HashMap::new()));
+        let mut map = registry.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(name.to_string()).or_insert_with(|| Quota::new(config, Arc::new(TokioClock))).clone()
+    }
+
+    /// The clock this budget runs on.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A view of the current state.
+    pub fn snapshot(&self) -> QuotaSnapshot {
+        let mut s = self.lock();
+        let now = self.clock.now();
+        if let Some(b) = s.rpm.as_mut() {
+            b.refill(now);
+        }
+        if let Some(b) = s.tpm.as_mut() {
+            b.refill(now);
+        }
+        QuotaSnapshot {
+            concurrency_limit: s.limit,
+            in_flight: s.in_flight,
+            tokens_available: s.tpm.as_ref().map(|b| b.level),
+            requests_available: s.rpm.as_ref().map(|b| b.level),
+            throttles: s.throttles,
+            successes: s.successes,
+        }
+    }
+
+    /// Wait until the budget admits a call reserving `tokens`, or give up when that cannot
+    /// happen before `deadline`.
+    pub async fn acquire(self: &Arc<Self>, tokens: u64, deadline: Instant) -> Result<Permit, AcquireError> {
+        let tokens = tokens as f64;
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let wait = {
+                let mut s = self.lock();
+                let now = self.clock.now();
+                if let Some(b) = s.rpm.as_mut() {
+                    b.refill(now);
+                }
+                if let Some(b) = s.tpm.as_mut() {
+                    b.refill(now);
+                }
+                let rpm_wait = s.rpm.as_ref().map_or(Duration::ZERO, |b| b.wait_for(1.0));
+                let tpm_wait = s.tpm.as_ref().map_or(Duration::ZERO, |b| b.wait_for(tokens));
+                if s.in_flight >= s.allowed() {
+                    None
+                } else if rpm_wait.is_zero() && tpm_wait.is_zero() {
+                    if let Some(b) = s.rpm.as_mut() {
+                        b.take(1.0);
+                    }
+                    let reserved = match s.tpm.as_mut() {
+                        Some(b) => {
+                            let r = b.clamp(tokens);
+                            b.take(r);
+                            r
+                        }
+                        None => 0.0,
+                    };
+                    s.in_flight += 1;
+                    return Ok(Permit { quota: self.clone(), reserved, epoch: s.epoch });
+                } else {
+                    Some(rpm_wait.max(tpm_wait))
+                }
+            };
+            let now = self.clock.now();
+            if now >= deadline {
+                return Err(AcquireError::Deadline);
+            }
+            match wait {
+                // Waiting for a bucket to refill is waiting for time to pass.
+                Some(d) => {
+                    if later(now, d) > deadline {
+                        return Err(AcquireError::Deadline);
+                    }
+                    tokio::select! {
+                        _ = &mut notified => {}
+                        _ = self.clock.sleep(d) => {}
+                    }
+                }
+                // Waiting for a concurrency slot is waiting for another call to finish: a real
+                // event, bounded by the time left.
+                None => {
+                    tokio::select! {
+                        _ = &mut notified => {}
+                        _ = tokio::time::sleep(deadline.saturating_duration_since(now)) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn settle(&self, permit: &Permit, outcome: Outcome) {
+        let mut s = self.lock();
+        let now = self.clock.now();
+        match outcome {
+            Outcome::Success { used_tokens } => {
+                if let Some(b) = s.tpm.as_mut() {
+                    b.refill(now);
+                    let used = used_tokens as f64;
+                    if used <= permit.reserved {
+                        b.give(permit.reserved - used);
+                    } else {
+                        b.level -= used - permit.reserved;
+                    }
+                }
+                s.successes += 1;
+                s.limit = (s.limit + 1.0 / s.limit).min(s.max);
+            }
+            Outcome::Throttled => {
+                if let Some(b) = s.tpm.as_mut() {
+                    b.refill(now);
+                    b.give(permit.reserved);
+                }
+                s.throttles += 1;
+                // Only the first throttle among calls started under the same limit shrinks it,
+                // so one burst of rejections halves the limit once, not once per call.
+                if permit.epoch == s.epoch {
+                    s.limit = (s.limit * 0.5).max(1.0);
+                    s.epoch += 1;
+                }
+            }
+            Outcome::Failed => {
+                if let Some(b) = s.tpm.as_mut() {
+                    b.refill(now);
+                    b.give(permit.reserved);
+                }
+            }
+        }
+    }
+
+    fn release(&self) {
+        {
+            let mut s = self.lock();
+            s.in_flight = s.in_flight.saturating_sub(1);
+        }
+        self.notify.notify_waiters();
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Success { used_tokens: u64 },
+    Throttled,
+    Failed,
+}
+
+/// The right to run one call; report how it went with one of the consuming methods. Dropping it
+/// unreported (a cancelled call) frees the concurrency slot and keeps the reservation spent.
+#[derive(Debug)]
+pub struct Permit {
+    quota: Arc<Quota>,
+    reserved: f64,
+    epoch: u64,
+}
+
+impl Permit {
+    /// Tokens reserved for this call.
+    pub fn reserved_tokens(&self) -> u64 {
+        self.reserved as u64
+    }
+    /// The call succeeded using `used_tokens` (input + output): refund the unused reservation
+    /// (or charge the excess) and raise the concurrency limit a little.
+    pub fn succeed(self, used_tokens: u64) {
+        self.quota.settle(&self, Outcome::Success { used_tokens });
+    }
+    /// The service throttled the call: refund the tokens and halve the concurrency limit.
+    pub fn throttled(self) {
+        self.quota.settle(&self, Outcome::Throttled);
+    }
+    /// The call failed for another reason: refund the tokens, leave the limit alone.
+    pub fn failed(self) {
+        self.quota.settle(&self, Outcome::Failed);
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.quota.release();
+    }
+}
+
+/// How one attempt failed, as far as retrying is concerned.
+#[derive(Debug)]
+pub enum Failure {
+    /// The service throttled the call (HTTP 429, `ThrottlingException`,
+    /// `ServiceQuotaExceededException`); retry after a backoff, at least `retry_after` when given.
+    Throttled {
+        /// The service's message.
+        message: String,
+        /// The wait the service asked for (`retry-after`), if any.
+        retry_after: Option<Duration>,
+    },
+    /// A transient failure: 5xx, timeout, connection error, malformed body. Retried.
+    Transient {
+        /// What went wrong.
+        message: String,
+    },
+    /// A failure retrying cannot fix (validation, access denied, bad configuration).
+    Fatal(StageError),
+}
+
+impl Failure {
+    fn message(&self) -> String {
+        match self {
+            Failure::Throttled { message, .. } | Failure::Transient { message } => message.clone(),
+            Failure::Fatal(e) => e.to_string(),
+        }
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            Failure::Throttled { .. } => "throttled",
+            Failure::Transient { .. } => "transient",
+            Failure::Fatal(_) => "fatal",
+        }
+    }
+}
+
+/// Retry settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// The first backoff ceiling; it doubles per retry.
+    pub base_delay: Duration,
+    /// The largest backoff ceiling.
+    pub max_delay: Duration,
+    /// How long one call may take in total, retries and waits included.
+    pub budget: Duration,
+    /// How long one attempt may take before it counts as a timeout (and is retried).
+    pub attempt_timeout: Duration,
+    /// Most attempts per call, whatever the time left.
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            budget: Duration::from_secs(600),
+            attempt_timeout: Duration::from_secs(300),
+            max_attempts: 100,
+        }
+    }
+}
+
+/// The full-jitter backoff after the `retry`-th failure (1 for the first): a uniform draw in
+/// `[0, min(max_delay, base_delay * 2^(retry-1))]`, raised to `retry_after` when the service
+/// asked for a wait.
+pub fn backoff_delay(policy: &RetryPolicy, retry: u32, retry_after: Option<Duration>, rng: &mut impl Rng) -> Duration {
+    let exp = retry.saturating_sub(1).min(30);
+    let ceiling = policy.base_delay.saturating_mul(1u32 << exp).min(policy.max_delay);
+    let ceiling_ms = ceiling.as_millis().min(u128::from(u64::MAX)) as u64;
+    let jittered = Duration::from_millis(rng.random_range(0..=ceiling_ms));
+    match retry_after {
+        Some(ra) => jittered.max(ra),
+        None => jittered,
+    }
+}
+
+tokio::task_local! {
+    static CALL_DEADLINE: Instant;
+}
+
+/// Run `future` with `deadline` as the latest finish of every model call it makes on the same
+/// task (spawned tasks do not inherit it). A Lambda handler wraps its work with its invocation
+/// deadline minus a safety margin, so retries stop before the function times out.
+pub async fn with_call_deadline<F: Future>(deadline: Instant, future: F) -> F::Output {
+    CALL_DEADLINE.scope(deadline, future).await
+}
+
+/// The local [`Instant`] for a wall-clock deadline in milliseconds since the Unix epoch (the
+/// Lambda context's `deadline`), moved `safety_margin` earlier so retries stop while there is
+/// still time to report the error. A deadline already past gives the current instant.
+pub fn deadline_from_epoch_millis(deadline_ms: u64, safety_margin: Duration) -> Instant {
+    let now = Instant::now();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis().min(u128::from(u64::MAX)) as u64)
+        .unwrap_or(0);
+    let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms)).saturating_sub(safety_margin);
+    later(now, remaining)
+}
+
+fn task_deadline() -> Option<Instant> {
+    CALL_DEADLINE.try_with(|d| *d).ok()
+}
+
+/// What a call is about, for budgeting, errors and logs.
+#[derive(Debug, Clone, Copy)]
+pub struct CallInfo<'a> {
+    /// The stage asking (`request.task.stage()`).
+    pub stage: &'a str,
+    /// What the call is about (`module 2 lesson 3`).
+    pub subject: &'a str,
+    /// Tokens to reserve up front (input estimate + `max_tokens`).
+    pub reserve_tokens: u64,
+}
+
+/// Runs calls under a [`Quota`] with retries, backoff and a deadline.
+#[derive(Debug, Clone)]
+pub struct Governor {
+    provider: String,
+    quota: Arc<Quota>,
+    policy: RetryPolicy,
+    deadline: Option<Instant>,
+}
+
+impl Governor {
+    /// A governor for `provider` (named in throttling errors) over `quota`.
+    pub fn new(provider: impl Into<String>, quota: Arc<Quota>, policy: RetryPolicy) -> Self {
+        Self { provider: provider.into(), quota, policy, deadline: None }
+    }
+
+    /// The same governor, whose calls also finish by `deadline` (e.g. derived from the Lambda
+    /// invocation deadline).
+    pub fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// The budget this governor draws on.
+    pub fn quota(&self) -> &Arc<Quota> {
+        &self.quota
+    }
+
+    /// The retry settings.
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    /// Run `attempt` until it succeeds, fails fatally, or the deadline / attempt budget is
+    /// spent. Each attempt returns its value and the tokens it used.
+    pub async fn run<T, F, Fut>(&self, call: CallInfo<'_>, mut attempt: F) -> StageResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<(T, u64), Failure>>,
+    {
+        let clock = self.quota.clock();
+        let start = clock.now();
+        let mut deadline = later(start, self.policy.budget);
+        if let Some(d) = self.deadline {
+            deadline = deadline.min(d);
+        }
+        if let Some(d) = task_deadline() {
+            deadline = deadline.min(d);
+        }
+        let span =
+            tracing::info_span!("model_call", provider = %self.provider, stage = call.stage, subject = call.subject);
+        async move {
+            let mut last: Option<Failure> = None;
+            let mut attempts: u32 = 0;
+            loop {
+                let permit = match self.quota.acquire(call.reserve_tokens, deadline).await {
+                    Ok(p) => p,
+                    Err(AcquireError::Deadline) => {
+                        let waited = clock.now().saturating_duration_since(start);
+                        let reason = match &last {
+                            Some(f) => f.message(),
+                            None => "the local request/token budget could not admit the call".to_string(),
+                        };
+                        tracing::warn!(attempts, waited_ms = waited.as_millis() as u64, "quota wait passed the deadline");
+                        return Err(StageError::Throttling {
+                            provider: self.provider.clone(),
+                            message: format!(
+                                "{} ({}): no capacity before the deadline after {attempts} attempt(s) in {:.1}s: {reason}",
+                                call.stage,
+                                call.subject,
+                                waited.as_secs_f64()
+                            ),
+                        });
+                    }
+                };
+                let remaining = deadline.saturating_duration_since(clock.now());
+                let limit = remaining.min(self.policy.attempt_timeout);
+                attempts += 1;
+                let result = if remaining.is_zero() {
+                    Err(Failure::Transient { message: "the call deadline passed".into() })
+                } else {
+                    match tokio::time::timeout(limit, attempt()).await {
+                        Ok(r) => r,
+                        Err(_) => Err(Failure::Transient {
+                            message: format!("no answer within {:.1}s", limit.as_secs_f64()),
+                        }),
+                    }
+                };
+                let failure = match result {
+                    Ok((value, used)) => {
+                        permit.succeed(used);
+                        if attempts > 1 {
+                            tracing::info!(attempts, "call succeeded after retries");
+                        }
+                        return Ok(value);
+                    }
+                    Err(Failure::Fatal(e)) => {
+                        permit.failed();
+                        tracing::warn!(error = %e, "call failed, not retryable");
+                        return Err(e);
+                    }
+                    Err(f @ Failure::Throttled { .. }) => {
+                        permit.throttled();
+                        f
+                    }
+                    Err(f) => {
+                        permit.failed();
+                        f
+                    }
+                };
+                let retry_after = match &failure {
+                    Failure::Throttled { retry_after, .. } => *retry_after,
+                    _ => None,
+                };
+                let delay = backoff_delay(&self.policy, attempts, retry_after, &mut rand::rng());
+                let now = clock.now();
+                if attempts >= self.policy.max_attempts || later(now, delay) >= deadline {
+                    tracing::warn!(attempts, kind = failure.kind(), error = %failure.message(), "giving up");
+                    return Err(self.exhausted(call, attempts, now.saturating_duration_since(start), failure));
+                }
+                tracing::warn!(
+                    attempt = attempts,
+                    kind = failure.kind(),
+                    delay_ms = delay.as_millis() as u64,
+                    error = %failure.message(),
+                    "retrying model call"
+                );
+                last = Some(failure);
+                clock.sleep(delay).await;
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn exhausted(&self, call: CallInfo<'_>, attempts: u32, elapsed: Duration, last: Failure) -> StageError {
+        let summary = format!("gave up after {attempts} attempt(s) in {:.1}s", elapsed.as_secs_f64());
+        match last {
+            Failure::Throttled { message, .. } => StageError::Throttling {
+                provider: self.provider.clone(),
+                message: format!("{} ({}): {summary}: {message}", call.stage, call.subject),
+            },
+            Failure::Transient { message } => {
+                StageError::model(call.stage, call.subject, format!("{summary}: {message}"))
+            }
+            Failure::Fatal(e) => e,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn clock() -> (ManualClock, Arc<dyn Clock>) {
+        let c = ManualClock::new();
+        let dynamic: Arc<dyn Clock> = Arc::new(c.clone());
+        (c, dynamic)
+    }
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
+            budget: Duration::from_secs(60),
+            attempt_timeout: Duration::from_secs(30),
+            max_attempts: 50,
+        }
+    }
+
+    #[test]
+    fn full_jitter_stays_within_the_exponential_ceiling() {
+        let p = policy();
+        let mut rng = StdRng::seed_from_u64(7);
+        for retry in 1..=12u32 {
+            let ceiling = (p.base_delay * 2u32.pow(retry - 1)).min(p.max_delay);
+            let mut max_seen = Duration::ZERO;
+            let mut min_seen = Duration::MAX;
+            for _ in 0..400 {
+                let d = backoff_delay(&p, retry, None, &mut rng);
+                assert!(d <= ceiling, "retry {retry}: {d:?} > {ceiling:?}");
+                max_seen = max_seen.max(d);
+                min_seen = min_seen.min(d);
+            }
+            // Full jitter spreads over the whole range.
+            assert!(max_seen >= ceiling.mul_f64(0.8), "retry {retry}: max {max_seen:?} of {ceiling:?}");
+            assert!(min_seen <= ceiling.mul_f64(0.2), "retry {retry}: min {min_seen:?} of {ceiling:?}");
+        }
+        // Huge retry counts neither overflow nor exceed the cap.
+        assert!(backoff_delay(&p, u32::MAX, None, &mut rng) <= p.max_delay);
+        // A retry-after hint is a floor.
+        for _ in 0..50 {
+            assert!(backoff_delay(&p, 1, Some(Duration::from_secs(2)), &mut rng) >= Duration::from_secs(2));
+        }
+    }
+
+    #[tokio::test]
+    async fn aimd_halves_once_per_burst_and_grows_back_additively() {
+        let (_c, dynamic) = clock();
+        let q = Quota::new(&QuotaConfig { max_concurrency: 8, ..Default::default() }, dynamic);
+        let far = Instant::now() + Duration::from_secs(3600);
+        let permits: Vec<Permit> = {
+            let mut v = Vec::new();
+            for _ in 0..8 {
+                v.push(q.acquire(0, far).await.unwrap());
+            }
+            v
+        };
+        assert_eq!(q.snapshot().in_flight, 8);
+        // All eight were started under the same limit: the burst of throttles halves it once.
+        for p in permits {
+            p.throttled();
+        }
+        let s = q.snapshot();
+        assert_eq!(s.concurrency_limit, 4.0);
+        assert_eq!(s.throttles, 8);
+        assert_eq!(s.in_flight, 0);
+        // A later throttle (new epoch) halves again, down to the floor of 1.
+        for expected in [2.0, 1.0, 1.0] {
+            q.acquire(0, far).await.unwrap().throttled();
+            assert_eq!(q.snapshot().concurrency_limit, expected);
+        }
+        // Successes add 1/limit each: from 1 → 2 after one, then +0.5 per success.
+        q.acquire(0, far).await.unwrap().succeed(0);
+        assert_eq!(q.snapshot().concurrency_limit, 2.0);
+        q.acquire(0, far).await.unwrap().succeed(0);
+        assert_eq!(q.snapshot().concurrency_limit, 2.5);
+        for _ in 0..100 {
+            q.acquire(0, far).await.unwrap().succeed(0);
+        }
+        assert_eq!(q.snapshot().concurrency_limit, 8.0, "never above the maximum");
+    }
+
+    #[tokio::test]
+    async fn the_concurrency_limit_blocks_until_a_permit_is_released() {
+        let (_c, dynamic) = clock();
+        let q = Quota::new(&QuotaConfig { max_concurrency: 1, ..Default::default() }, dynamic);
+        let far = Instant::now() + Duration::from_secs(3600);
+        let first = q.acquire(0, far).await.unwrap();
+        let q2 = q.clone();
+        let waiter = tokio::spawn(async move { q2.acquire(0, far).await.map(|p| p.succeed(0)) });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        drop(first);
+        waiter.await.unwrap().unwrap();
+        assert_eq!(q.snapshot().in_flight, 0);
+    }
+
+    #[tokio::test]
+    async fn tokens_are_reserved_up_front_and_the_unused_part_refunded() {
+        let (c, dynamic) = clock();
+        let q = Quota::new(
+            &QuotaConfig { tokens_per_minute: Some(6_000), requests_per_minute: Some(60), max_concurrency: 4 },
+            dynamic,
+        );
+        let far = c.now() + Duration::from_secs(3600);
+        let p = q.acquire(4_000, far).await.unwrap();
+        assert_eq!(p.reserved_tokens(), 4_000);
+        assert_eq!(q.snapshot().tokens_available, Some(2_000.0));
+        assert_eq!(q.snapshot().requests_available, Some(59.0));
+        p.succeed(1_500);
+        assert_eq!(q.snapshot().tokens_available, Some(4_500.0));
+        // A call using more than it reserved leaves a debt.
+        q.acquire(1_000, far).await.unwrap().succeed(2_000);
+        assert_eq!(q.snapshot().tokens_available, Some(2_500.0));
+        // A throttled or failed call gets its whole reservation back.
+        q.acquire(2_000, far).await.unwrap().throttled();
+        q.acquire(2_000, far).await.unwrap().failed();
+        assert_eq!(q.snapshot().tokens_available, Some(2_500.0));
+        // Not enough tokens: the acquire waits (on the manual clock) for the refill: 6000/min = 100/s.
+        let before = c.now();
+        let p = q.acquire(5_500, far).await.unwrap();
+        let waited = c.now() - before;
+        assert!(waited >= Duration::from_secs(30) && waited <= Duration::from_millis(30_100), "{waited:?}");
+        p.succeed(5_500);
+        // A reservation larger than the whole bucket is clamped to it instead of waiting forever.
+        c.advance(Duration::from_secs(120));
+        let p = q.acquire(1_000_000, far).await.unwrap();
+        assert_eq!(p.reserved_tokens(), 6_000);
+    }
+
+    #[tokio::test]
+    async fn acquire_gives_up_when_the_budget_cannot_admit_before_the_deadline() {
+        let (c, dynamic) = clock();
+        let q = Quota::new(&QuotaConfig { requests_per_minute: Some(1), ..Default::default() }, dynamic);
+        let deadline = c.now() + Duration::from_secs(10);
+        q.acquire(0, deadline).await.unwrap().succeed(0);
+        assert_eq!(q.acquire(0, deadline).await.unwrap_err(), AcquireError::Deadline);
+        // With a later deadline it waits for the refill (one request per minute).
+        let p = q.acquire(0, c.now() + Duration::from_secs(120)).await.unwrap();
+        p.succeed(0);
+    }
+
+    #[tokio::test]
+    async fn governor_retries_throttles_with_growing_backoff_then_succeeds() {
+        let (c, dynamic) = clock();
+        let q = Quota::new(&QuotaConfig::default(), dynamic);
+        let g = Governor::new("test", q.clone(), policy());
+        let n = AtomicU32::new(0);
+        let out = g
+            .run(CallInfo { stage: "ContentGen", subject: "module 1 lesson 1", reserve_tokens: 10 }, || {
+                let k = n.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    match k {
+                        0..=2 => Err(Failure::Throttled { message: "slow down".into(), retry_after: None }),
+                        3 => Err(Failure::Transient { message: "503".into() }),
+                        _ => Ok(("done", 5)),
+                    }
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(out, "done");
+        let sleeps = c.sleeps();
+        assert_eq!(sleeps.len(), 4);
+        for (i, d) in sleeps.iter().enumerate() {
+            assert!(*d <= Duration::from_millis(100 * 2u64.pow(i as u32)), "sleep {i}: {d:?}");
+        }
+        assert_eq!(q.snapshot().in_flight, 0);
+        assert!(q.snapshot().throttles >= 3);
+    }
+
+    #[tokio::test]
+    async fn governor_gives_up_at_the_deadline_with_throttling_when_throttled_last() {
+        let (c, dynamic) = clock();
+        let q = Quota::new(&QuotaConfig::default(), dynamic);
+        let mut p = policy();
+        p.budget = Duration::from_secs(20);
+        let g = Governor::new("bedrock", q, p);
+        let start = c.now();
+        let err = g
+            .run(CallInfo { stage: "ContentGen", subject: "module 2 lesson 3", reserve_tokens: 0 }, || async {
+                Err::<((), u64), _>(Failure::Throttled { message: "Too many requests".into(), retry_after: None })
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "ThrottlingException");
+        let msg = err.to_string();
+        assert!(msg.contains("module 2 lesson 3") && msg.contains("Too many requests"), "{msg}");
+        // No real waiting happened, and the fake time spent stayed under the budget.
+        assert!(c.now() - start <= Duration::from_secs(20));
+        assert!(c.sleeps().len() > 3);
+    }
+
+    #[tokio::test]
+    async fn governor_reports_model_error_after_transient_failures_and_fatal_at_once() {
+        let (c, dynamic) = clock();
+        let q = Quota::new(&QuotaConfig::default(), dynamic);
+        let mut p = policy();
+        p.max_attempts = 3;
+        let g = Governor::new("bedrock", q.clone(), p);
+        let call = CallInfo { stage: "LabWriter", subject: "lab 01-02-03", reserve_tokens: 0 };
+        let err = g
+            .run(call, || async { Err::<((), u64), _>(Failure::Transient { message: "connection reset".into() }) })
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "ModelError");
+        assert!(err.to_string().contains("LabWriter") && err.to_string().contains("3 attempt"), "{err}");
+        assert_eq!(c.sleeps().len(), 2);
+
+        let n = AtomicU32::new(0);
+        let err = g
+            .run(call, || {
+                n.fetch_add(1, Ordering::SeqCst);
+                async { Err::<((), u64), _>(Failure::Fatal(StageError::Config("access denied".into()))) }
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "ConfigError");
+        assert_eq!(n.load(Ordering::SeqCst), 1, "fatal errors are not retried");
+        assert_eq!(q.snapshot().in_flight, 0);
+    }
+
+    #[tokio::test]
+    async fn retry_after_is_honoured_and_explicit_and_task_deadlines_bound_the_call() {
+        let (c, dynamic) = clock();
+        let q = Quota::new(&QuotaConfig::default(), dynamic);
+        let g = Governor::new("openai", q.clone(), policy());
+        let n = AtomicU32::new(0);
+        g.run(CallInfo { stage: "s", subject: "x", reserve_tokens: 0 }, || {
+            let k = n.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if k == 0 {
+                    Err(Failure::Throttled { message: "429".into(), retry_after: Some(Duration::from_secs(3)) })
+                } else {
+                    Ok(((), 0))
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert!(c.sleeps()[0] >= Duration::from_secs(3));
+
+        // An explicit deadline 1 s away stops a call whose backoff would pass it.
+        let g2 = g.clone().with_deadline(c.now() + Duration::from_secs(1));
+        let throttle = || async {
+            Err::<((), u64), _>(Failure::Throttled { message: "429".into(), retry_after: Some(Duration::from_secs(2)) })
+        };
+        let err = g2.run(CallInfo { stage: "s", subject: "x", reserve_tokens: 0 }, throttle).await.unwrap_err();
+        assert_eq!(err.error_type(), "ThrottlingException");
+        // The same through the task-local deadline.
+        let before = c.sleeps().len();
+        let err = with_call_deadline(
+            c.now() + Duration::from_secs(1),
+            g.run(CallInfo { stage: "s", subject: "x", reserve_tokens: 0 }, throttle),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.error_type(), "ThrottlingException");
+        assert_eq!(c.sleeps().len(), before, "gave up without sleeping past the deadline");
+    }
+
+    #[test]
+    fn lambda_deadlines_become_instants_with_a_margin() {
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+        let before = Instant::now();
+        let d = deadline_from_epoch_millis(now_ms + 900_000, Duration::from_secs(60));
+        let left = d.saturating_duration_since(before);
+        assert!(left <= Duration::from_millis(840_100) && left >= Duration::from_secs(835), "{left:?}");
+        let past = deadline_from_epoch_millis(now_ms.saturating_sub(5_000), Duration::from_secs(60));
+        assert!(past.saturating_duration_since(Instant::now()) < Duration::from_millis(50));
+        let _ = deadline_from_epoch_millis(u64::MAX, Duration::ZERO);
+        let _ = deadline_from_epoch_millis(0, Duration::MAX);
+    }
+
+    #[tokio::test]
+    async fn shared_quota_is_one_per_name() {
+        let cfg = QuotaConfig::default();
+        let a = Quota::shared("unit-test-model-a", &cfg);
+        let b = Quota::shared("unit-test-model-a", &QuotaConfig { max_concurrency: 1, ..cfg.clone() });
+        let c = Quota::shared("unit-test-model-b", &cfg);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &c));
+    }
+}
