@@ -1,0 +1,462 @@
+//! BookBuilder: assemble the book from everything the course folder holds for the outline
+//! (lessons of every module, so earlier executions count), the merged list of per-module image
+//! mappings (DESIGN §6.4), and the lab guides; write the three editions and the manifest; return
+//! keys and counts only (DESIGN §6.5).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use coursegen_book::{Book, BookImage, BookLab, BookLesson, BookModule, RenderError};
+use coursegen_core::contracts::{
+    BookBuilderInput, BookBuilderOutput, Manifest, ManifestFailure, ManifestImage, ManifestLab, ManifestLesson,
+    ManifestModule, ManifestTotals, VisualKind, VisualPrompt,
+};
+use coursegen_core::fingerprint::fingerprint;
+use coursegen_core::{keys, BlobStore, BlobStoreExt, ContentType, ModelId, Outline, StageError, StageResult, Usage};
+use serde_json::{json, Value};
+
+use crate::common::{check_project, find_tags, load_outline, read_meta_value};
+use crate::images::IMAGE_EXTENSIONS;
+use crate::lang::phrases;
+use crate::visuals::PLAN_FIELD;
+use crate::Deps;
+
+/// Merge the per-module mappings. The same id mapped to two different keys is an error, and
+/// every key must be the image key `keys::image_key` builds for that id in this project.
+fn merge_mappings(project: &str, maps: &[BTreeMap<String, String>]) -> StageResult<BTreeMap<String, String>> {
+    let mut merged: BTreeMap<String, String> = BTreeMap::new();
+    for (i, map) in maps.iter().enumerate() {
+        for (id, key) in map {
+            let path = format!("all_image_mappings[{i}].{id}");
+            if keys::parse_visual_id(id).is_none() {
+                return Err(StageError::request(path, format!("{id:?} is not a visual id (MM-LL-NN)")));
+            }
+            if !IMAGE_EXTENSIONS.iter().any(|ext| keys::image_key(project, id, ext) == *key) {
+                return Err(StageError::request(
+                    path,
+                    format!("{key} is not an image key of {id} in project {project}"),
+                ));
+            }
+            match merged.get(id) {
+                Some(existing) if existing != key => {
+                    return Err(StageError::request(
+                        path,
+                        format!("conflicting image mappings for visual {id}: {existing} and {key}"),
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    merged.insert(id.clone(), key.clone());
+                }
+            }
+        }
+    }
+    Ok(merged)
+}
+
+/// Costs and models gathered from sidecars.
+#[derive(Default)]
+struct Ledger {
+    usage: Usage,
+    models: BTreeSet<(String, String)>,
+    offline_text: bool,
+}
+
+impl Ledger {
+    fn record(&mut self, meta: &Value) {
+        if let Some(u) = meta.get("usage").and_then(|u| serde_json::from_value::<Usage>(u.clone()).ok()) {
+            self.usage.add(&u);
+        }
+        if let Some(m) = meta.get("model").and_then(|m| serde_json::from_value::<ModelId>(m.clone()).ok()) {
+            self.models.insert((m.provider, m.model));
+        }
+    }
+    fn record_text(&mut self, meta: &Value) {
+        self.record(meta);
+        if meta.get("model").and_then(|m| m.get("provider")).and_then(Value::as_str) == Some("offline") {
+            self.offline_text = true;
+        }
+        if let Some(plan) = meta.get(PLAN_FIELD) {
+            self.record(plan);
+        }
+    }
+}
+
+async fn read_text(store: &dyn BlobStore, key: &str) -> StageResult<Option<String>> {
+    match store.get(key).await? {
+        None => Ok(None),
+        Some(bytes) => {
+            String::from_utf8(bytes).map(Some).map_err(|e| StageError::store(key, format!("not UTF-8: {e}")))
+        }
+    }
+}
+
+fn failure(kind: &str, id: impl Into<String>, reason: impl Into<String>) -> ManifestFailure {
+    ManifestFailure { kind: kind.to_string(), id: id.into(), reason: reason.into() }
+}
+
+/// The modules this execution was asked for: the normalised request's, else those the lesson
+/// keys name, else all.
+fn selected_modules(
+    project: &str,
+    outline: &Outline,
+    request: Option<&coursegen_core::Request>,
+    lesson_keys: &[String],
+) -> BTreeSet<u32> {
+    if let Some(r) = request {
+        return r.modules.iter().copied().collect();
+    }
+    let named: BTreeSet<u32> = outline
+        .modules
+        .iter()
+        .enumerate()
+        .filter(|(mi, module)| {
+            module.lessons.iter().enumerate().any(|(li, lesson)| {
+                lesson_keys.contains(&keys::lesson_key(project, *mi as u32 + 1, li as u32 + 1, &lesson.title))
+            })
+        })
+        .map(|(mi, _)| mi as u32 + 1)
+        .collect();
+    if named.is_empty() {
+        (1..=outline.modules.len() as u32).collect()
+    } else {
+        named
+    }
+}
+
+/// Build the book (DESIGN §3). Everything expected but missing is listed in the manifest's
+/// failures and counted in `failed`; the stage itself fails only on invalid input or store errors.
+pub async fn book_builder(input: BookBuilderInput, deps: &Deps) -> StageResult<BookBuilderOutput> {
+    let project = input.project_folder.as_str();
+    check_project(project)?;
+    let store = deps.store.as_ref();
+    let outline = load_outline(store, &input.outline_key).await?;
+    let mappings = merge_mappings(project, &input.all_image_mappings)?;
+    let request: Option<coursegen_core::Request> = match store.get(&keys::request_key(project)).await? {
+        Some(bytes) => serde_json::from_slice(&bytes).ok(),
+        None => None,
+    };
+    let content_type = request.as_ref().map(|r| r.content_type).unwrap_or(input.content_type);
+    let wants_theory = matches!(content_type, ContentType::Theory | ContentType::Both);
+    let wants_labs = matches!(content_type, ContentType::Labs | ContentType::Both);
+    let selected = selected_modules(project, &outline, request.as_ref(), &input.all_lesson_keys);
+    let ph = phrases(outline.course.language);
+
+    let mut ledger = Ledger::default();
+    let mut failures = Vec::new();
+    let mut modules = Vec::new();
+    let mut manifest_modules = Vec::new();
+    let mut images: BTreeMap<String, BookImage> = BTreeMap::new();
+    let mut manifest_images = Vec::new();
+    let mut seen_ids = BTreeSet::new();
+    let mut digest = Vec::new();
+
+    for (mi, module) in outline.modules.iter().enumerate() {
+        let m = mi as u32 + 1;
+        let mut lessons = Vec::new();
+        let mut manifest_lessons = Vec::new();
+        for (li, lesson) in module.lessons.iter().enumerate() {
+            let l = li as u32 + 1;
+            let key = keys::lesson_key(project, m, l, &lesson.title);
+            let Some(markdown) = read_text(store, &key).await? else {
+                if wants_theory && selected.contains(&m) {
+                    failures.push(failure("lesson", format!("{m:02}-{l:02}"), format!("expected at {key}, not found")));
+                }
+                continue;
+            };
+            if let Some(meta) = read_meta_value(store, &key).await? {
+                ledger.record_text(&meta);
+            }
+            for tag in find_tags(&markdown) {
+                if keys::parse_visual_id(&tag.content).is_none() {
+                    failures.push(failure(
+                        "image",
+                        format!("{m:02}-{l:02}"),
+                        format!("visual not planned yet: {}", crate::common::clip(&tag.content, 80)),
+                    ));
+                }
+            }
+            let ids: Vec<String> = coursegen_book::visual_ids(&markdown)
+                .into_iter()
+                .filter(|id| keys::parse_visual_id(id).is_some())
+                .collect();
+            for id in &ids {
+                if !seen_ids.insert(id.clone()) {
+                    continue;
+                }
+                match load_image(store, project, id, mappings.get(id), &mut ledger).await? {
+                    Ok((image, kind, key)) => {
+                        digest.push(json!([key, fingerprint(&json!(image.bytes.len())), image.alt, image.caption]));
+                        manifest_images.push(ManifestImage { id: id.clone(), key, kind });
+                        images.insert(id.clone(), image);
+                    }
+                    Err(reason) => failures.push(failure("image", id.clone(), reason)),
+                }
+            }
+            let words = coursegen_book::word_count(&markdown);
+            digest.push(json!([key, markdown]));
+            manifest_lessons.push(ManifestLesson {
+                lesson_number: l,
+                title: lesson.title.clone(),
+                key,
+                words,
+                visuals: ids,
+            });
+            lessons.push(BookLesson { module_number: m, number: l, title: lesson.title.clone(), markdown });
+        }
+        if !lessons.is_empty() {
+            modules.push(BookModule {
+                number: m,
+                title: module.title.clone(),
+                summary: module.summary.clone(),
+                lessons,
+            });
+            manifest_modules.push(ManifestModule {
+                module_number: m,
+                title: module.title.clone(),
+                lessons: manifest_lessons,
+            });
+        }
+    }
+
+    let (labs, manifest_labs) =
+        collect_labs(store, project, &outline, &selected, wants_labs, &mut ledger, &mut failures, &mut digest).await?;
+    if !labs.is_empty() {
+        if let Some(meta) = read_meta_value(store, &keys::lab_plan_key(project)).await? {
+            ledger.record(&meta);
+        }
+    }
+
+    let mut book = Book {
+        title: outline.course.title.clone(),
+        description: outline.course.description.clone(),
+        language: outline.course.language.code().to_string(),
+        level: outline.course.level.clone(),
+        audience: outline.course.audience.clone(),
+        prerequisites: outline.course.prerequisites.clone(),
+        learning_outcomes: outline.course.learning_outcomes.clone(),
+        notice: ledger.offline_text.then(|| ph.notice.to_string()),
+        modules,
+        labs,
+        images,
+        identifier: format!("urn:coursegen:{project}"),
+        modified: modified_time(&digest),
+    };
+    let epub = render_epub_dropping_bad_images(&mut book, &mut manifest_images, &mut failures)?;
+    let markdown = coursegen_book::render_markdown(&book);
+    let html = coursegen_book::render_html(&book);
+
+    let (md_key, html_key, epub_key) =
+        (keys::book_md_key(project), keys::book_html_key(project), keys::book_epub_key(project));
+    store.put(&md_key, markdown.into_bytes(), "text/markdown; charset=utf-8").await?;
+    store.put(&html_key, html.into_bytes(), "text/html; charset=utf-8").await?;
+    store.put(&epub_key, epub, "application/epub+zip").await?;
+    let book_keys = vec![html_key, epub_key, md_key];
+
+    let totals = ManifestTotals {
+        modules: manifest_modules.len() as u32,
+        lessons: manifest_modules.iter().map(|m| m.lessons.len() as u32).sum(),
+        words: manifest_modules.iter().flat_map(|m| &m.lessons).map(|l| l.words).sum(),
+        images: manifest_images.len() as u32,
+        labs: manifest_labs.len() as u32,
+    };
+    let manifest = Manifest {
+        course_title: outline.course.title.clone(),
+        language: outline.course.language.code().to_string(),
+        project_folder: project.to_string(),
+        modules: manifest_modules,
+        images: manifest_images,
+        labs: manifest_labs,
+        models: ledger.models.iter().map(|(p, m)| ModelId { provider: p.clone(), model: m.clone() }).collect(),
+        usage: ledger.usage,
+        failures,
+        totals: totals.clone(),
+        book_keys: book_keys.clone(),
+    };
+    let manifest_key = keys::book_manifest_key(project);
+    store.put_json(&manifest_key, &manifest).await?;
+    tracing::info!(
+        project,
+        modules = totals.modules,
+        lessons = totals.lessons,
+        images = totals.images,
+        labs = totals.labs,
+        failed = manifest.failures.len(),
+        "book built"
+    );
+    Ok(BookBuilderOutput {
+        book_keys,
+        manifest_key,
+        module_count: totals.modules,
+        lesson_count: totals.lessons,
+        word_count: totals.words,
+        image_count: totals.images,
+        lab_count: totals.labs,
+        failed: manifest.failures.len() as u32,
+    })
+}
+
+/// Load one image: the mapped key, else the first existing `keys::image_key` with a known
+/// extension. `Ok(Err(reason))` when it cannot be found.
+async fn load_image(
+    store: &dyn BlobStore,
+    project: &str,
+    id: &str,
+    mapped: Option<&String>,
+    ledger: &mut Ledger,
+) -> StageResult<Result<(BookImage, VisualKind, String), String>> {
+    let candidates: Vec<String> = match mapped {
+        Some(key) => vec![key.clone()],
+        None => IMAGE_EXTENSIONS.iter().map(|ext| keys::image_key(project, id, ext)).collect(),
+    };
+    let mut found = None;
+    for key in candidates {
+        if let Some(bytes) = store.get(&key).await? {
+            found = Some((key, bytes));
+            break;
+        }
+    }
+    let Some((key, bytes)) = found else {
+        let reason = match mapped {
+            Some(k) => format!("mapped to {k}, which does not exist"),
+            None => "no image was rendered for this visual".to_string(),
+        };
+        return Ok(Err(reason));
+    };
+    if let Some(meta) = read_meta_value(store, &key).await? {
+        ledger.record(&meta);
+    }
+    let svg = key.ends_with(".svg");
+    let prompt: Option<VisualPrompt> = match keys::parse_visual_id(id) {
+        Some((m, l, n)) => store.get_json(&keys::prompt_key(project, m, l, n)).await.ok().flatten(),
+        None => None,
+    };
+    let kind =
+        prompt.as_ref().map(|p| p.kind).unwrap_or(if svg { VisualKind::Diagram } else { VisualKind::Illustration });
+    let alt =
+        prompt.as_ref().map(|p| p.alt_text.clone()).filter(|a| !a.trim().is_empty()).unwrap_or_else(|| id.to_string());
+    let caption = prompt.as_ref().map(|p| p.title.clone()).unwrap_or_default();
+    let href = format!("../{}", key.strip_prefix(&format!("{project}/")).unwrap_or(&key));
+    let image = BookImage {
+        id: id.to_string(),
+        href,
+        content_type: if svg { "image/svg+xml".into() } else { "image/png".into() },
+        bytes,
+        alt,
+        caption,
+    };
+    Ok(Ok((image, kind, key)))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn collect_labs(
+    store: &dyn BlobStore,
+    project: &str,
+    outline: &Outline,
+    selected: &BTreeSet<u32>,
+    wants_labs: bool,
+    ledger: &mut Ledger,
+    failures: &mut Vec<ManifestFailure>,
+    digest: &mut Vec<Value>,
+) -> StageResult<(Vec<BookLab>, Vec<ManifestLab>)> {
+    let mut labs = Vec::new();
+    let mut manifest = Vec::new();
+    for (mi, module) in outline.modules.iter().enumerate() {
+        let m = mi as u32 + 1;
+        for (li, lesson) in module.lessons.iter().enumerate() {
+            let l = li as u32 + 1;
+            for (ki, activity) in lesson.lab_activities.iter().enumerate() {
+                let k = ki as u32 + 1;
+                let lab_id = keys::lab_id(m, l, k);
+                let key = keys::lab_key(project, m, l, k, &activity.title);
+                let Some(markdown) = read_text(store, &key).await? else {
+                    if wants_labs && selected.contains(&m) {
+                        failures.push(failure("lab", lab_id, format!("expected at {key}, not found")));
+                    }
+                    continue;
+                };
+                if let Some(meta) = read_meta_value(store, &key).await? {
+                    ledger.record_text(&meta);
+                }
+                digest.push(json!([key, markdown]));
+                manifest.push(ManifestLab {
+                    lab_id: lab_id.clone(),
+                    title: activity.title.clone(),
+                    key,
+                    words: coursegen_book::word_count(&markdown),
+                });
+                labs.push(BookLab { lab_id, module_number: m, title: activity.title.clone(), markdown });
+            }
+        }
+    }
+    Ok((labs, manifest))
+}
+
+/// Render the EPUB; an image the packager rejects is dropped from the book and listed as a
+/// failure rather than failing the whole book.
+fn render_epub_dropping_bad_images(
+    book: &mut Book,
+    manifest_images: &mut Vec<ManifestImage>,
+    failures: &mut Vec<ManifestFailure>,
+) -> StageResult<Vec<u8>> {
+    loop {
+        match coursegen_book::render_epub(book) {
+            Ok(bytes) => return Ok(bytes),
+            Err(RenderError::Image { id, message }) if book.images.contains_key(&id) => {
+                book.images.remove(&id);
+                manifest_images.retain(|i| i.id != id);
+                failures.push(failure("image", id, format!("unusable image: {message}")));
+            }
+            Err(e) => return Err(StageError::Internal(format!("cannot package the EPUB: {e}"))),
+        }
+    }
+}
+
+/// A fixed modification time derived from the book's inputs: same inputs, same EPUB bytes.
+fn modified_time(digest: &[Value]) -> String {
+    let fp = fingerprint(&Value::Array(digest.to_vec()));
+    let n = u64::from_str_radix(fp.get(..12).unwrap_or("0"), 16).unwrap_or(0);
+    const START: u64 = 1_577_836_800; // 2020-01-01T00:00:00Z
+    const SPAN: u64 = 10 * 365 * 86_400;
+    rfc3339(START + n % SPAN)
+}
+
+/// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates_are_civil_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_577_836_800), "2020-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_709_210_096), "2024-02-29T12:34:56Z");
+    }
+
+    #[test]
+    fn mappings_merge_and_conflicts_are_rejected() {
+        let a = BTreeMap::from([("01-01-01".to_string(), keys::image_key("p", "01-01-01", "svg"))]);
+        let b = BTreeMap::from([("02-01-01".to_string(), keys::image_key("p", "02-01-01", "png"))]);
+        assert_eq!(merge_mappings("p", &[a.clone(), b, a.clone()]).unwrap().len(), 2);
+        let c = BTreeMap::from([("01-01-01".to_string(), keys::image_key("p", "01-01-01", "png"))]);
+        let err = merge_mappings("p", &[a, c]).unwrap_err();
+        assert_eq!(err.error_type(), "InvalidRequest");
+        assert!(err.to_string().contains("conflicting"));
+        let foreign = BTreeMap::from([("01-01-01".to_string(), "q/images/module-01/01-01-01.svg".to_string())]);
+        assert!(merge_mappings("p", &[foreign]).is_err());
+    }
+}

@@ -1,0 +1,469 @@
+//! VisualPlanner: classify and plan one lesson's visuals, store one prompt per visual and
+//! rewrite the lesson's tags to course-wide unique ids.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use coursegen_core::contracts::{DiagramSpec, VisualKind, VisualPlannerInput, VisualPlannerOutput, VisualPrompt};
+use coursegen_core::fingerprint::{fingerprint, PROMPT_VERSION};
+use coursegen_core::{keys, BlobStore, BlobStoreExt, Language, StageError, StageResult, TextRequest, TextTask, Usage};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::brief::{VisualPlanBrief, VisualToPlan};
+use crate::common::{
+    call_with_repair, check_project, course_outline, find_tags, lesson_subject, model_json, parse_structured,
+    read_meta_value, replace_tags,
+};
+use crate::Deps;
+
+const STAGE: &str = "VisualPlanner";
+/// Field of the lesson sidecar where the planner keeps the original descriptions, its
+/// fingerprint and its usage (the sidecar's own fingerprint stays ContentGen's).
+pub(crate) const PLAN_FIELD: &str = "visual_plan";
+/// Fewest and most nodes a diagram may have.
+const MIN_NODES: usize = 2;
+const MAX_NODES: usize = 8;
+
+/// The JSON Schema of one planned visual, pinned to its index.
+fn visual_schema(index: u32) -> Value {
+    json!({
+        "type": "object",
+        "required": ["index", "kind", "title", "alt_text", "prompt", "diagram"],
+        "properties": {
+            "index": {"type": "integer", "const": index},
+            "kind": {"type": "string", "enum": ["diagram", "illustration"]},
+            "title": {"type": "string", "minLength": 1, "maxLength": 160},
+            "alt_text": {"type": "string", "minLength": 1, "maxLength": 600},
+            "prompt": {"type": "string", "minLength": 1, "maxLength": 2000},
+            "diagram": {
+                "type": "object",
+                "required": ["layout", "nodes", "edges"],
+                "properties": {
+                    "layout": {"type": "string", "enum": ["flow", "steps", "boxes"]},
+                    "nodes": {
+                        "type": "array",
+                        "minItems": MIN_NODES,
+                        "maxItems": MAX_NODES,
+                        "items": {"type": "string", "minLength": 1, "maxLength": 80}
+                    },
+                    "edges": {
+                        "type": "array",
+                        "maxItems": 16,
+                        "items": {
+                            "type": "object",
+                            "required": ["from", "to"],
+                            "properties": {
+                                "from": {"type": "integer", "minimum": 0, "maximum": MAX_NODES - 1},
+                                "to": {"type": "integer", "minimum": 0, "maximum": MAX_NODES - 1},
+                                "label": {"type": "string", "maxLength": 60}
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// The JSON Schema of a plan for `n` visuals: exactly `n` entries, entry `i` with index `i`.
+/// Every entry carries a diagram structure (illustrations' is ignored), so a schema-valid answer
+/// can only fail on what a schema cannot say (edges between existing nodes).
+pub(crate) fn plan_schema(n: usize) -> Value {
+    let items: Vec<Value> = (1..=n as u32).map(visual_schema).collect();
+    json!({
+        "type": "object",
+        "required": ["visuals"],
+        "properties": {
+            "visuals": {"type": "array", "minItems": n, "maxItems": n, "prefixItems": items, "items": false}
+        }
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct PlanAnswer {
+    visuals: Vec<PlannedVisual>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PlannedVisual {
+    index: u32,
+    kind: VisualKind,
+    title: String,
+    alt_text: String,
+    #[serde(default)]
+    prompt: String,
+    #[serde(default)]
+    diagram: Option<DiagramSpec>,
+}
+
+/// Semantic checks the schema cannot express: one entry per tag, indices 1..=n once each,
+/// diagrams with 2..=8 non-empty nodes and edges between existing, distinct nodes.
+fn check_plan(answer: &PlanAnswer, n: usize) -> Vec<String> {
+    let mut errors = Vec::new();
+    if answer.visuals.len() != n {
+        errors.push(format!("expected {n} visuals (one per tag), got {}", answer.visuals.len()));
+    }
+    let mut seen = BTreeSet::new();
+    for (i, v) in answer.visuals.iter().enumerate() {
+        let at = format!("/visuals/{i}");
+        if v.index == 0 || v.index as usize > n {
+            errors.push(format!("{at}/index: {} is out of range 1..={n}", v.index));
+        } else if !seen.insert(v.index) {
+            errors.push(format!("{at}/index: {} appears more than once", v.index));
+        }
+        if v.title.trim().is_empty() {
+            errors.push(format!("{at}/title: empty"));
+        }
+        if v.alt_text.trim().is_empty() {
+            errors.push(format!("{at}/alt_text: empty"));
+        }
+        match (v.kind, &v.diagram) {
+            (VisualKind::Diagram, None) => errors.push(format!("{at}/diagram: a diagram needs its nodes and edges")),
+            (VisualKind::Diagram, Some(d)) => {
+                if !(MIN_NODES..=MAX_NODES).contains(&d.nodes.len()) {
+                    errors
+                        .push(format!("{at}/diagram/nodes: {} nodes, need {MIN_NODES} to {MAX_NODES}", d.nodes.len()));
+                }
+                if d.nodes.iter().any(|node| node.trim().is_empty()) {
+                    errors.push(format!("{at}/diagram/nodes: a node label is empty"));
+                }
+                for (j, e) in d.edges.iter().enumerate() {
+                    if e.from >= d.nodes.len() || e.to >= d.nodes.len() {
+                        errors.push(format!(
+                            "{at}/diagram/edges/{j}: node index out of range ({} -> {}, {} nodes, 0-based)",
+                            e.from,
+                            e.to,
+                            d.nodes.len()
+                        ));
+                    } else if e.from == e.to {
+                        errors.push(format!("{at}/diagram/edges/{j}: an edge must join two different nodes"));
+                    }
+                }
+            }
+            (VisualKind::Illustration, _) => {
+                if v.prompt.trim().is_empty() {
+                    errors.push(format!("{at}/prompt: an illustration needs an image prompt"));
+                }
+            }
+        }
+    }
+    for k in 1..=n as u32 {
+        if !seen.contains(&k) && answer.visuals.len() == n {
+            errors.push(format!("no entry for visual {k}"));
+        }
+    }
+    errors
+}
+
+/// Plan one lesson's visuals (DESIGN §3). Reuses the stored prompts when they record the same
+/// fingerprint (unless `force`); otherwise one structured model call, checked against the
+/// schema and semantically, repaired once, then `ModelError`.
+pub async fn visual_planner(input: VisualPlannerInput, deps: &Deps) -> StageResult<VisualPlannerOutput> {
+    let project = input.project_folder.as_str();
+    check_project(project)?;
+    let (m, l) = (input.module_number, input.lesson_number);
+    if m == 0 || l == 0 {
+        return Err(StageError::request("module_number", "module and lesson numbers start at 1"));
+    }
+    if !input.lesson_key.starts_with(&keys::lessons_prefix(project, m)) {
+        return Err(StageError::request(
+            "lesson_key",
+            format!("{} is not a lesson of module {m} in project {project}", input.lesson_key),
+        ));
+    }
+    let store = deps.store.as_ref();
+    let lesson = store.get_text(&input.lesson_key).await?;
+    let tags = find_tags(&lesson);
+    let lesson_meta = read_meta_value(store, &input.lesson_key).await?;
+    let known = known_descriptions(&lesson_meta);
+
+    let mut descriptions = Vec::with_capacity(tags.len());
+    for tag in &tags {
+        descriptions.push(describe_tag(store, project, m, l, &tag.content, &known).await?);
+    }
+    let original = replace_tags(&lesson, &tags, |i| format!("[VISUAL: {}]", descriptions[i]));
+    let outline = course_outline(store, project).await?;
+    let language = outline.as_ref().map(|o| o.course.language).unwrap_or_default();
+    let course_title = outline.as_ref().map(|o| o.course.title.clone()).unwrap_or_default();
+    let module_title = outline.as_ref().and_then(|o| o.module(m)).map(|x| x.title.clone()).unwrap_or_default();
+    let lesson_title = outline
+        .as_ref()
+        .and_then(|o| o.lesson(m, l))
+        .map(|x| x.title.clone())
+        .unwrap_or_else(|| first_heading(&lesson).unwrap_or_default());
+    let model = deps.text.id();
+    let fp = fingerprint(&json!({
+        "stage": STAGE,
+        "lesson": original,
+        "module": m,
+        "lesson_number": l,
+        "language": language.code(),
+        "course_title": course_title,
+        "lesson_title": lesson_title,
+        "prompt_version": PROMPT_VERSION,
+        "model": model_json(&model),
+    }));
+    let ids: Vec<String> = (1..=tags.len() as u32).map(|n| keys::visual_id(m, l, n)).collect();
+    let prompt_keys: Vec<String> = (1..=tags.len() as u32).map(|n| keys::prompt_key(project, m, l, n)).collect();
+    let rewritten = replace_tags(&lesson, &tags, |i| format!("[VISUAL: {}]", ids[i]));
+
+    if !input.force && prompts_are_fresh(store, &prompt_keys, &fp).await? {
+        if rewritten != lesson {
+            store.put(&input.lesson_key, rewritten.into_bytes(), "text/markdown; charset=utf-8").await?;
+        }
+        if tags.is_empty() {
+            remove_stale_prompts(store, project, m, l, &prompt_keys).await?;
+        }
+        tracing::info!(module = m, lesson = l, visuals = tags.len(), "visual plan reused");
+        return Ok(VisualPlannerOutput { lesson_key: input.lesson_key, prompt_keys, visuals: tags.len() as u32 });
+    }
+
+    let (prompts, usage) = if tags.is_empty() {
+        (Vec::new(), Usage::default())
+    } else {
+        let brief = VisualPlanBrief {
+            language: language.code().to_string(),
+            course_title: course_title.clone(),
+            module_number: m,
+            module_title,
+            lesson_number: l,
+            lesson_title,
+            visuals: descriptions
+                .iter()
+                .enumerate()
+                .map(|(i, d)| VisualToPlan { index: i as u32 + 1, description: d.clone() })
+                .collect(),
+        };
+        let request = plan_request(&brief, language)?;
+        let n = tags.len();
+        let accept = |resp: &coursegen_core::TextResponse| -> StageResult<Result<PlanAnswer, Vec<String>>> {
+            let value = match parse_structured(&request, resp, &|_| Vec::new())? {
+                Ok(v) => v,
+                Err(errors) => return Ok(Err(errors)),
+            };
+            let answer: PlanAnswer = match serde_json::from_value(value) {
+                Ok(a) => a,
+                Err(e) => return Ok(Err(vec![format!("the plan does not have the expected shape: {e}")])),
+            };
+            let errors = check_plan(&answer, n);
+            Ok(if errors.is_empty() { Ok(answer) } else { Err(errors) })
+        };
+        let (answer, usage) = call_with_repair(deps.text.as_ref(), &request, &accept).await?;
+        let mut by_index: BTreeMap<u32, PlannedVisual> = answer.visuals.into_iter().map(|v| (v.index, v)).collect();
+        let mut prompts = Vec::with_capacity(n);
+        for (i, description) in descriptions.iter().enumerate() {
+            let index = i as u32 + 1;
+            let v = by_index.remove(&index).ok_or_else(|| {
+                StageError::Internal(format!("validated plan lost visual {index} of module {m} lesson {l}"))
+            })?;
+            let diagram = if v.kind == VisualKind::Diagram { v.diagram } else { None };
+            prompts.push(VisualPrompt {
+                id: ids[i].clone(),
+                module_number: m,
+                lesson_number: l,
+                kind: v.kind,
+                title: v.title.trim().to_string(),
+                description: description.clone(),
+                alt_text: v.alt_text.trim().to_string(),
+                prompt: v.prompt.trim().to_string(),
+                diagram,
+                fingerprint: fp.clone(),
+            });
+        }
+        (prompts, usage)
+    };
+
+    for (key, prompt) in prompt_keys.iter().zip(&prompts) {
+        store.put_json(key, prompt).await?;
+    }
+    remove_stale_prompts(store, project, m, l, &prompt_keys).await?;
+    save_descriptions(store, &input.lesson_key, lesson_meta, &fp, &model, usage, &ids, &descriptions).await?;
+    if rewritten != lesson {
+        store.put(&input.lesson_key, rewritten.into_bytes(), "text/markdown; charset=utf-8").await?;
+    }
+    tracing::info!(module = m, lesson = l, visuals = prompts.len(), "visuals planned");
+    Ok(VisualPlannerOutput { lesson_key: input.lesson_key, prompt_keys, visuals: prompts.len() as u32 })
+}
+
+/// Descriptions recorded by an earlier plan, by visual id.
+fn known_descriptions(meta: &Option<Value>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let visuals =
+        meta.as_ref().and_then(|m| m.get(PLAN_FIELD)).and_then(|p| p.get("visuals")).and_then(Value::as_array);
+    for v in visuals.into_iter().flatten() {
+        if let (Some(id), Some(d)) = (v.get("id").and_then(Value::as_str), v.get("description").and_then(Value::as_str))
+        {
+            out.insert(id.to_string(), d.to_string());
+        }
+    }
+    out
+}
+
+/// The description behind a tag: the tag text itself, or for a tag already rewritten to one of
+/// this lesson's ids, the description recorded by the earlier plan (sidecar, else prompt file).
+async fn describe_tag(
+    store: &dyn BlobStore,
+    project: &str,
+    m: u32,
+    l: u32,
+    content: &str,
+    known: &BTreeMap<String, String>,
+) -> StageResult<String> {
+    match keys::parse_visual_id(content) {
+        Some((tm, tl, n)) if tm == m && tl == l => {
+            if let Some(d) = known.get(content) {
+                return Ok(d.clone());
+            }
+            let prompt: Option<VisualPrompt> = store.get_json(&keys::prompt_key(project, m, l, n)).await.ok().flatten();
+            Ok(prompt.map(|p| p.description).unwrap_or_else(|| content.to_string()))
+        }
+        _ => Ok(content.to_string()),
+    }
+}
+
+async fn prompts_are_fresh(store: &dyn BlobStore, prompt_keys: &[String], fp: &str) -> StageResult<bool> {
+    for key in prompt_keys {
+        let prompt: Option<VisualPrompt> = match store.get(key).await? {
+            Some(bytes) => serde_json::from_slice(&bytes).ok(),
+            None => None,
+        };
+        match prompt {
+            Some(p) if p.fingerprint == fp => {}
+            _ => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
+/// Delete this lesson's prompt files beyond the new plan (only this lesson's prefix is listed).
+async fn remove_stale_prompts(
+    store: &dyn BlobStore,
+    project: &str,
+    m: u32,
+    l: u32,
+    current: &[String],
+) -> StageResult<()> {
+    for key in store.list(&keys::prompts_prefix(project, m, l)).await? {
+        if !current.contains(&key) {
+            store.delete(&key).await?;
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn save_descriptions(
+    store: &dyn BlobStore,
+    lesson_key: &str,
+    meta: Option<Value>,
+    fp: &str,
+    model: &coursegen_core::ModelId,
+    usage: Usage,
+    ids: &[String],
+    descriptions: &[String],
+) -> StageResult<()> {
+    let mut meta = meta.unwrap_or_else(|| json!({}));
+    let visuals: Vec<Value> = ids.iter().zip(descriptions).map(|(id, d)| json!({"id": id, "description": d})).collect();
+    if let Value::Object(map) = &mut meta {
+        map.insert(
+            PLAN_FIELD.to_string(),
+            json!({
+                "fingerprint": fp,
+                "model": model,
+                "prompt_version": PROMPT_VERSION,
+                "usage": usage,
+                "visuals": visuals,
+            }),
+        );
+    }
+    store.put_json(&keys::meta_key(lesson_key), &meta).await
+}
+
+fn first_heading(md: &str) -> Option<String> {
+    md.lines().find_map(|line| line.strip_prefix("# ").map(|t| t.trim().to_string()))
+}
+
+fn plan_request(brief: &VisualPlanBrief, language: Language) -> StageResult<TextRequest> {
+    let lang = language.name();
+    let system = format!(
+        "You are a technical illustrator and instructional designer. You plan the figures of a course lesson. \
+         Each figure is either a diagram (boxes, arrows, labels or numbered steps, drawn exactly from the \
+         structure you give) or an illustration (a picture drawn by an image model). Titles, alt text and \
+         diagram labels are in {lang}; image prompts are in English. You answer with JSON only."
+    );
+    let mut p = format!(
+        "Course: {}\nModule {}: {}\nLesson {}: {}\n\nThe lesson has {} figure placeholder(s):\n",
+        brief.course_title,
+        brief.module_number,
+        brief.module_title,
+        brief.lesson_number,
+        brief.lesson_title,
+        brief.visuals.len()
+    );
+    for v in &brief.visuals {
+        p.push_str(&format!("{}. {}\n", v.index, v.description));
+    }
+    p.push_str(
+        "\nReturn {\"visuals\": [...]} with exactly one entry per placeholder, using the same index:\n\
+         - kind: \"diagram\" when the figure shows structure, a flow, steps, components or relationships that \
+         boxes and arrows can show exactly; otherwise \"illustration\". Prefer diagrams for technical content.\n\
+         - title: a short caption.\n\
+         - alt_text: one or two sentences describing the figure for readers who cannot see it.\n\
+         - prompt: for an illustration, a detailed image prompt in English (subject, composition, style: clean \
+         flat vector illustration, no text in the image); for a diagram, a one-line summary.\n\
+         - diagram: layout \"flow\" (a left-to-right process), \"steps\" (a numbered sequence) or \"boxes\" \
+         (related components); nodes: 2 to 8 short labels (at most five words each), printed exactly as written; \
+         edges: arrows {\"from\", \"to\", \"label\"} between two different existing nodes, by 0-based node \
+         index. An illustration gives its main elements here too (they are not drawn).\n",
+    );
+    let brief_json =
+        serde_json::to_value(brief).map_err(|e| StageError::Internal(format!("cannot serialise plan brief: {e}")))?;
+    Ok(TextRequest {
+        task: TextTask::VisualPlan,
+        subject: lesson_subject(brief.module_number, brief.lesson_number),
+        system,
+        prompt: p,
+        max_tokens: 4096,
+        temperature: 0.2,
+        json_schema: Some(plan_schema(brief.visuals.len())),
+        brief: brief_json,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::schema_errors;
+
+    fn answer(v: Value) -> PlanAnswer {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn the_schema_accepts_a_good_plan_and_rejects_bad_kinds() {
+        let good = json!({"visuals": [{"index": 1, "kind": "diagram", "title": "t", "alt_text": "a", "prompt": "p",
+            "diagram": {"layout": "flow", "nodes": ["a", "b"], "edges": [{"from": 0, "to": 1}]}}]});
+        assert!(schema_errors(&plan_schema(1), &good).unwrap().is_empty());
+        let mut bad = good.clone();
+        bad["visuals"][0]["kind"] = json!("photo");
+        assert!(!schema_errors(&plan_schema(1), &bad).unwrap().is_empty());
+        assert!(!schema_errors(&plan_schema(2), &good).unwrap().is_empty(), "one entry per tag");
+        let mut wrong_index = good.clone();
+        wrong_index["visuals"][0]["index"] = json!(2);
+        assert!(!schema_errors(&plan_schema(1), &wrong_index).unwrap().is_empty());
+    }
+
+    #[test]
+    fn semantic_checks_catch_counts_indices_and_edges() {
+        let a = answer(json!({"visuals": [
+            {"index": 1, "kind": "diagram", "title": "t", "alt_text": "a", "prompt": "",
+             "diagram": {"layout": "flow", "nodes": ["a", "b"], "edges": [{"from": 0, "to": 5}]}},
+            {"index": 1, "kind": "illustration", "title": "t", "alt_text": "a", "prompt": ""}]}));
+        let errors = check_plan(&a, 3);
+        let all = errors.join("\n");
+        assert!(all.contains("expected 3 visuals"), "{all}");
+        assert!(all.contains("out of range"), "{all}");
+        assert!(all.contains("more than once"), "{all}");
+        assert!(all.contains("image prompt"), "{all}");
+    }
+}

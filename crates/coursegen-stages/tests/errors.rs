@@ -1,0 +1,213 @@
+//! Error paths: each raises a stable error type, names what is wrong, and writes nothing it
+//! should not.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use common::*;
+use coursegen_core::contracts::*;
+use coursegen_core::{keys, BlobStore, TextTask};
+use coursegen_stages::offline::OfflineImage;
+use coursegen_stages::*;
+use serde_json::json;
+
+async fn lesson_of(deps: &Deps, project: &str, module: u32) -> ContentGenOutput {
+    content_gen(
+        ContentGenInput {
+            project_folder: project.into(),
+            outline_key: keys::outline_key(project),
+            module_number: module,
+            force: false,
+        },
+        deps,
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_malformed_visual_plan_is_repaired_once_then_fails_naming_the_stage_and_lesson() {
+    let store = mem();
+    put_outline(store.as_ref(), "bad", &outline_yaml("Bad Plans", "en", 1, 2, false)).await;
+    let content = lesson_of(&Deps::offline(store.clone()), "bad", 1).await;
+    let lesson_before = text_of(store.as_ref(), &content.lesson_keys[1]).await;
+
+    let plan = r#"{"visuals": [{"index": 1, "kind": "diagram", "title": "x", "alt_text": "y", "prompt": "",
+                   "diagram": {"layout": "flow", "nodes": ["only one"], "edges": [{"from": 0, "to": 7}]}}]}"#;
+    let scripted = Arc::new(ScriptedText::new(vec![(TextTask::VisualPlan, Script::Text(plan.into()))]));
+    let deps = deps_with(store.clone(), scripted.clone(), Arc::new(OfflineImage));
+    let err = visual_planner(
+        VisualPlannerInput {
+            project_folder: "bad".into(),
+            module_number: 1,
+            lesson_number: 2,
+            lesson_key: content.lesson_keys[1].clone(),
+            force: false,
+        },
+        &deps,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "ModelError");
+    let msg = err.to_string();
+    assert!(msg.contains("VisualPlanner") && msg.contains("module 1 lesson 2"), "{msg}");
+    let seen = scripted.seen();
+    assert_eq!(seen.len(), 2, "one call and one repair");
+    assert!(seen[0].json_schema.is_some());
+    assert!(seen[1].prompt.contains("could not be used") && seen[1].prompt.contains("nodes"), "{}", seen[1].prompt);
+    assert_eq!(text_of(store.as_ref(), &content.lesson_keys[1]).await, lesson_before, "lesson untouched");
+    assert!(store.list("bad/prompts/").await.unwrap().is_empty(), "no prompts written");
+
+    // Not JSON at all is the same error.
+    let scripted = Arc::new(ScriptedText::new(vec![(TextTask::VisualPlan, Script::Text("Sure! Here it is.".into()))]));
+    let deps = deps_with(store.clone(), scripted.clone(), Arc::new(OfflineImage));
+    let input =
+        json!({"project_folder": "bad", "module_number": 1, "lesson_number": 1, "lesson_key": content.lesson_keys[0]});
+    assert_eq!(invoke(Stage::VisualPlanner, input, &deps).await.unwrap_err().error_type(), "ModelError");
+    assert_eq!(scripted.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn content_gen_on_a_module_out_of_range_is_an_invalid_request_with_no_model_call() {
+    let store = mem();
+    put_outline(store.as_ref(), "range", &outline_yaml("Range", "en", 2, 1, false)).await;
+    let (deps, counter) = counting_deps(store.clone());
+    for module in [0, 3, 99] {
+        let err = content_gen(
+            ContentGenInput {
+                project_folder: "range".into(),
+                outline_key: keys::outline_key("range"),
+                module_number: module,
+                force: false,
+            },
+            &deps,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.error_type(), "InvalidRequest");
+        assert!(err.to_string().contains(&format!("module {module}")), "{err}");
+    }
+    assert_eq!(counter.total_text(), 0);
+    assert!(store.list("range/lessons/").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn book_builder_rejects_conflicting_mappings_and_writes_no_book() {
+    let store = mem();
+    put_outline(store.as_ref(), "conflict", &outline_yaml("Conflict", "en", 1, 1, false)).await;
+    let deps = Deps::offline(store.clone());
+    let a = BTreeMap::from([("01-01-01".to_string(), keys::image_key("conflict", "01-01-01", "svg"))]);
+    let b = BTreeMap::from([("01-01-01".to_string(), keys::image_key("conflict", "01-01-01", "png"))]);
+    let err = book_builder(
+        BookBuilderInput {
+            project_folder: "conflict".into(),
+            outline_key: keys::outline_key("conflict"),
+            content_type: Default::default(),
+            all_lesson_keys: vec![],
+            all_image_mappings: vec![a, b],
+            lab_keys: vec![],
+        },
+        &deps,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "InvalidRequest");
+    assert!(err.to_string().contains("01-01-01"), "{err}");
+    assert!(store.list("conflict/book/").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_payload_that_does_not_fit_the_input_names_the_field() {
+    let deps = Deps::offline(mem());
+    let err = invoke(Stage::ContentGen, json!({"project_folder": "x", "outline_key": "x/course/outline.yaml"}), &deps)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "InvalidRequest");
+    assert!(err.to_string().contains("module_number"), "{err}");
+    let err =
+        invoke(Stage::ImagesGen, json!({"project_folder": "x", "module_number": "one", "prompt_keys": []}), &deps)
+            .await
+            .unwrap_err();
+    assert_eq!(err.error_type(), "InvalidRequest");
+}
+
+#[tokio::test]
+async fn prepare_course_with_a_bad_request_raises_and_writes_nothing() {
+    let store = mem();
+    put_outline(store.as_ref(), "prep", &outline_yaml("Prep", "en", 2, 1, false)).await;
+    let deps = Deps::offline(store.clone());
+    let writes = store.write_count();
+    for modules in [json!([3]), json!([1, 1]), json!([]), json!("2-9")] {
+        let err = prepare_course(raw_request("prep", modules.clone(), "theory", false), &deps).await.unwrap_err();
+        assert_eq!(err.error_type(), "InvalidRequest", "{modules}: {err}");
+    }
+    let err = prepare_course(raw_request("no-such-course", json!("all"), "theory", false), &deps).await.unwrap_err();
+    assert_eq!(err.error_type(), "MissingInput");
+    store.put(&keys::outline_key("broken"), b"course: [unclosed".to_vec(), "application/yaml").await.unwrap();
+    let writes_with_broken = store.write_count();
+    let err = prepare_course(raw_request("broken", json!("all"), "theory", false), &deps).await.unwrap_err();
+    assert_eq!(err.error_type(), "InvalidOutline");
+    assert_eq!(store.write_count(), writes_with_broken);
+    assert_eq!(writes + 1, writes_with_broken);
+    assert!(store.get(&keys::request_key("prep")).await.unwrap().is_none());
+
+    let ok = prepare_course(raw_request("prep", json!("1,2"), "theory", false), &deps).await.unwrap();
+    assert_eq!(ok.module_numbers, [1, 2]);
+    assert_eq!(ok.modules.iter().map(|m| m.lesson_count).collect::<Vec<_>>(), [1, 1]);
+    assert!(store.get(&ok.request_key).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn lab_writer_for_a_lab_not_in_the_plan_is_missing_input_naming_it() {
+    let store = mem();
+    put_outline(store.as_ref(), "labs", &outline_yaml("Labs", "en", 1, 1, true)).await;
+    let deps = Deps::offline(store.clone());
+    let input = LabWriterInput {
+        project_folder: "labs".into(),
+        plan_key: keys::lab_plan_key("labs"),
+        lab_id: "01-01-01".into(),
+        force: false,
+    };
+    assert_eq!(lab_writer(input.clone(), &deps).await.unwrap_err().error_type(), "MissingInput", "no plan yet");
+    lab_planner(
+        LabPlannerInput {
+            project_folder: "labs".into(),
+            outline_key: keys::outline_key("labs"),
+            modules: vec![1],
+            force: false,
+        },
+        &deps,
+    )
+    .await
+    .unwrap();
+    let err = lab_writer(LabWriterInput { lab_id: "01-09-01".into(), ..input.clone() }, &deps).await.unwrap_err();
+    assert_eq!(err.error_type(), "MissingInput");
+    assert!(err.to_string().contains("01-09-01"), "{err}");
+    assert!(lab_writer(input, &deps).await.is_ok());
+}
+
+#[tokio::test]
+async fn lab_planner_keeps_other_modules_entries_when_merging() {
+    let store = mem();
+    put_outline(store.as_ref(), "merge-labs", &outline_yaml("Merge Labs", "en", 3, 2, true)).await;
+    let (deps, counter) = counting_deps(store.clone());
+    let plan_for = |modules: Vec<u32>| LabPlannerInput {
+        project_folder: "merge-labs".into(),
+        outline_key: keys::outline_key("merge-labs"),
+        modules,
+        force: false,
+    };
+    let first = lab_planner(plan_for(vec![1, 3]), &deps).await.unwrap();
+    assert_eq!(first.lab_ids, ["01-01-01", "01-02-01", "03-01-01", "03-02-01"]);
+    let second = lab_planner(plan_for(vec![2]), &deps).await.unwrap();
+    assert_eq!(second.lab_ids, ["02-01-01", "02-02-01"]);
+    assert_eq!(counter.text_calls(TextTask::LabPlan), 2);
+    let plan: LabPlan = serde_json::from_str(&text_of(store.as_ref(), &first.plan_key).await).unwrap();
+    let ids: Vec<&str> = plan.labs.iter().map(|l| l.lab_id.as_str()).collect();
+    assert_eq!(ids, ["01-01-01", "01-02-01", "02-01-01", "02-02-01", "03-01-01", "03-02-01"]);
+    assert!(plan.labs.iter().all(|l| (2..=6).contains(&l.objectives.len())));
+    lab_planner(plan_for(vec![1, 2, 3]), &deps).await.unwrap();
+    assert_eq!(counter.text_calls(TextTask::LabPlan), 2, "every module fresh: no call");
+}
