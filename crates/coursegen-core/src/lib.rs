@@ -6,7 +6,9 @@ pub mod error;
 pub mod fingerprint;
 pub mod keys;
 pub mod model;
+pub mod normalize;
 pub mod outline;
+pub mod parse;
 pub mod request;
 pub mod store;
 
@@ -14,6 +16,8 @@ pub use error::{Problem, Problems, StageError, StageResult};
 pub use model::{
     ImageModel, ImageRequest, ImageResponse, ModelId, TextModel, TextRequest, TextResponse, TextTask, Usage,
 };
+pub use normalize::{default_project_folder, normalize_request, parse_module_spec};
 pub use outline::{Course, Item, Language, Lesson, Module, Outline};
+pub use parse::parse_outline;
 pub use request::{ContentType, RawRequest, Request};
 pub use store::{BlobStore, BlobStoreExt, FsStore, MemStore};
