@@ -97,7 +97,7 @@ struct PlannedVisual {
 }
 
 /// Semantic checks the schema cannot express: one entry per tag, indices 1..=n once each,
-/// diagrams with 2..=8 non-empty nodes and edges between existing, distinct nodes.
+/// diagrams with 2..=8 non-empty nodes. Edges are sanitised, not checked (see [`usable_edges`]).
 fn check_plan(answer: &PlanAnswer, n: usize) -> Vec<String> {
     let mut errors = Vec::new();
     if answer.visuals.len() != n {
@@ -127,18 +127,8 @@ fn check_plan(answer: &PlanAnswer, n: usize) -> Vec<String> {
                 if d.nodes.iter().any(|node| node.trim().is_empty()) {
                     errors.push(format!("{at}/diagram/nodes: a node label is empty"));
                 }
-                for (j, e) in d.edges.iter().enumerate() {
-                    if e.from >= d.nodes.len() || e.to >= d.nodes.len() {
-                        errors.push(format!(
-                            "{at}/diagram/edges/{j}: node index out of range ({} -> {}, {} nodes, 0-based)",
-                            e.from,
-                            e.to,
-                            d.nodes.len()
-                        ));
-                    } else if e.from == e.to {
-                        errors.push(format!("{at}/diagram/edges/{j}: an edge must join two different nodes"));
-                    }
-                }
+                // Edges are checked when the plan is stored (`usable_edges`): an arrow between
+                // nodes that do not exist is dropped, never worth failing a lesson for.
             }
             (VisualKind::Illustration, _) => {
                 if v.prompt.trim().is_empty() {
@@ -153,6 +143,18 @@ fn check_plan(answer: &PlanAnswer, n: usize) -> Vec<String> {
         }
     }
     errors
+}
+
+/// Keeps only the arrows that join two different existing nodes: models (and simulators)
+/// sometimes point an edge past the node list; the diagram is still right without it.
+fn usable_edges(mut d: DiagramSpec) -> DiagramSpec {
+    let n = d.nodes.len();
+    let before = d.edges.len();
+    d.edges.retain(|e| e.from < n && e.to < n && e.from != e.to);
+    if d.edges.len() != before {
+        tracing::warn!(dropped = before - d.edges.len(), "diagram edges between missing nodes were dropped");
+    }
+    d
 }
 
 /// Plan one lesson's visuals (DESIGN §3). Reuses the stored prompts when they record the same
@@ -256,7 +258,7 @@ pub async fn visual_planner(input: VisualPlannerInput, deps: &Deps) -> StageResu
             let v = by_index.remove(&index).ok_or_else(|| {
                 StageError::Internal(format!("validated plan lost visual {index} of module {m} lesson {l}"))
             })?;
-            let diagram = if v.kind == VisualKind::Diagram { v.diagram } else { None };
+            let diagram = if v.kind == VisualKind::Diagram { v.diagram.map(usable_edges) } else { None };
             prompts.push(VisualPrompt {
                 id: ids[i].clone(),
                 module_number: m,
@@ -454,7 +456,7 @@ mod tests {
     }
 
     #[test]
-    fn semantic_checks_catch_counts_indices_and_edges() {
+    fn semantic_checks_catch_counts_and_indices() {
         let a = answer(json!({"visuals": [
             {"index": 1, "kind": "diagram", "title": "t", "alt_text": "a", "prompt": "",
              "diagram": {"layout": "flow", "nodes": ["a", "b"], "edges": [{"from": 0, "to": 5}]}},
@@ -462,8 +464,21 @@ mod tests {
         let errors = check_plan(&a, 3);
         let all = errors.join("\n");
         assert!(all.contains("expected 3 visuals"), "{all}");
-        assert!(all.contains("out of range"), "{all}");
         assert!(all.contains("more than once"), "{all}");
         assert!(all.contains("image prompt"), "{all}");
+        assert!(!all.contains("edges"), "edges are sanitised, not reported: {all}");
+    }
+
+    #[test]
+    fn edges_between_missing_or_identical_nodes_are_dropped_and_the_rest_kept() {
+        use coursegen_core::contracts::DiagramEdge;
+        let edge = |from, to| DiagramEdge { from, to, label: None };
+        let d = DiagramSpec {
+            layout: "flow".into(),
+            nodes: vec!["a".into(), "b".into(), "c".into()],
+            edges: vec![edge(0, 1), edge(0, 5), edge(2, 2), edge(1, 2)],
+        };
+        let kept: Vec<(usize, usize)> = usable_edges(d).edges.iter().map(|e| (e.from, e.to)).collect();
+        assert_eq!(kept, vec![(0, 1), (1, 2)]);
     }
 }
