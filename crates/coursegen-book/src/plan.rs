@@ -69,9 +69,18 @@ fn with_title(prefix: String, title: &str) -> String {
     let title = one_line(title);
     if title.is_empty() {
         prefix
+    } else if already_numbered(&title, &prefix) {
+        // Authors often write "Module 1 — Introduction": don't print "Module 1: Module 1 — ...".
+        title
     } else {
         format!("{prefix}: {title}")
     }
+}
+
+/// Whether `title` starts with `prefix` (case-insensitive) followed by a non-digit boundary.
+fn already_numbered(title: &str, prefix: &str) -> bool {
+    let (t, p) = (title.to_lowercase(), prefix.to_lowercase());
+    t.strip_prefix(&p).is_some_and(|rest| rest.chars().next().is_none_or(|c| !c.is_alphanumeric()))
 }
 
 /// Hands out unique fragment ids.
@@ -150,5 +159,18 @@ impl<'a> Plan<'a> {
             modules,
             labs,
         }
+    }
+}
+
+#[cfg(test)]
+mod numbering_tests {
+    use super::with_title;
+
+    #[test]
+    fn a_title_that_already_carries_its_number_is_not_prefixed_again() {
+        assert_eq!(with_title("Module 1".into(), "Module 1 — Introduction"), "Module 1 — Introduction");
+        assert_eq!(with_title("Módulo 2".into(), "módulo 2: Limpieza"), "módulo 2: Limpieza");
+        assert_eq!(with_title("Module 1".into(), "Module 10 — Later"), "Module 1: Module 10 — Later");
+        assert_eq!(with_title("Module 1".into(), "Introduction"), "Module 1: Introduction");
     }
 }
