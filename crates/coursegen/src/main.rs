@@ -1,1 +1,55 @@
-fn main() {}
+//! `coursegen`: run the course workflow locally (the same Step Functions definition that
+//! runs on AWS), validate outlines, and run any ASL definition.
+
+mod cli;
+mod invokers;
+mod progress;
+mod run;
+mod sfn;
+mod summary;
+mod validate;
+mod workflow;
+
+use clap::Parser;
+
+use cli::{Cli, Command, SfnCommand};
+
+/// Exit codes: 0 ok, 1 execution failed, 2 bad input (nothing written), 130 interrupted.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const FAILED: i32 = 1;
+    pub const BAD_INPUT: i32 = 2;
+    pub const INTERRUPTED: i32 = 130;
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(exit::FAILED);
+        }
+    };
+    let code = runtime.block_on(async move {
+        match cli.command {
+            Command::Run(args) => run::run(args).await,
+            Command::Validate(args) => validate::validate(args).await,
+            Command::Sfn { command: SfnCommand::Run(args) } => sfn::run(args).await,
+        }
+    });
+    std::process::exit(code);
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_env("COURSEGEN_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}

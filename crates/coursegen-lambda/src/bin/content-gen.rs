@@ -1,0 +1,6 @@
+//! The ContentGen Lambda function.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    coursegen_lambda::serve(coursegen_stages::Stage::ContentGen).await
+}

@@ -1,0 +1,6 @@
+//! The LabPlanner Lambda function.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    coursegen_lambda::serve(coursegen_stages::Stage::LabPlanner).await
+}

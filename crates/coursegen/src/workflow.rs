@@ -1,0 +1,81 @@
+//! The course workflow definition: `statemachine/course.asl.json`, embedded at build time
+//! (the same file SAM deploys), with its `${...FunctionArn}` placeholders filled locally.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use coursegen_stages::Stage;
+
+use crate::cli::FunctionNames;
+
+/// The definition SAM deploys, compiled into the binary so `coursegen run` works from anywhere.
+pub const COURSE_DEFINITION: &str = include_str!("../../../statemachine/course.asl.json");
+
+/// The placeholder SAM fills for a stage: `ContentGen` → `ContentGenFunctionArn`.
+pub fn placeholder(stage: Stage) -> String {
+    format!("{}FunctionArn", stage.name())
+}
+
+/// The binary (and `cargo lambda watch` function) name of a stage: `ContentGen` → `content-gen`.
+pub fn binary_name(stage: Stage) -> String {
+    let mut out = String::new();
+    for (i, c) in stage.name().chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The template logical id of a stage's function: `ContentGen` → `ContentGenFunction`.
+pub fn logical_id(stage: Stage) -> String {
+    format!("{}Function", stage.name())
+}
+
+/// Placeholder values: stage names for in-process runs, function names for an endpoint.
+pub fn substitutions(endpoint: bool, naming: FunctionNames) -> HashMap<String, String> {
+    Stage::ALL
+        .iter()
+        .map(|s| {
+            let value = match (endpoint, naming) {
+                (false, _) => s.name().to_string(),
+                (true, FunctionNames::Binary) => binary_name(*s),
+                (true, FunctionNames::Logical) => logical_id(*s),
+            };
+            (placeholder(*s), value)
+        })
+        .collect()
+}
+
+/// The definition text: a file when given, else the embedded course definition.
+pub fn definition_text(path: Option<&Path>) -> std::io::Result<String> {
+    match path {
+        Some(p) => std::fs::read_to_string(p),
+        None => Ok(COURSE_DEFINITION.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_template_and_binaries() {
+        assert_eq!(binary_name(Stage::ContentGen), "content-gen");
+        assert_eq!(binary_name(Stage::BookBuilder), "book-builder");
+        assert_eq!(logical_id(Stage::ImagesGen), "ImagesGenFunction");
+        assert_eq!(placeholder(Stage::LabWriter), "LabWriterFunctionArn");
+    }
+
+    #[test]
+    fn every_placeholder_in_the_course_definition_is_filled() {
+        let subs = substitutions(false, FunctionNames::Binary);
+        let filled = asl_interpreter::substitute(COURSE_DEFINITION, &subs).expect("all placeholders filled");
+        assert!(!filled.contains("${"));
+    }
+}
