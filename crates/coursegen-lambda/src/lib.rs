@@ -57,6 +57,9 @@ pub async fn deps_from_env() -> Result<Deps, StageError> {
     Ok(deps)
 }
 
+/// Time kept free before the Lambda deadline to report an error instead of being killed.
+pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Runs one stage as a Lambda function until the runtime stops.
 pub async fn serve(stage: Stage) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
@@ -64,7 +67,14 @@ pub async fn serve(stage: Stage) -> Result<(), lambda_runtime::Error> {
     tracing::info!(stage = stage.name(), store = deps.store.describe(), text = %deps.text.id(), "ready");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let deps = deps.clone();
-        async move { coursegen_stages::invoke(stage, event.payload, &deps).await.map_err(FunctionError) }
+        // Model retries stop a safety margin before the function would time out, so the
+        // handler still raises ThrottlingException for Step Functions to retry.
+        let deadline = coursegen_aws::quota::deadline_from_epoch_millis(event.context.deadline, DEADLINE_MARGIN);
+        async move {
+            coursegen_aws::quota::with_call_deadline(deadline, coursegen_stages::invoke(stage, event.payload, &deps))
+                .await
+                .map_err(FunctionError)
+        }
     }))
     .await
 }

@@ -108,6 +108,9 @@ pub struct RunArgs {
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Open the finished book in the default browser (prints its path when none is available).
+    #[arg(long)]
+    pub open: bool,
 }
 
 #[derive(Debug, Args)]

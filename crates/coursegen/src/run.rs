@@ -294,6 +294,9 @@ async fn report(
             } else {
                 print_summary(&summary, &path, wall);
             }
+            if args.open {
+                open_book(&book_location);
+            }
             match book {
                 Some(b) if b.failed > 0 => {
                     eprintln!(
@@ -344,4 +347,24 @@ fn print_summary(summary: &Value, path: &[crate::summary::TaskSpan], wall: f64) 
         println!("  critical path: {}", chain.join(" → "));
     }
     println!("  book: {}", summary["book"].as_str().unwrap_or("?"));
+}
+
+/// Opens a local book with the desktop's opener; prints where it is when there is none.
+fn open_book(location: &str) {
+    if location.starts_with("s3://") {
+        eprintln!("the book is in S3: {location}");
+        return;
+    }
+    let path = std::fs::canonicalize(location).unwrap_or_else(|_| location.into());
+    let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+    let opened = std::process::Command::new(opener)
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !opened {
+        eprintln!("open the book in a browser: file://{}", path.display());
+    }
 }

@@ -17,6 +17,9 @@ pub struct TaskSpan {
     #[serde(skip)]
     pub end: SystemTime,
     pub seconds: f64,
+    /// Map iteration / Parallel branch indices of the task.
+    #[serde(skip)]
+    pub path: Vec<usize>,
 }
 
 /// Time spent in one stage across all its runs.
@@ -42,7 +45,7 @@ pub fn task_spans(history: &[HistoryEvent]) -> Vec<TaskSpan> {
             "TaskStateExited" => {
                 if let Some((start, label)) = open.remove(&(state.clone(), e.map_path.clone())) {
                     let seconds = e.timestamp.duration_since(start).unwrap_or(Duration::ZERO).as_secs_f64();
-                    spans.push(TaskSpan { state, label, start, end: e.timestamp, seconds });
+                    spans.push(TaskSpan { state, label, start, end: e.timestamp, seconds, path: e.map_path.clone() });
                 }
             }
             _ => {}
@@ -84,13 +87,17 @@ pub fn stage_times(spans: &[TaskSpan]) -> BTreeMap<String, StageTime> {
 }
 
 /// The critical path: from the last task to finish, repeatedly the task that finished last
-/// before the current one started. In a fork-join workflow that is the chain that decided
+/// before the current one started on the same line of execution (an enclosing or enclosed
+/// iteration, never a sibling branch). In a fork-join workflow that is the chain that decided
 /// the wall time (the slowest module, its slowest lesson, ...).
 pub fn critical_path(spans: &[TaskSpan]) -> Vec<TaskSpan> {
+    let related = |a: &[usize], b: &[usize]| a.starts_with(b) || b.starts_with(a);
     let mut path = Vec::new();
     let Some(mut current) = spans.iter().max_by_key(|s| s.end) else { return path };
     path.push(current.clone());
-    while let Some(prev) = spans.iter().filter(|s| s.end <= current.start).max_by_key(|s| s.end) {
+    while let Some(prev) =
+        spans.iter().filter(|s| s.end <= current.start && related(&s.path, &current.path)).max_by_key(|s| s.end)
+    {
         path.push(prev.clone());
         current = prev;
     }
@@ -113,6 +120,26 @@ mod tests {
             map_path: path,
             details,
         }
+    }
+
+    #[test]
+    fn critical_path_never_jumps_to_a_sibling_branch() {
+        let h = vec![
+            ev(0, "TaskStateEntered", "LabPlanner", vec![1], json!({})),
+            ev(50, "TaskStateExited", "LabPlanner", vec![1], json!({})),
+            ev(1, "TaskStateEntered", "ContentGen", vec![0, 0], json!({"input": {"module_number": 1}})),
+            ev(20, "TaskStateExited", "ContentGen", vec![0, 0], json!({})),
+            ev(
+                60,
+                "TaskStateEntered",
+                "VisualPlanner",
+                vec![0, 0, 0],
+                json!({"input": {"module_number": 1, "lesson_number": 1}}),
+            ),
+            ev(90, "TaskStateExited", "VisualPlanner", vec![0, 0, 0], json!({})),
+        ];
+        let path: Vec<String> = critical_path(&task_spans(&h)).into_iter().map(|s| s.label).collect();
+        assert_eq!(path, vec!["ContentGen (module 1)", "VisualPlanner (module 1 lesson 1)"]);
     }
 
     #[test]
