@@ -16,7 +16,7 @@ pub use error::{Problem, Problems, StageError, StageResult};
 pub use model::{
     ImageModel, ImageRequest, ImageResponse, ModelId, TextModel, TextRequest, TextResponse, TextTask, Usage,
 };
-pub use normalize::{default_project_folder, normalize_request, parse_module_spec};
+pub use normalize::{default_project_folder, normalize_request, parse_module_spec, request_problems_without_outline};
 pub use outline::{Course, Item, Language, Lesson, Module, Outline};
 pub use parse::parse_outline;
 pub use request::{ContentType, RawRequest, Request};

@@ -244,10 +244,11 @@ pub fn normalize_request(raw: &RawRequest, outline: &Outline, default_project: &
             problems.push(
                 "content_type",
                 format!(
-                    "{} asks for labs, but the selected module{} ({list}) have no lab_activities; add lab_activities \
-                     to their lessons or use content_type theory",
+                    "{} asks for labs, but the selected module{} ({list}) {} no lab_activities; add \
+                     lab_activities to their lessons or use content_type theory",
                     ct.as_str(),
-                    plural(u32::try_from(selected.len()).unwrap_or(u32::MAX))
+                    plural(u32::try_from(selected.len()).unwrap_or(u32::MAX)),
+                    if selected.len() == 1 { "has" } else { "have" }
                 ),
             );
         }
@@ -354,5 +355,44 @@ fn select_modules(raw: &RawRequest, count: u32, problems: &mut Problems) -> Opti
                 None
             }
         }
+    }
+}
+
+/// The problems of a request that do not depend on the outline (project folder, content type,
+/// concurrency, force, the syntax of the module selection), for reporting them together with
+/// an outline that does not parse. Checked against the largest outline the limits allow.
+pub fn request_problems_without_outline(raw: &RawRequest) -> Problems {
+    use crate::outline::{limits, Course, Item, Language, Lesson, Module};
+    let lesson = Lesson {
+        title: "lesson".into(),
+        summary: None,
+        duration_minutes: None,
+        bloom_level: None,
+        topics: Vec::new(),
+        lab_activities: vec![Item { title: "lab".into(), duration_minutes: None, bloom_level: None }],
+    };
+    let module = Module {
+        title: "module".into(),
+        summary: None,
+        duration_minutes: None,
+        bloom_level: None,
+        lessons: vec![lesson],
+    };
+    let outline = Outline {
+        course: Course {
+            title: "course".into(),
+            description: None,
+            language: Language::En,
+            level: None,
+            audience: Vec::new(),
+            prerequisites: Vec::new(),
+            total_duration_minutes: None,
+            learning_outcomes: Vec::new(),
+        },
+        modules: vec![module; limits::MAX_MODULES],
+    };
+    match normalize_request(raw, &outline, "course") {
+        Err(StageError::InvalidRequest(problems)) => problems,
+        _ => Problems::default(),
     }
 }

@@ -18,8 +18,11 @@ pub struct Progress {
     modules: Mutex<HashMap<u32, ProgressBar>>,
     lessons: HashMap<u32, u32>,
     /// Module and lesson of each running task, by (state name, map path).
-    open: Mutex<HashMap<(String, Vec<usize>), (Option<u32>, Option<u32>)>>,
+    open: Mutex<OpenTasks>,
 }
+
+/// Module and lesson numbers of running tasks, keyed by (state name, map path).
+type OpenTasks = HashMap<(String, Vec<usize>), (Option<u32>, Option<u32>)>;
 
 impl Progress {
     /// `lessons` maps module number → lesson count, to size each module's bar.

@@ -67,17 +67,28 @@ pub fn load_and_validate(
         ));
     }
     let text = String::from_utf8(text).map_err(|e| format!("{}: not UTF-8 text: {e}", outline_path.display()))?;
-    let outline = coursegen_core::parse_outline(&text).map_err(|e| format!("{}: {e}", outline_path.display()))?;
-    let default_project = coursegen_core::default_project_folder(&outline);
     let raw = RawRequest {
         outline_key: None,
-        project_folder: Some(project.unwrap_or(&default_project).to_string()),
+        project_folder: project.map(str::to_string),
         modules_to_generate: modules.map(|m| Value::String(m.to_string())),
         module_number: None,
         content_type: Some(Value::String(content.to_string())),
         max_concurrency: concurrency.map(Value::from),
         force: Some(Value::Bool(force)),
     };
+    let outline = match coursegen_core::parse_outline(&text) {
+        Ok(outline) => outline,
+        Err(e) => {
+            // Report the request's own problems too, so one round of fixes is enough.
+            let request_problems = coursegen_core::request_problems_without_outline(&raw);
+            let mut msg = format!("{}: {e}", outline_path.display());
+            if !request_problems.is_empty() {
+                msg.push_str(&format!("\ninvalid request: {request_problems}"));
+            }
+            return Err(msg);
+        }
+    };
+    let default_project = coursegen_core::default_project_folder(&outline);
     let request = coursegen_core::normalize_request(&raw, &outline, &default_project).map_err(|e| e.to_string())?;
     Ok((outline, request, text))
 }
@@ -257,6 +268,13 @@ async fn report(
                 .find(|e| e.event_type.ends_with("Failed") && e.state_name.is_some())
                 .and_then(|e| e.state_name.clone())
                 .unwrap_or_else(|| "?".into());
+            if args.json {
+                let summary = json!({
+                    "status": "FAILED", "wall_seconds": wall, "state": failing, "error": error, "cause": cause,
+                    "state_transitions": execution.stats.state_transitions,
+                });
+                println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+            }
             eprintln!("execution FAILED after {wall:.2}s");
             eprintln!("  failing state: {failing}");
             eprintln!("  error: {error}");

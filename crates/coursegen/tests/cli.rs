@@ -1,0 +1,302 @@
+//! The `coursegen` command line as a user runs it: `run`, `validate` and `sfn run`, their exit
+//! codes, what they print and what they write.
+
+mod common;
+
+use std::path::Path;
+
+use common::{coursegen, example, files_under, is_absent_or_empty, outputs_under, project_folder_of, OutlineCounts};
+use serde_json::{json, Value};
+
+const OK: i32 = 0;
+const FAILED: i32 = 1;
+const BAD_INPUT: i32 = 2;
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+#[test]
+fn readme_quick_start_builds_the_book_and_a_manifest_that_matches_the_outline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outline = example("kubernetes-devops.yaml");
+    let out = tmp.path().join("tmp");
+    coursegen(tmp.path(), &["run", path_str(&outline), "--content", "both", "--out", path_str(&out)]).expect_code(OK);
+
+    let course = out.join(project_folder_of(&outline));
+    for file in ["book/index.html", "book/course.epub", "book/course.md", "book/manifest.json"] {
+        let path = course.join(file);
+        let len = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{file}: {e}")).len();
+        assert!(len > 0, "{file} is empty");
+    }
+    let counts = OutlineCounts::of(&outline);
+    let manifest = common::read_json(&course.join("book/manifest.json"));
+    let totals = &manifest["totals"];
+    assert_eq!(counts.lessons(), 12, "the example outline has 12 lessons");
+    assert_eq!(totals["lessons"], 12);
+    assert_eq!(totals["modules"], counts.modules);
+    assert!(counts.labs > 0);
+    assert_eq!(totals["labs"], counts.labs, "one lab guide per lab activity of the outline");
+    let images = outputs_under(&course.join("images"));
+    assert!(!images.is_empty());
+    assert_eq!(totals["images"], images.len(), "manifest images vs files under images/: {images:?}");
+    assert_eq!(manifest["failures"], json!([]));
+    // Every lesson file is in the manifest and on disk.
+    let lessons = outputs_under(&course.join("lessons"));
+    assert_eq!(lessons.len(), 12, "{lessons:?}");
+    let labs: Vec<String> =
+        outputs_under(&course.join("labs")).into_iter().filter(|f| f.starts_with("module-")).collect();
+    assert_eq!(labs.len(), counts.labs, "{labs:?}");
+}
+
+#[test]
+fn spanish_example_builds_a_book_marked_as_spanish() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outline = example("analisis-datos-python.yaml");
+    let counts = OutlineCounts::of(&outline);
+    assert_eq!(counts.language, "es");
+    coursegen(tmp.path(), &["run", path_str(&outline), "--out", "out"]).expect_code(OK);
+    let course = tmp.path().join("out").join(project_folder_of(&outline));
+    let html = std::fs::read_to_string(course.join("book/index.html")).unwrap();
+    assert!(html.contains(r#"<html lang="es""#), "{}", &html[..html.len().min(300)]);
+    let manifest = common::read_json(&course.join("book/manifest.json"));
+    assert_eq!(manifest["language"], "es");
+    assert_eq!(manifest["totals"]["lessons"], counts.lessons());
+}
+
+/// Runs `coursegen run ARGS --out OUT` and checks it exits 2, says why, and writes nothing:
+/// OUT stays absent when it was absent and empty when it existed empty.
+fn assert_bad_input_writes_nothing(args: &[&str], expected_in_stderr: &str) {
+    for pre_create in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        if pre_create {
+            std::fs::create_dir(&out).unwrap();
+        }
+        let mut full: Vec<&str> = vec!["run"];
+        full.extend_from_slice(args);
+        full.extend_from_slice(&["--out", path_str(&out)]);
+        let result = coursegen(tmp.path(), &full);
+        result.expect_code(BAD_INPUT);
+        assert!(
+            result.stderr.contains(expected_in_stderr),
+            "stderr does not mention {expected_in_stderr:?}:\n{}",
+            result.stderr
+        );
+        assert!(is_absent_or_empty(&out), "bad input wrote {:?}", files_under(&out));
+        assert_eq!(out.exists(), pre_create);
+        // Nothing next to it either (no default ./out, no history, no stray files).
+        let others: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "out" && !n.ends_with(".yaml"))
+            .collect();
+        assert!(others.is_empty(), "bad input wrote {others:?}");
+        assert!(result.stdout.is_empty(), "stdout: {}", result.stdout);
+    }
+}
+
+#[test]
+fn malformed_yaml_exits_2_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("broken.yaml");
+    std::fs::write(&bad, "course:\n  title: [unclosed\nmodules: {\n").unwrap();
+    assert_bad_input_writes_nothing(&[path_str(&bad)], "invalid YAML");
+}
+
+#[test]
+fn unknown_module_in_selection_exits_2_and_writes_nothing() {
+    let outline = example("kubernetes-devops.yaml");
+    assert_bad_input_writes_nothing(&[path_str(&outline), "--modules", "1,9"], "module 9 does not exist");
+}
+
+#[test]
+fn unsafe_project_folder_exits_2_and_writes_nothing() {
+    let outline = example("kubernetes-devops.yaml");
+    assert_bad_input_writes_nothing(&[path_str(&outline), "--project", "../x"], "project_folder");
+}
+
+#[test]
+fn unknown_content_type_exits_2_and_writes_nothing() {
+    let outline = example("kubernetes-devops.yaml");
+    assert_bad_input_writes_nothing(&[path_str(&outline), "--content", "wrong"], "content_type");
+}
+
+#[test]
+fn labs_for_an_outline_without_lab_activities_exit_2_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let outline = dir.path().join("no-labs.yaml");
+    std::fs::write(&outline, common::outline_yaml("No Labs Here", 2, 2, 0, 30)).unwrap();
+    // The same outline is fine for theory.
+    coursegen(dir.path(), &["validate", path_str(&outline)]).expect_code(OK);
+    for content in ["labs", "both"] {
+        assert_bad_input_writes_nothing(&[path_str(&outline), "--content", content], "lab_activities");
+    }
+}
+
+#[test]
+fn missing_outline_file_exits_2_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere.yaml");
+    assert_bad_input_writes_nothing(&[path_str(&missing)], "cannot read");
+}
+
+#[test]
+fn validate_reports_every_problem_with_its_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outline = tmp.path().join("three.yaml");
+    std::fs::write(
+        &outline,
+        r#"course:
+  title: ""
+  language: en
+modules:
+  - title: Basics
+    lessons:
+      - title: ""
+        topics: [one]
+  - title: More
+    lessons:
+      - title: Fine
+        duration_minutes: -5
+"#,
+    )
+    .unwrap();
+    let result = coursegen(tmp.path(), &["validate", path_str(&outline)]);
+    result.expect_code(BAD_INPUT);
+    for path in ["course.title", "modules[0].lessons[0].title", "modules[1].lessons[0].duration_minutes"] {
+        assert!(result.stderr.contains(path), "{path} missing from:\n{}", result.stderr);
+    }
+    assert!(result.stderr.contains("3 problems"), "{}", result.stderr);
+    assert_eq!(files_under(tmp.path()), vec!["three.yaml"], "validate wrote something");
+}
+
+#[test]
+fn validate_reports_request_problems_alongside_outline_problems() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outline = tmp.path().join("broken.yaml");
+    std::fs::write(&outline, "course:\n  title: \"\"\nmodules: []\n").unwrap();
+    let result =
+        coursegen(tmp.path(), &["validate", path_str(&outline), "--content", "slides", "--project", "../escape"]);
+    result.expect_code(BAD_INPUT);
+    for needle in ["course.title", "content_type", "project_folder"] {
+        assert!(result.stderr.contains(needle), "{needle} missing from:\n{}", result.stderr);
+    }
+    assert_eq!(files_under(tmp.path()), vec!["broken.yaml"], "validate wrote something");
+}
+
+#[test]
+fn validate_accepts_the_examples_and_writes_nothing() {
+    for (name, content) in [("kubernetes-devops.yaml", "both"), ("analisis-datos-python.yaml", "theory")] {
+        let tmp = tempfile::tempdir().unwrap();
+        let outline = example(name);
+        let counts = OutlineCounts::of(&outline);
+        let result = coursegen(tmp.path(), &["validate", path_str(&outline), "--content", content]);
+        result.expect_code(OK);
+        assert!(result.stdout.starts_with("ok:"), "{}", result.stdout);
+        assert!(result.stdout.contains(&format!("{} lessons", counts.lessons())), "{}", result.stdout);
+        assert!(is_absent_or_empty(tmp.path()), "validate wrote {:?}", files_under(tmp.path()));
+    }
+}
+
+/// A small definition with Pass, Choice, Map (with ItemSelector and the Map context) and Fail.
+const SMALL_DEFINITION: &str = r#"{
+  "Comment": "doubles numbers when asked to",
+  "StartAt": "Init",
+  "States": {
+    "Init": {"Type": "Pass", "Parameters": {"items.$": "$.items", "mode.$": "$.mode"}, "Next": "Route"},
+    "Route": {
+      "Type": "Choice",
+      "Choices": [{"Variable": "$.mode", "StringEquals": "double", "Next": "Each"}],
+      "Default": "Refuse"
+    },
+    "Refuse": {"Type": "Fail", "Error": "BadMode", "Cause": "mode must be double"},
+    "Each": {
+      "Type": "Map",
+      "ItemsPath": "$.items",
+      "MaxConcurrency": 2,
+      "ItemSelector": {"v.$": "$$.Map.Item.Value", "i.$": "$$.Map.Item.Index"},
+      "ItemProcessor": {
+        "StartAt": "Double",
+        "States": {
+          "Double": {"Type": "Pass", "Parameters": {"i.$": "$.i", "sum.$": "States.MathAdd($.v, $.v)"}, "End": true}
+        }
+      },
+      "ResultPath": "$.doubled",
+      "Next": "Done"
+    },
+    "Done": {"Type": "Succeed"}
+  }
+}"#;
+
+fn sfn_run(definition: &str, input: &Value) -> common::Outcome {
+    let tmp = tempfile::tempdir().unwrap();
+    let def = tmp.path().join("machine.asl.json");
+    let inp = tmp.path().join("input.json");
+    std::fs::write(&def, definition).unwrap();
+    std::fs::write(&inp, input.to_string()).unwrap();
+    coursegen(tmp.path(), &["sfn", "run", path_str(&def), "--input", path_str(&inp)])
+}
+
+#[test]
+fn sfn_run_prints_only_the_output_json_on_stdout() {
+    let result = sfn_run(SMALL_DEFINITION, &json!({"items": [1, 2, 3], "mode": "double"}));
+    result.expect_code(OK);
+    assert_eq!(
+        result.stdout_json(),
+        json!({
+            "items": [1, 2, 3],
+            "mode": "double",
+            "doubled": [{"i": 0, "sum": 2}, {"i": 1, "sum": 4}, {"i": 2, "sum": 6}]
+        })
+    );
+}
+
+#[test]
+fn sfn_run_reports_a_fail_state_as_error_and_cause_and_exits_1() {
+    let result = sfn_run(SMALL_DEFINITION, &json!({"items": [1], "mode": "triple"}));
+    result.expect_code(FAILED);
+    assert_eq!(result.stdout_json(), json!({"error": "BadMode", "cause": "mode must be double"}));
+}
+
+#[test]
+fn sfn_run_rejects_an_unsupported_field_naming_the_state_and_field() {
+    let definition =
+        SMALL_DEFINITION.replace(r#""MaxConcurrency": 2,"#, r#""MaxConcurrency": 2, "ToleratedFailurePercentage": 5,"#);
+    assert_ne!(definition, SMALL_DEFINITION);
+    let result = sfn_run(&definition, &json!({"items": [1], "mode": "double"}));
+    result.expect_code(BAD_INPUT);
+    assert!(result.stdout.is_empty(), "stdout: {}", result.stdout);
+    assert!(result.stderr.contains("\"Each\""), "state not named:\n{}", result.stderr);
+    assert!(result.stderr.contains("ToleratedFailurePercentage"), "field not named:\n{}", result.stderr);
+}
+
+#[test]
+fn json_summary_reports_model_calls_stages_and_the_critical_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outline = example("kubernetes-devops.yaml");
+    let result = coursegen(tmp.path(), &["run", path_str(&outline), "--modules", "2", "--out", "out", "--json"]);
+    result.expect_code(OK);
+    let summary = result.stdout_json();
+    assert_eq!(summary["status"], "SUCCEEDED");
+    let lessons = OutlineCounts::of(&outline).lessons_per_module[1] as u64;
+    // One lesson call and one visual plan per lesson; the offline provider draws illustrations.
+    assert_eq!(summary["model_calls"]["text"].as_u64(), Some(2 * lessons), "{summary:#}");
+    assert!(summary["model_calls"]["image"].as_u64().is_some(), "{summary:#}");
+    let stages = summary["stages"].as_object().expect("stages");
+    for stage in ["PrepareCourse", "ContentGen", "VisualPlanner", "ImagesGen", "BookBuilder"] {
+        assert!(stages.contains_key(stage), "{stage} missing from {stages:?}");
+    }
+    assert_eq!(stages["VisualPlanner"]["runs"].as_u64(), Some(lessons));
+    let path: Vec<&str> = summary["critical_path"]
+        .as_array()
+        .expect("critical_path")
+        .iter()
+        .map(|s| s["state"].as_str().expect("state"))
+        .collect();
+    assert_eq!(path.first(), Some(&"PrepareCourse"), "{path:?}");
+    assert_eq!(path.last(), Some(&"BookBuilder"), "{path:?}");
+    assert!(path.contains(&"ContentGen"), "{path:?}");
+    assert_eq!(summary["result"]["lesson_count"].as_u64(), Some(lessons));
+}

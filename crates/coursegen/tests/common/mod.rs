@@ -1,0 +1,300 @@
+//! Helpers shared by the CLI integration tests: running the real `coursegen` binary in a
+//! temporary directory, generating outlines, reading the store layout and execution histories.
+//!
+//! Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+/// The `coursegen` binary built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_coursegen");
+
+/// Variables that would make a run depend on the machine it runs on.
+const HOST_VARIABLES: &[&str] = &[
+    "COURSEGEN_PROVIDER",
+    "COURSEGEN_LOG",
+    "TEXT_MODEL_ID",
+    "IMAGE_MODEL_ID",
+    "BEDROCK_RPM",
+    "BEDROCK_TPM",
+    "BEDROCK_MAX_CONCURRENCY",
+    "BEDROCK_IMAGE_RPM",
+    "BEDROCK_IMAGE_MAX_CONCURRENCY",
+    "MODEL_DEADLINE_SECONDS",
+    "MODEL_ATTEMPT_TIMEOUT_SECONDS",
+    "OPENAI_BASE_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_MODEL",
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+    "AWS_ENDPOINT_URL_S3",
+];
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+}
+
+/// An example outline by file name (`kubernetes-devops.yaml`).
+pub fn example(name: &str) -> PathBuf {
+    repo_root().join("examples").join(name)
+}
+
+/// The course definition file.
+pub fn course_definition() -> PathBuf {
+    repo_root().join("statemachine/course.asl.json")
+}
+
+/// What a finished `coursegen` process left behind.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// stdout parsed as one JSON document (fails the test when it is anything else).
+    pub fn stdout_json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!("stdout is not one JSON document ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+        })
+    }
+
+    /// Panics with both streams unless the exit code is `expected`.
+    pub fn expect_code(&self, expected: i32) -> &Self {
+        assert_eq!(
+            self.code, expected,
+            "exit code {} (expected {expected})\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// A `coursegen` command in `cwd` with a clean environment (offline provider).
+pub fn command(cwd: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).current_dir(cwd).stdin(Stdio::null());
+    for var in HOST_VARIABLES {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Runs `coursegen ARGS` in `cwd` and waits for it.
+pub fn coursegen(cwd: &Path, args: &[&str]) -> Outcome {
+    let out = command(cwd, args).output().expect("run the coursegen binary");
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Every file under `dir`, as `/`-separated paths relative to `dir`, sorted. Empty when `dir`
+/// does not exist.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(rel) = path.strip_prefix(dir) {
+                out.push(rel.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/"));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Files under `dir` that are outputs (not sidecars, not temporary files).
+pub fn outputs_under(dir: &Path) -> Vec<String> {
+    files_under(dir).into_iter().filter(|f| !f.ends_with(".meta.json") && !is_temporary(f)).collect()
+}
+
+/// A store temporary file (`.tmp-PID-N`), left behind only by an interrupted write.
+pub fn is_temporary(path: &str) -> bool {
+    path.rsplit('/').next().is_some_and(|name| name.starts_with(".tmp-"))
+}
+
+/// True when `dir` is absent or holds nothing at all.
+pub fn is_absent_or_empty(dir: &Path) -> bool {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
+}
+
+/// Reads a JSON file.
+pub fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+/// Reads a history file written with `--history`.
+pub fn read_history(path: &Path) -> Vec<Value> {
+    match read_json(path) {
+        Value::Array(events) => events,
+        other => panic!("history is not an array: {other}"),
+    }
+}
+
+/// Events of `event_type` for `state` in a history, in event order.
+pub fn events<'a>(history: &'a [Value], event_type: &str, state: &str) -> Vec<&'a Value> {
+    history.iter().filter(|e| e["type"] == event_type && e["stateName"] == state).collect()
+}
+
+/// Lab activities and lessons per module of a parsed outline file.
+pub struct OutlineCounts {
+    pub modules: usize,
+    pub lessons_per_module: Vec<usize>,
+    pub labs: usize,
+    pub language: String,
+}
+
+impl OutlineCounts {
+    pub fn of(path: &Path) -> OutlineCounts {
+        let text = std::fs::read_to_string(path).expect("read outline");
+        let outline = coursegen_core::parse_outline(&text).expect("valid outline");
+        OutlineCounts {
+            modules: outline.modules.len(),
+            lessons_per_module: outline.modules.iter().map(|m| m.lessons.len()).collect(),
+            labs: outline.modules.iter().flat_map(|m| &m.lessons).map(|l| l.lab_activities.len()).sum(),
+            language: outline.course.language.code().to_string(),
+        }
+    }
+
+    pub fn lessons(&self) -> usize {
+        self.lessons_per_module.iter().sum()
+    }
+}
+
+/// The default project folder of an outline (where `run` puts its course).
+pub fn project_folder_of(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).expect("read outline");
+    let outline = coursegen_core::parse_outline(&text).expect("valid outline");
+    coursegen_core::default_project_folder(&outline)
+}
+
+/// A title of exactly `len` characters that starts with `prefix`.
+pub fn title_of_len(prefix: &str, len: usize) -> String {
+    const FILLER: &str = " with practical patterns, trade-offs and worked production examples";
+    let mut t = prefix.to_string();
+    for c in FILLER.chars().cycle() {
+        if t.chars().count() >= len {
+            break;
+        }
+        t.push(c);
+    }
+    t.trim_end().to_string()
+}
+
+/// A generated outline: `modules` modules of `lessons` lessons each, titles of about
+/// `title_len` characters, two topics per lesson and `labs_per_lesson` lab activities.
+pub fn outline_yaml(title: &str, modules: u32, lessons: u32, labs_per_lesson: u32, title_len: usize) -> String {
+    let mut y = String::new();
+    y.push_str(&format!("course:\n  title: {title}\n  language: en\n  level: intermediate\nmodules:\n"));
+    for m in 1..=modules {
+        y.push_str(&format!("  - title: \"{}\"\n    lessons:\n", title_of_len(&format!("Module {m} —"), title_len)));
+        for l in 1..=lessons {
+            y.push_str(&format!("      - title: \"{}\"\n", title_of_len(&format!("Lesson {m}.{l}"), title_len)));
+            y.push_str(&format!("        topics: [\"Topic {m}.{l}.a\", \"Topic {m}.{l}.b\"]\n"));
+            if labs_per_lesson > 0 {
+                y.push_str("        lab_activities:\n");
+                for k in 1..=labs_per_lesson {
+                    y.push_str(&format!("          - \"Lab {m}.{l}.{k}: practise what the lesson shows\"\n"));
+                }
+            }
+        }
+    }
+    y
+}
+
+/// The largest serialized size of any state input or output (and of the execution input and
+/// output) recorded in a history.
+pub fn largest_payload(history: &[Value]) -> (usize, String) {
+    let mut best = (0usize, String::new());
+    for e in history {
+        for field in ["input", "output"] {
+            if let Some(v) = e["details"].get(field) {
+                let size = match v {
+                    // A history may store payloads as JSON text, as GetExecutionHistory does.
+                    Value::String(s) => s.len(),
+                    other => serde_json::to_string(other).map(|s| s.len()).unwrap_or(0),
+                };
+                if size > best.0 {
+                    let state = e["stateName"].as_str().unwrap_or("(execution)");
+                    best = (size, format!("{} {field} of {state}", e["type"].as_str().unwrap_or("?")));
+                }
+            }
+        }
+    }
+    best
+}
+
+/// For one Map state in a history: how many iterations started before the first one
+/// finished, and the largest number in flight at once (from the events alone).
+pub fn map_waves(history: &[Value], map_state: &str) -> (usize, usize) {
+    let mut in_flight = 0usize;
+    let mut peak = 0usize;
+    let mut before_first_finish = None;
+    let mut started = 0usize;
+    for e in history.iter().filter(|e| e["stateName"] == map_state) {
+        match e["type"].as_str() {
+            Some("MapIterationStarted") => {
+                started += 1;
+                in_flight += 1;
+                peak = peak.max(in_flight);
+            }
+            Some("MapIterationSucceeded" | "MapIterationFailed" | "MapIterationAborted") => {
+                before_first_finish.get_or_insert(started);
+                in_flight = in_flight.saturating_sub(1);
+            }
+            _ => {}
+        }
+    }
+    (before_first_finish.unwrap_or(started), peak)
+}
+
+/// File bytes by relative path for every file under `dir` (temporary files excluded).
+pub fn snapshot(dir: &Path) -> BTreeMap<String, FileState> {
+    files_under(dir)
+        .into_iter()
+        .filter(|f| !is_temporary(f))
+        .map(|f| {
+            let state = FileState::of(&dir.join(&f));
+            (f, state)
+        })
+        .collect()
+}
+
+/// A file's bytes and identity. The store writes a temporary file and renames it into place,
+/// so a rewritten file gets a new inode even when its bytes are the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileState {
+    pub bytes: Vec<u8>,
+    pub inode: u64,
+    pub modified: std::time::SystemTime,
+}
+
+impl FileState {
+    pub fn of(path: &Path) -> FileState {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).unwrap_or_else(|e| panic!("stat {}: {e}", path.display()));
+        FileState {
+            bytes: std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())),
+            inode: meta.ino(),
+            modified: meta.modified().expect("modification time"),
+        }
+    }
+}

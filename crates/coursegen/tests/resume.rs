@@ -1,0 +1,285 @@
+//! Ctrl-C in the middle of a run, then the same command again: the second run completes the
+//! book and regenerates nothing that had finished.
+//!
+//! The run goes through a real model client (`--provider bedrock`) against the Bedrock simulator
+//! with a fixed latency, so it is slow enough to interrupt at a chosen point, and the
+//! simulator's counters say exactly how many model calls the second run made.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{example, project_folder_of, snapshot, FileState};
+use serde_json::Value;
+
+const INTERRUPTED: i32 = 130;
+/// Upper bound for any wait in these tests; they normally take a few seconds.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A Bedrock simulator running on its own runtime for the length of a test.
+struct Sim {
+    sim: bedrock_sim::RunningSim,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Sim {
+    fn start(latency_ms: u64) -> Sim {
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+        let config = bedrock_sim::Config { latency_ms, ..bedrock_sim::Config::default() };
+        let sim = runtime.block_on(bedrock_sim::start(config)).expect("start the simulator");
+        Sim { sim, _runtime: runtime }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.sim.addr()
+    }
+
+    fn stats(&self) -> Value {
+        let body = http(self.addr(), "GET", "/_sim/stats");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("stats are not JSON ({e}): {body}"))
+    }
+
+    fn reset(&self) {
+        http(self.addr(), "POST", "/_sim/reset");
+        assert_eq!(self.stats()["requests"], 0, "the simulator counters did not reset");
+    }
+
+    /// Waits until no request is being answered (those of a killed client included).
+    fn wait_idle(&self) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.stats()["in_flight"] != 0 {
+            assert!(Instant::now() < deadline, "the simulator never became idle: {}", self.stats());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A bare HTTP/1.1 exchange; returns the response body.
+fn http(addr: SocketAddr, method: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect to the simulator");
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read the response");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    assert!(head.starts_with("HTTP/1.1 2"), "{method} {path}: {head}");
+    body.to_string()
+}
+
+/// `coursegen run` on the English example with Bedrock at the simulator.
+fn spawn_run(cwd: &Path, sim: &Sim, log: &str) -> Child {
+    let outline = example("kubernetes-devops.yaml");
+    let log = std::fs::File::create(cwd.join(log)).unwrap();
+    common::command(
+        cwd,
+        &["run", outline.to_str().unwrap(), "--provider", "bedrock", "--concurrency", "2", "--out", "out", "--json"],
+    )
+    .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", sim.sim.endpoint_url())
+    .env("AWS_REGION", "us-east-1")
+    .env("AWS_ACCESS_KEY_ID", "x")
+    .env("AWS_SECRET_ACCESS_KEY", "x")
+    .env("AWS_EC2_METADATA_DISABLED", "true")
+    .env("AWS_CONFIG_FILE", cwd.join("no-aws-config"))
+    .env("AWS_SHARED_CREDENTIALS_FILE", cwd.join("no-aws-credentials"))
+    .stdout(Stdio::piped())
+    .stderr(Stdio::from(log))
+    .spawn()
+    .expect("start coursegen")
+}
+
+fn wait_with_deadline(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for coursegen") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("coursegen did not finish within {PATIENCE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Lesson number of a lesson file `lessons/module-MM/lesson-LL-slug.md[.meta.json]`.
+fn lesson_of(path: &str) -> Option<(u32, u32)> {
+    let rest = path.strip_prefix("lessons/module-")?;
+    let (m, file) = rest.split_once('/')?;
+    let l = file.strip_prefix("lesson-")?.get(..2)?;
+    Some((m.parse().ok()?, l.parse().ok()?))
+}
+
+/// Lesson of a prompt file `prompts/module-MM/lesson-LL/visual-NN.json`.
+fn prompt_lesson_of(path: &str) -> Option<(u32, u32)> {
+    let rest = path.strip_prefix("prompts/module-")?;
+    let mut parts = rest.split('/');
+    let m = parts.next()?.parse().ok()?;
+    let l = parts.next()?.strip_prefix("lesson-")?.parse().ok()?;
+    Some((m, l))
+}
+
+fn finished_lessons(course: &Path) -> usize {
+    common::files_under(&course.join("lessons")).iter().filter(|f| f.ends_with(".md.meta.json")).count()
+}
+
+fn finished_illustrations(course: &Path) -> usize {
+    common::files_under(&course.join("images")).iter().filter(|f| f.ends_with(".png.meta.json")).count()
+}
+
+/// True when every `[VISUAL: ...]` tag of a lesson already carries a visual id.
+fn tags_are_ids(markdown: &str) -> bool {
+    markdown.split("[VISUAL:").skip(1).all(|rest| {
+        let inner = rest.split(']').next().unwrap_or("").trim();
+        let parts: Vec<&str> = inner.split('-').collect();
+        parts.len() == 3 && parts.iter().all(|p| p.len() >= 2 && p.chars().all(|c| c.is_ascii_digit()))
+    })
+}
+
+fn meta_json(state: &FileState) -> Value {
+    serde_json::from_slice(&state.bytes).expect("sidecar is JSON")
+}
+
+/// Interrupts a run once `ready` says so, runs the same command again, and checks that the
+/// second run finishes the book, rewrites none of the finished outputs and makes exactly the
+/// model calls for what was left.
+fn interrupt_then_resume(ready: impl Fn(&Path) -> bool, what: &str) {
+    let sim = Sim::start(150);
+    let tmp = tempfile::tempdir().unwrap();
+    let course = tmp.path().join("out").join(project_folder_of(&example("kubernetes-devops.yaml")));
+
+    // First run: interrupted with SIGINT (Ctrl-C) once `ready` holds.
+    let mut first = spawn_run(tmp.path(), &sim, "first.log");
+    let deadline = Instant::now() + PATIENCE;
+    while !ready(&course) {
+        if let Some(status) = first.try_wait().unwrap() {
+            panic!("the run ended ({status}) before {what}; log:\n{}", log(tmp.path(), "first.log"));
+        }
+        assert!(Instant::now() < deadline, "no {what} within {PATIENCE:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let sent = std::process::Command::new("kill").args(["-INT", &first.id().to_string()]).status().unwrap();
+    assert!(sent.success(), "kill -INT failed");
+    let status = wait_with_deadline(&mut first);
+    assert_eq!(status.code(), Some(INTERRUPTED), "{status}; log:\n{}", log(tmp.path(), "first.log"));
+    assert!(log(tmp.path(), "first.log").contains("interrupted"), "{}", log(tmp.path(), "first.log"));
+
+    let before = snapshot(&course);
+    assert!(!before.contains_key("book/index.html"), "the run finished before it was interrupted");
+    let lessons_written: BTreeSet<(u32, u32)> =
+        before.keys().filter(|k| k.ends_with(".md.meta.json")).filter_map(|k| lesson_of(k)).collect();
+    let lessons_planned: BTreeSet<(u32, u32)> = before
+        .iter()
+        .filter(|(k, s)| k.ends_with(".md.meta.json") && meta_json(s).get("visual_plan").is_some())
+        .filter_map(|(k, _)| lesson_of(k))
+        .collect();
+    // Prompts stored but the plan not yet recorded: the rerun reuses those prompts.
+    let partly_planned: BTreeSet<(u32, u32)> =
+        before.keys().filter_map(|k| prompt_lesson_of(k)).filter(|l| !lessons_planned.contains(l)).collect();
+    let illustrations_done = before.keys().filter(|k| k.ends_with(".png.meta.json")).count() as u64;
+    println!(
+        "{what}: interrupted with {} lessons written, {} planned ({} partly), {} illustrations finished, {} files",
+        lessons_written.len(),
+        lessons_planned.len(),
+        partly_planned.len(),
+        illustrations_done,
+        before.len()
+    );
+
+    // Second run: the same command.
+    sim.wait_idle();
+    sim.reset();
+    let second = spawn_run(tmp.path(), &sim, "second.log");
+    let output = second.wait_with_output().expect("second run");
+    assert_eq!(output.status.code(), Some(0), "log:\n{}", log(tmp.path(), "second.log"));
+    let summary: Value = serde_json::from_slice(&output.stdout).expect("--json summary");
+    assert_eq!(summary["result"]["lesson_count"], 12, "{summary:#}");
+    assert_eq!(summary["result"]["failed"], 0, "{summary:#}");
+    let after = snapshot(&course);
+    assert!(after.contains_key("book/index.html"));
+
+    // Model calls of the second run: one per lesson not yet written, one visual plan per lesson
+    // not yet planned, one image per illustration not yet rendered.
+    let stats = sim.stats();
+    let text_calls = stats["converse"].as_u64().unwrap();
+    let image_calls = stats["invoke"].as_u64().unwrap();
+    let lessons = 12u64;
+    let expected_text = (lessons - lessons_written.len() as u64) + (lessons - lessons_planned.len() as u64);
+    assert!(
+        (expected_text - partly_planned.len() as u64..=expected_text).contains(&text_calls),
+        "second run made {text_calls} text calls; expected {expected_text} (stats {stats})"
+    );
+    assert!(text_calls < 2 * lessons, "the second run redid everything");
+    let manifest = common::read_json(&course.join("book/manifest.json"));
+    let illustrations =
+        manifest["images"].as_array().unwrap().iter().filter(|i| i["kind"] == "illustration").count() as u64;
+    assert_eq!(image_calls, illustrations - illustrations_done, "image calls of the second run (stats {stats})");
+    assert_eq!(summary["model_calls"]["text"].as_u64(), Some(text_calls), "{summary:#}");
+    assert_eq!(summary["model_calls"]["image"].as_u64(), Some(image_calls), "{summary:#}");
+    assert_eq!(stats["throttled"], 0);
+
+    // Nothing that had finished was rewritten: same bytes, same file (a rewrite renames a new
+    // file into place).
+    let mut unchanged = BTreeMap::new();
+    for (path, state) in &before {
+        let finished = if let Some(lesson) = lesson_of(path) {
+            if path.ends_with(".meta.json") {
+                lessons_planned.contains(&lesson)
+            } else {
+                // A planned lesson whose tags were not yet rewritten to ids is rewritten (tags
+                // only) by the rerun's VisualPlanner; every other planned lesson stays as it is.
+                lessons_planned.contains(&lesson) && tags_are_ids(&String::from_utf8_lossy(&state.bytes))
+            }
+        } else if let Some(lesson) = prompt_lesson_of(path) {
+            lessons_planned.contains(&lesson)
+        } else if path.starts_with("images/") {
+            let meta = if path.ends_with(".meta.json") { path.clone() } else { format!("{path}.meta.json") };
+            before.contains_key(&meta)
+        } else {
+            path == "course/outline.yaml"
+        };
+        if finished {
+            let now = after.get(path).unwrap_or_else(|| panic!("{path} disappeared"));
+            assert!(now == state, "{path} was rewritten by the second run");
+            unchanged.insert(path.clone(), ());
+        }
+    }
+    // Lessons written but not yet planned: their text was not regenerated (ContentGen's part of
+    // the sidecar is the same); only the planner's additions are new.
+    for lesson in lessons_written.difference(&lessons_planned) {
+        let path = before
+            .keys()
+            .find(|k| k.ends_with(".md.meta.json") && lesson_of(k) == Some(*lesson))
+            .expect("sidecar of a written lesson");
+        let (old, new) = (meta_json(&before[path]), meta_json(&after[path]));
+        for field in ["fingerprint", "stage", "model", "usage", "words"] {
+            assert_eq!(old[field], new[field], "{path}: {field} changed, so the lesson was regenerated");
+        }
+        assert!(new.get("visual_plan").is_some(), "{path} was not planned by the second run");
+    }
+    println!(
+        "{what}: {} finished files checked unchanged; second run: {text_calls} text, {image_calls} image calls",
+        unchanged.len()
+    );
+    assert!(unchanged.len() >= 2 * lessons_planned.len(), "too few finished outputs were checked");
+}
+
+fn log(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap_or_default()
+}
+
+#[test]
+fn interrupted_after_three_lessons_the_same_command_resumes_without_rewriting_them() {
+    interrupt_then_resume(|course| finished_lessons(course) >= 3, "three finished lessons");
+}
+
+#[test]
+fn interrupted_after_the_first_image_the_same_command_reuses_lessons_plans_and_images() {
+    interrupt_then_resume(|course| finished_illustrations(course) >= 1, "a finished illustration");
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `sam build` for Lambda arm64, as a deploy would run it: one aarch64 `bootstrap` per function,
+# cross-compiled by cargo-lambda with zig (no Docker). Tools go into ./.venv; the aarch64 std
+# comes from rust-toolchain.toml. Prints each function's bootstrap size and zipped size.
+# Usage: scripts/sam-build.sh
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+SAM_CLI_VERSION=1.170.0
+CARGO_LAMBDA_VERSION=1.9.2
+ZIGLANG_VERSION=0.17.1
+VENV=.venv
+STAMP="$VENV/.coursegen-build-sam${SAM_CLI_VERSION}-cargolambda${CARGO_LAMBDA_VERSION}-zig${ZIGLANG_VERSION}"
+
+if [[ ! -f "$STAMP" ]]; then
+  [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "aws-sam-cli==$SAM_CLI_VERSION" "cargo-lambda==$CARGO_LAMBDA_VERSION" "ziglang==$ZIGLANG_VERSION"
+  touch "$STAMP"
+fi
+export PATH="$PWD/$VENV/bin:$PATH"
+export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
+rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || true
+
+start=$SECONDS
+sam build --beta-features
+echo "sam build took $((SECONDS - start)) s"
+
+status=0
+printf '%-28s %12s %12s %s\n' function bootstrap zipped arch
+for dir in .aws-sam/build/*Function; do
+  fn=$(basename "$dir")
+  bin="$dir/bootstrap"
+  if [[ ! -f "$bin" ]]; then echo "FAIL $fn: no bootstrap"; status=1; continue; fi
+  arch=$(file -b "$bin" | grep -o 'ARM aarch64' || true)
+  zipped=$(python3 -c 'import io,sys,zipfile;b=io.BytesIO();z=zipfile.ZipFile(b,"w",zipfile.ZIP_DEFLATED);z.write(sys.argv[1],"bootstrap");z.close();print(len(b.getvalue()))' "$bin")
+  printf '%-28s %12s %12s %s\n' "$fn" "$(stat -c %s "$bin")" "$zipped" "${arch:-NOT-AARCH64}"
+  [[ -n "$arch" ]] || status=1
+  (( zipped <= 10 * 1024 * 1024 )) || { echo "FAIL $fn: zipped bootstrap over 10 MB"; status=1; }
+done
+exit $status
