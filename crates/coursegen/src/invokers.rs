@@ -99,6 +99,13 @@ impl TaskInvoker for LambdaEndpointInvoker {
         let out = match result {
             Ok(out) => out,
             Err(SdkError::ServiceError(e)) => {
+                // Emulators (cargo lambda watch) answer a function error with a 5xx whose body
+                // is the function's error object, where Lambda answers 200 with
+                // X-Amz-Function-Error: report it as the function's own error either way.
+                let body = e.raw().body().bytes().unwrap_or_default();
+                if let Some(error) = function_error(body) {
+                    return Err(error);
+                }
                 let err = e.err();
                 let code = err.code().unwrap_or("ServiceException");
                 return Err(StatesError::new(format!("Lambda.{code}"), err.message().unwrap_or(code).to_string()));
@@ -111,15 +118,43 @@ impl TaskInvoker for LambdaEndpointInvoker {
         let bytes = out.payload().map(|b| b.as_ref().to_vec()).unwrap_or_default();
         if let Some(kind) = out.function_error() {
             // The function raised: Step Functions uses its errorType as the error name.
-            let parsed: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let error_type = parsed.get("errorType").and_then(Value::as_str).unwrap_or(kind).to_string();
-            let cause = String::from_utf8_lossy(&bytes).into_owned();
-            return Err(StatesError::new(error_type, cause));
+            return Err(function_error(&bytes)
+                .unwrap_or_else(|| StatesError::new(kind, String::from_utf8_lossy(&bytes).into_owned())));
         }
         if bytes.is_empty() {
             return Ok(Value::Null);
         }
         serde_json::from_slice(&bytes)
             .map_err(|e| StatesError::new("Lambda.AWSLambdaException", format!("function returned invalid JSON: {e}")))
+    }
+}
+
+/// The function's error from a Lambda error object body (`{"errorType", "errorMessage"}`).
+fn function_error(body: &[u8]) -> Option<StatesError> {
+    let parsed: Value = serde_json::from_slice(body).ok()?;
+    let error_type = parsed.get("errorType").and_then(Value::as_str)?;
+    Some(StatesError::new(error_type, String::from_utf8_lossy(body).into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_function_error_object_keeps_its_error_type() {
+        let e = function_error(br#"{"errorType":"ThrottlingException","errorMessage":"slow down"}"#).unwrap();
+        assert_eq!(e.error, "ThrottlingException");
+        assert!(e.cause.contains("slow down"));
+        assert!(function_error(b"<html>bad gateway</html>").is_none());
+        assert!(function_error(br#"{"message":"Service unavailable"}"#).is_none());
+    }
+
+    #[test]
+    fn stage_errors_surface_with_their_stable_type_and_a_lambda_style_cause() {
+        let e = states_error(&StageError::request("module_number", "module 9 does not exist"));
+        assert_eq!(e.error, "InvalidRequest");
+        let cause: Value = serde_json::from_str(&e.cause).unwrap();
+        assert_eq!(cause["errorType"], "InvalidRequest");
+        assert!(cause["errorMessage"].as_str().unwrap().contains("module_number"));
     }
 }

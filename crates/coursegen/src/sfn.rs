@@ -67,7 +67,8 @@ pub async fn run(args: SfnRunArgs) -> i32 {
         None => Arc::new(InProcessInvoker::new(Arc::new(Deps::offline(Arc::new(FsStore::new(&args.out)))))),
     };
     let name = args.name.clone().unwrap_or_else(|| format!("local-{}", std::process::id()));
-    let execution = Executor::new(invoker).execute(&machine, input, &name).await;
+    // History costs ~2 KB per event: keep it only when asked for.
+    let execution = Executor::new(invoker).with_history(args.history.is_some()).execute(&machine, input, &name).await;
     if let Some(path) = &args.history {
         let events: Vec<Value> = execution.history.iter().map(|e| e.to_json()).collect();
         if let Err(e) = std::fs::write(path, serde_json::to_vec_pretty(&Value::Array(events)).unwrap_or_default()) {
