@@ -332,6 +332,10 @@ fn word_count(text: &str) -> u64 {
 /// woven in. Its length follows a "N words" request in the prompt when there
 /// is one.
 pub fn markdown(prompt: &str, rng: &mut Rng) -> String {
+    let headings = requested_headings(prompt);
+    if !headings.is_empty() {
+        return sectioned(prompt, &headings, rng);
+    }
     let words = keywords(prompt);
     let target = word_target(prompt).unwrap_or_else(|| 120 + rng.below(240));
     let wants_visuals = prompt.contains("[VISUAL:");
@@ -362,6 +366,58 @@ pub fn markdown(prompt: &str, rng: &mut Rng) -> String {
             blocks.push(f.bullets());
         }
         section += 1;
+    }
+    blocks.join("\n\n")
+}
+
+/// The level-2 headings a prompt asks for, in order: the quoted `"## Name"` items on the line
+/// that says "level-2 headings" (as lab guide prompts do).
+fn requested_headings(prompt: &str) -> Vec<String> {
+    let Some(at) = prompt.find("level-2 headings") else { return Vec::new() };
+    let line = prompt[at..].lines().next().unwrap_or("");
+    line.split('"').filter_map(|part| part.strip_prefix("## ")).map(|h| h.trim().to_string()).collect()
+}
+
+/// The section whose steps must be numbered and the prefix of each step's check line, from
+/// `Under "## Steps" number every step ... a line that starts with "Verify:"`.
+fn numbered_section(prompt: &str) -> Option<(String, String)> {
+    let line = prompt.lines().find(|l| l.contains("number every step"))?;
+    let heading = line.split('"').find_map(|part| part.strip_prefix("## "))?.trim().to_string();
+    let marker = "starts with \"";
+    let at = line.find(marker)? + marker.len();
+    let prefix = line[at..].split('"').next()?.to_string();
+    Some((heading, prefix))
+}
+
+/// An answer with exactly the requested level-2 sections, in order; the numbered section gets
+/// numbered steps, each followed by its check line.
+fn sectioned(prompt: &str, headings: &[String], rng: &mut Rng) -> String {
+    let words = keywords(prompt);
+    let numbered = numbered_section(prompt);
+    let mut f = Filler { rng, words: &words };
+    let title = prompt
+        .split("Start with `# ")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .map(str::to_string)
+        .unwrap_or_else(|| f.title());
+    let mut blocks = vec![format!("# {title}"), f.paragraph()];
+    for heading in headings {
+        blocks.push(format!("## {heading}"));
+        match &numbered {
+            Some((steps, prefix)) if steps == heading => {
+                let n = 3 + f.rng.below(3);
+                for i in 1..=n {
+                    blocks.push(format!("{i}. {}\n   {prefix} {}", f.sentence(), f.sentence()));
+                }
+            }
+            _ => {
+                blocks.push(f.paragraph());
+                if f.rng.below(2) == 0 {
+                    blocks.push(f.bullets());
+                }
+            }
+        }
     }
     blocks.join("\n\n")
 }
@@ -420,6 +476,21 @@ mod tests {
         assert!((3..=5).contains(&visuals), "{visuals}");
         assert!(text.starts_with("# "));
         assert!(word_count(&text) >= 400);
+    }
+
+    #[test]
+    fn requested_sections_and_numbered_steps() {
+        let prompt = "Write the lab guide.\nStart with `# Lab one`, then use exactly these level-2 headings, in this \
+                      order: \"## Objectives\", \"## Steps\", \"## Cleanup\".\nUnder \"## Steps\" number every step \
+                      (1., 2., ...) and end each step with a line that starts with \"Verify:\" saying how.";
+        let text = markdown(prompt, &mut Rng::new(5));
+        assert!(text.starts_with("# Lab one\n"), "{text}");
+        let h2: Vec<&str> = text.lines().filter(|l| l.starts_with("## ")).collect();
+        assert_eq!(h2, ["## Objectives", "## Steps", "## Cleanup"]);
+        let steps = text.split("## Steps").nth(1).unwrap().split("## Cleanup").next().unwrap();
+        let numbered = steps.lines().filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_digit())).count();
+        let checks = steps.lines().filter(|l| l.trim_start().starts_with("Verify:")).count();
+        assert!(numbered >= 3 && checks == numbered, "{steps}");
     }
 
     #[test]

@@ -92,9 +92,10 @@ where
                 }
             }
         }
-        SdkError::ResponseError(_) => {
-            Classified { failure: Failure::Transient { message: format!("malformed response: {detail}") }, code: None }
-        }
+        SdkError::ResponseError(_) => Classified {
+            failure: Failure::Transient { message: format!("malformed response: {}", clip(&detail)) },
+            code: None,
+        },
         SdkError::ServiceError(service) => {
             let e = service.err();
             let code = e.code().map(str::to_string);
@@ -104,7 +105,7 @@ where
             let labelled = if code_str.is_empty() { message.clone() } else { format!("{code_str}: {message}") };
             let failure = if code_str.is_empty() && (200..300).contains(&status) {
                 // A success status whose body could not be read: a truncated or garbled answer.
-                Failure::Transient { message: format!("malformed response: {detail}") }
+                Failure::Transient { message: format!("malformed response: {}", clip(&detail)) }
             } else if THROTTLE_CODES.contains(&code_str) || status == 429 {
                 Failure::Throttled { message: labelled, retry_after: None }
             } else if TRANSIENT_CODES.contains(&code_str) || status >= 500 {
@@ -129,4 +130,25 @@ pub(crate) fn status_of<E>(err: &SdkError<E, aws_sdk_bedrockruntime::config::htt
 /// by the governor (retry policy and deadline), not by the SDK.
 pub(crate) fn model_timeouts() -> aws_sdk_bedrockruntime::config::timeout::TimeoutConfig {
     aws_sdk_bedrockruntime::config::timeout::TimeoutConfig::builder().connect_timeout(Duration::from_secs(10)).build()
+}
+
+/// At most 300 characters of an error detail: a malformed answer's detail holds its whole body,
+/// which would flood the logs on every retry.
+fn clip(detail: &str) -> String {
+    const MAX: usize = 300;
+    match detail.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}… ({} bytes in all)", &detail[..i], detail.len()),
+        None => detail.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod clip_tests {
+    #[test]
+    fn long_details_are_clipped_and_short_ones_kept() {
+        assert_eq!(super::clip("short"), "short");
+        let long = "x".repeat(5000);
+        let clipped = super::clip(&long);
+        assert!(clipped.len() < 400 && clipped.ends_with("(5000 bytes in all)"), "{clipped}");
+    }
 }
