@@ -447,6 +447,14 @@ fn write_zip(opf: &str, items: &[Item]) -> Result<Vec<u8>, RenderError> {
     Ok(zip.finish().map_err(package)?.into_inner())
 }
 
+/// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (for [`crate::Book::modified`]).
+pub fn rfc3339_from_unix(secs: u64) -> String {
+    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 86_400);
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 mod emit;
 mod epub;
+
+pub use epub::rfc3339_from_unix;
 mod html;
 mod labels;
 mod markdown;

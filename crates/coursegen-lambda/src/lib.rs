@@ -15,7 +15,7 @@ pub struct FunctionError(pub StageError);
 
 impl From<FunctionError> for Diagnostic {
     fn from(e: FunctionError) -> Diagnostic {
-        Diagnostic { error_type: e.0.error_type().into(), error_message: e.0.to_string().into() }
+        Diagnostic { error_type: e.0.error_type().into(), error_message: e.0.to_string() }
     }
 }
 

@@ -417,23 +417,7 @@ fn modified_time(digest: &[Value]) -> String {
     let n = u64::from_str_radix(fp.get(..12).unwrap_or("0"), 16).unwrap_or(0);
     const START: u64 = 1_577_836_800; // 2020-01-01T00:00:00Z
     const SPAN: u64 = 10 * 365 * 86_400;
-    rfc3339(START + n % SPAN)
-}
-
-/// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
-fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    coursegen_book::rfc3339_from_unix(START + n % SPAN)
 }
 
 #[cfg(test)]
@@ -442,9 +426,9 @@ mod tests {
 
     #[test]
     fn rfc3339_dates_are_civil_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_577_836_800), "2020-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_709_210_096), "2024-02-29T12:34:56Z");
+        assert_eq!(coursegen_book::rfc3339_from_unix(0), "1970-01-01T00:00:00Z");
+        assert_eq!(coursegen_book::rfc3339_from_unix(1_577_836_800), "2020-01-01T00:00:00Z");
+        assert_eq!(coursegen_book::rfc3339_from_unix(1_709_210_096), "2024-02-29T12:34:56Z");
     }
 
     #[test]
