@@ -3,90 +3,19 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use coursegen_aws::s3::{s3_client, S3Options, S3Store};
 use coursegen_core::store::{BlobStore, BlobStoreExt};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ConnBuilder;
-use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result, S3};
 
 const BUCKET: &str = "coursegen-test";
 
-/// s3s-fs checks `If-None-Match` and then writes, which is not atomic; real S3 is. Serialising
-/// writes here gives the server S3's semantics so the test checks the client, not the fake.
-struct AtomicWrites {
-    fs: s3s_fs::FileSystem,
-    writes: tokio::sync::Mutex<()>,
+async fn server() -> s3_local::LocalS3 {
+    s3_local::LocalS3::start(BUCKET, common::ACCESS_KEY, common::SECRET_KEY).await.unwrap()
 }
 
-#[async_trait::async_trait]
-impl S3 for AtomicWrites {
-    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-        let _guard = self.writes.lock().await;
-        self.fs.put_object(req).await
-    }
-    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-        self.fs.get_object(req).await
-    }
-    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
-        self.fs.head_object(req).await
-    }
-    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
-        self.fs.list_objects_v2(req).await
-    }
-    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
-        let _guard = self.writes.lock().await;
-        self.fs.delete_object(req).await
-    }
-}
-
-struct Server {
-    endpoint: String,
-    root: PathBuf,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-        let _ = std::fs::remove_dir_all(&self.root);
-    }
-}
-
-async fn server() -> Server {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let root = std::env::temp_dir().join(format!(
-        "coursegen-aws-s3-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(root.join(BUCKET)).unwrap();
-    let fs = s3s_fs::FileSystem::new(&root).unwrap();
-    let mut builder = s3s::service::S3ServiceBuilder::new(AtomicWrites { fs, writes: tokio::sync::Mutex::new(()) });
-    builder.set_auth(s3s::auth::SimpleAuth::from_single(common::ACCESS_KEY, common::SECRET_KEY));
-    let service = builder.build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        let http = ConnBuilder::new(TokioExecutor::new());
-        loop {
-            let Ok((socket, _)) = listener.accept().await else { continue };
-            let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-        }
-    });
-    Server { endpoint, root, task }
-}
-
-fn store(server: &Server) -> S3Store {
-    let client = s3_client(&common::sdk_config(&server.endpoint), S3Options { force_path_style: true });
+fn store(server: &s3_local::LocalS3) -> S3Store {
+    let client = s3_client(&common::sdk_config(server.endpoint()), S3Options { force_path_style: true });
     S3Store::new(client, BUCKET).unwrap()
 }
 

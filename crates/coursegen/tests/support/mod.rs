@@ -13,8 +13,6 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::config::{Credentials, Region, SharedCredentialsProvider};
 use coursegen_core::contracts::Manifest;
 use coursegen_core::Outline;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use serde_json::Value;
 
 /// The fake access key of every client and server in these tests.
@@ -105,41 +103,18 @@ pub fn stat(stats: &Value, name: &str) -> u64 {
 }
 
 /// An S3-compatible server (s3s-fs over a temporary directory) on a free loopback port, with
-/// one empty bucket. It stops when dropped.
+/// An S3-compatible server on loopback (see the `s3-local` crate).
 pub struct S3Server {
+    /// Keeps the server running while the tests use it.
+    _server: s3_local::LocalS3,
     pub endpoint: String,
     pub bucket: String,
-    _root: tempfile::TempDir,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl S3Server {
     pub async fn start(bucket: &str) -> Self {
-        let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(root.path().join(bucket)).unwrap();
-        let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
-        let mut builder = s3s::service::S3ServiceBuilder::new(fs);
-        builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-        let service = builder.build();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let task = tokio::spawn(async move {
-            let http = ConnBuilder::new(TokioExecutor::new());
-            loop {
-                let Ok((socket, _)) = listener.accept().await else { continue };
-                let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-            }
-        });
-        Self { endpoint, bucket: bucket.to_string(), _root: root, task }
+        let inner = s3_local::LocalS3::start(bucket, ACCESS_KEY, SECRET_KEY).await.unwrap();
+        Self { endpoint: inner.endpoint().to_string(), bucket: bucket.to_string(), _server: inner }
     }
 
     /// An independent S3 client (path-style, fake credentials) for checking what was written.
