@@ -99,6 +99,10 @@ pub struct RunArgs {
     /// Function naming at the Lambda endpoint.
     #[arg(long, value_enum, default_value = "binary")]
     pub function_names: FunctionNames,
+    /// Override a placeholder of the definition, e.g. a deployed function's name for real Lambda:
+    /// `--set ContentGenFunctionArn=coursegen-ContentGenFunction-AbC123`.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
     /// Use another definition file instead of the built-in statemachine/course.asl.json.
     #[arg(long)]
     pub definition: Option<PathBuf>,

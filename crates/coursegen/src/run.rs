@@ -157,14 +157,18 @@ pub async fn run(args: RunArgs) -> i32 {
             return exit::BAD_INPUT;
         }
     };
-    let definition =
-        match load_definition(args.definition.as_deref(), args.lambda_endpoint.is_some(), args.function_names) {
-            Ok(m) => m,
-            Err(msg) => {
-                eprintln!("error: {msg}");
-                return exit::BAD_INPUT;
-            }
-        };
+    let definition = match load_definition(
+        args.definition.as_deref(),
+        args.lambda_endpoint.is_some(),
+        args.function_names,
+        &args.set,
+    ) {
+        Ok(m) => m,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return exit::BAD_INPUT;
+        }
+    };
     let store = match open_store(&args).await {
         Ok(s) => s,
         Err(msg) => {
@@ -238,10 +242,12 @@ fn load_definition(
     path: Option<&Path>,
     endpoint: bool,
     naming: crate::cli::FunctionNames,
+    overrides: &[String],
 ) -> Result<StateMachine, String> {
     let text = workflow::definition_text(path).map_err(|e| format!("cannot read the definition: {e}"))?;
-    let text = asl_interpreter::substitute(&text, &workflow::substitutions(endpoint, naming))
-        .map_err(|e| format!("definition: {e}"))?;
+    let mut subs = workflow::substitutions(endpoint, naming);
+    workflow::apply_overrides(&mut subs, overrides)?;
+    let text = asl_interpreter::substitute(&text, &subs).map_err(|e| format!("definition: {e}"))?;
     StateMachine::from_json(&text).map_err(|e| format!("definition: {e}"))
 }
 

@@ -37,16 +37,9 @@ pub async fn run(args: SfnRunArgs) -> i32 {
         }
     };
     let mut subs = workflow::substitutions(args.lambda_endpoint.is_some(), FunctionNames::Binary);
-    for pair in &args.set {
-        match pair.split_once('=') {
-            Some((k, v)) if !k.is_empty() => {
-                subs.insert(k.to_string(), v.to_string());
-            }
-            _ => {
-                eprintln!("error: --set {pair:?}: expected NAME=VALUE");
-                return exit::BAD_INPUT;
-            }
-        }
+    if let Err(msg) = workflow::apply_overrides(&mut subs, &args.set) {
+        eprintln!("error: {msg}");
+        return exit::BAD_INPUT;
     }
     let machine = match asl_interpreter::substitute(&text, &subs).and_then(|t| StateMachine::from_json(&t)) {
         Ok(m) => m,

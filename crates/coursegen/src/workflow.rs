@@ -52,6 +52,19 @@ pub fn substitutions(endpoint: bool, naming: FunctionNames) -> HashMap<String, S
         .collect()
 }
 
+/// Applies `NAME=VALUE` overrides (`--set`) to the placeholder values.
+pub fn apply_overrides(subs: &mut HashMap<String, String>, overrides: &[String]) -> Result<(), String> {
+    for pair in overrides {
+        match pair.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                subs.insert(k.to_string(), v.to_string());
+            }
+            _ => return Err(format!("--set {pair:?}: expected NAME=VALUE")),
+        }
+    }
+    Ok(())
+}
+
 /// The definition text: a file when given, else the embedded course definition.
 pub fn definition_text(path: Option<&Path>) -> std::io::Result<String> {
     match path {
@@ -70,6 +83,16 @@ mod tests {
         assert_eq!(binary_name(Stage::BookBuilder), "book-builder");
         assert_eq!(logical_id(Stage::ImagesGen), "ImagesGenFunction");
         assert_eq!(placeholder(Stage::LabWriter), "LabWriterFunctionArn");
+    }
+
+    #[test]
+    fn overrides_replace_placeholder_values_and_reject_malformed_pairs() {
+        let mut subs = substitutions(true, FunctionNames::Binary);
+        apply_overrides(&mut subs, &["ContentGenFunctionArn=coursegen-ContentGen-1".into()]).unwrap();
+        assert_eq!(subs["ContentGenFunctionArn"], "coursegen-ContentGen-1");
+        assert_eq!(subs["BookBuilderFunctionArn"], "book-builder");
+        assert!(apply_overrides(&mut subs, &["no-equals-sign".into()]).is_err());
+        assert!(apply_overrides(&mut subs, &["=value".into()]).is_err());
     }
 
     #[test]
