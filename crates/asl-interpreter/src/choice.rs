@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::error::StatesError;
 use crate::intrinsics::compare_numbers;
 use crate::paths;
+use crate::time::parse_rfc3339;
 
 /// The data type an operator compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,7 +240,7 @@ impl ChoiceRule {
                     TypeTest::Numeric => value.is_number(),
                     TypeTest::String => value.is_string(),
                     TypeTest::Boolean => value.is_boolean(),
-                    TypeTest::Timestamp => value.as_str().and_then(parse_timestamp).is_some(),
+                    TypeTest::Timestamp => value.as_str().and_then(parse_rfc3339).is_some(),
                     TypeTest::Present => true,
                 };
                 Ok(actual == *expected)
@@ -299,7 +300,7 @@ fn parse_comparison(op: &str, operand: &Value) -> Result<Builder, String> {
         Kind::String => operand.is_string(),
         Kind::Numeric => operand.is_number(),
         Kind::Boolean => operand.is_boolean(),
-        Kind::Timestamp => operand.as_str().and_then(parse_timestamp).is_some(),
+        Kind::Timestamp => operand.as_str().and_then(parse_rfc3339).is_some(),
     };
     if !valid {
         return Err(match kind {
@@ -329,7 +330,7 @@ fn compare(kind: Kind, left: &Value, right: &Value) -> Option<Ordering> {
         (Kind::String, Value::String(a), Value::String(b)) => Some(a.cmp(b)),
         (Kind::Numeric, Value::Number(a), Value::Number(b)) => compare_numbers(a, b),
         (Kind::Boolean, Value::Bool(a), Value::Bool(b)) => (a == b).then_some(Ordering::Equal),
-        (Kind::Timestamp, Value::String(a), Value::String(b)) => Some(parse_timestamp(a)?.cmp(&parse_timestamp(b)?)),
+        (Kind::Timestamp, Value::String(a), Value::String(b)) => Some(parse_rfc3339(a)?.cmp(&parse_rfc3339(b)?)),
         _ => None,
     }
 }
@@ -393,88 +394,11 @@ fn glob_matches(pattern: &[Glob], text: &str) -> bool {
     pattern[p.min(pattern.len())..].iter().all(|g| *g == Glob::Star)
 }
 
-/// Parses an RFC 3339 timestamp as Step Functions requires it (uppercase `T`, `Z` or a
-/// numeric offset, optional fractional seconds) into (seconds since the epoch, nanoseconds).
-fn parse_timestamp(text: &str) -> Option<(i64, u32)> {
-    let b = text.as_bytes();
-    let digits = |range: std::ops::Range<usize>| -> Option<i64> {
-        let part = b.get(range)?;
-        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        std::str::from_utf8(part).ok()?.parse().ok()
-    };
-    let year = digits(0..4)?;
-    let month = digits(5..7)?;
-    let day = digits(8..10)?;
-    let hour = digits(11..13)?;
-    let minute = digits(14..16)?;
-    let second = digits(17..19)?;
-    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || b.get(10) != Some(&b'T') {
-        return None;
-    }
-    if b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
-        return None;
-    }
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return None;
-    }
-    if hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut nanos: u32 = 0;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            if i - start < 9 {
-                nanos = nanos * 10 + u32::from(b[i] - b'0');
-            }
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        for _ in (i - start)..9 {
-            nanos = nanos.saturating_mul(10);
-        }
-    }
-    let offset = match b.get(i) {
-        Some(b'Z') if i + 1 == b.len() => 0,
-        Some(sign @ (b'+' | b'-')) if i + 6 == b.len() && b.get(i + 3) == Some(&b':') => {
-            let oh = digits(i + 1..i + 3)?;
-            let om = digits(i + 4..i + 6)?;
-            if oh > 23 || om > 59 {
-                return None;
-            }
-            let total = oh * 3600 + om * 60;
-            if *sign == b'+' {
-                total
-            } else {
-                -total
-            }
-        }
-        _ => return None,
-    };
-    let days = crate::time::days_from_civil(year, month, day);
-    let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second - offset;
-    Some((seconds, nanos))
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::names;
+    use crate::time::parse_rfc3339;
     use serde_json::json;
 
     fn input() -> Value {
@@ -595,9 +519,9 @@ mod tests {
 
     #[test]
     fn timestamp_parsing_is_strict() {
-        assert!(parse_timestamp("2016-08-18T17:33:00Z").is_some());
-        assert!(parse_timestamp("2016-08-18T17:33:00.123456789012Z").is_some());
-        assert!(parse_timestamp("2024-02-29T00:00:00Z").is_some());
+        assert!(parse_rfc3339("2016-08-18T17:33:00Z").is_some());
+        assert!(parse_rfc3339("2016-08-18T17:33:00.123456789012Z").is_some());
+        assert!(parse_rfc3339("2024-02-29T00:00:00Z").is_some());
         for bad in [
             "2016-08-18t17:33:00Z",
             "2016-08-18T17:33:00z",
@@ -610,10 +534,10 @@ mod tests {
             "2016-08-18T17:33:00+0100",
             "not a date",
         ] {
-            assert!(parse_timestamp(bad).is_none(), "{bad}");
+            assert!(parse_rfc3339(bad).is_none(), "{bad}");
         }
-        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some((0, 0)));
-        assert_eq!(parse_timestamp("1970-01-02T00:00:00.25Z"), Some((86_400, 250_000_000)));
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some((0, 0)));
+        assert_eq!(parse_rfc3339("1970-01-02T00:00:00.25Z"), Some((86_400, 250_000_000)));
     }
 
     #[test]

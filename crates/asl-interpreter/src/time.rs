@@ -39,65 +39,58 @@ pub fn format_timestamp(time: SystemTime) -> String {
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, (rem / 60) % 60, rem % 60)
 }
 
-/// Reads `count` ASCII digits starting at `pos`.
-fn digits(bytes: &[u8], pos: usize, count: usize) -> Option<i64> {
-    let slice = bytes.get(pos..pos + count)?;
-    let mut value = 0i64;
-    for b in slice {
-        if !b.is_ascii_digit() {
+/// Parses an RFC 3339 timestamp as Step Functions requires it (uppercase `T`, `Z` or a
+/// numeric offset, optional fractional seconds) into (seconds since the epoch, nanoseconds).
+pub(crate) fn parse_rfc3339(text: &str) -> Option<(i64, u32)> {
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<i64> {
+        let part = b.get(range)?;
+        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        value = value * 10 + i64::from(b - b'0');
-    }
-    Some(value)
-}
-
-/// Parses an RFC 3339 timestamp with an uppercase `T` and either `Z` or a numeric offset,
-/// e.g. `2016-03-14T01:59:00Z` or `2016-03-14T01:59:00.123+02:00`. Returns `None` when the
-/// text is not such a timestamp or denotes a time before 1970.
-pub fn parse_timestamp(text: &str) -> Option<SystemTime> {
-    let b = text.as_bytes();
-    let year = digits(b, 0, 4)?;
-    let month = digits(b, 5, 2)?;
-    let day = digits(b, 8, 2)?;
-    let hour = digits(b, 11, 2)?;
-    let minute = digits(b, 14, 2)?;
-    let second = digits(b, 17, 2)?;
+        std::str::from_utf8(part).ok()?.parse().ok()
+    };
+    let year = digits(0..4)?;
+    let month = digits(5..7)?;
+    let day = digits(8..10)?;
+    let hour = digits(11..13)?;
+    let minute = digits(14..16)?;
+    let second = digits(17..19)?;
     if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || b.get(10) != Some(&b'T') {
         return None;
     }
     if b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
         return None;
     }
-    if !(1..=12).contains(&month) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
         return None;
     }
-    let month_days = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let max_day = if month == 2 && leap { 29 } else { *month_days.get(usize::try_from(month - 1).ok()?)? };
-    if day < 1 || day > max_day {
+    if hour > 23 || minute > 59 || second > 60 {
         return None;
     }
-    let mut pos = 19;
+    let mut i = 19;
     let mut nanos: u32 = 0;
-    if b.get(pos) == Some(&b'.') {
-        pos += 1;
-        let start = pos;
-        let mut scale = 100_000_000u32;
-        while let Some(d) = b.get(pos).filter(|d| d.is_ascii_digit()) {
-            nanos += u32::from(d - b'0') * scale;
-            scale /= 10;
-            pos += 1;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            if i - start < 9 {
+                nanos = nanos * 10 + u32::from(b[i] - b'0');
+            }
+            i += 1;
         }
-        if pos == start {
+        if i == start {
             return None;
         }
+        for _ in (i - start)..9 {
+            nanos = nanos.saturating_mul(10);
+        }
     }
-    let offset_secs = match b.get(pos)? {
-        b'Z' if pos + 1 == b.len() => 0,
-        sign @ (b'+' | b'-') if pos + 6 == b.len() && b.get(pos + 3) == Some(&b':') => {
-            let oh = digits(b, pos + 1, 2)?;
-            let om = digits(b, pos + 4, 2)?;
+    let offset = match b.get(i) {
+        Some(b'Z') if i + 1 == b.len() => 0,
+        Some(sign @ (b'+' | b'-')) if i + 6 == b.len() && b.get(i + 3) == Some(&b':') => {
+            let oh = digits(i + 1..i + 3)?;
+            let om = digits(i + 4..i + 6)?;
             if oh > 23 || om > 59 {
                 return None;
             }
@@ -110,9 +103,26 @@ pub fn parse_timestamp(text: &str) -> Option<SystemTime> {
         }
         _ => return None,
     };
-    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
-    let secs = u64::try_from(secs).ok()?;
-    UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
+    let days = days_from_civil(year, month, day);
+    let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second - offset;
+    Some((seconds, nanos))
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Parses an RFC 3339 timestamp with an uppercase `T` and either `Z` or a numeric offset,
+/// e.g. `2016-03-14T01:59:00Z` or `2016-03-14T01:59:00.123+02:00`. Returns `None` when the
+/// text is not such a timestamp or denotes a time before 1970.
+pub fn parse_timestamp(text: &str) -> Option<SystemTime> {
+    let (secs, nanos) = parse_rfc3339(text)?;
+    UNIX_EPOCH.checked_add(Duration::new(u64::try_from(secs).ok()?, nanos))
 }
 
 #[cfg(test)]
