@@ -19,17 +19,7 @@ use serde_json::json;
 
 /// Plans every lesson of `module` and returns the prompt keys, in lesson order.
 async fn plan_module(deps: &Deps, project: &str, module: u32) -> Vec<String> {
-    let out = content_gen(
-        ContentGenInput {
-            project_folder: project.into(),
-            outline_key: keys::outline_key(project),
-            module_number: module,
-            force: false,
-        },
-        deps,
-    )
-    .await
-    .unwrap();
+    let out = content_gen(content_input(project, module), deps).await.unwrap();
     let mut prompt_keys = Vec::new();
     for lesson in out.lessons {
         let plan = visual_planner(
@@ -325,17 +315,7 @@ async fn content_gen_makes_one_bounded_concurrent_call_per_lesson() {
     let tracker = Arc::new(InFlight::default());
     let mut deps = deps_with(store.clone(), Arc::new(InFlightText(tracker.clone())), Arc::new(OfflineImage));
     deps.settings.lesson_concurrency = 3;
-    let out = content_gen(
-        ContentGenInput {
-            project_folder: "conc".into(),
-            outline_key: keys::outline_key("conc"),
-            module_number: 1,
-            force: false,
-        },
-        &deps,
-    )
-    .await
-    .unwrap();
+    let out = content_gen(content_input("conc", 1), &deps).await.unwrap();
 
     let mut subjects = tracker.subjects.lock().unwrap().clone();
     subjects.sort();

@@ -14,17 +14,7 @@ use coursegen_stages::*;
 use serde_json::json;
 
 async fn lesson_of(deps: &Deps, project: &str, module: u32) -> ContentGenOutput {
-    content_gen(
-        ContentGenInput {
-            project_folder: project.into(),
-            outline_key: keys::outline_key(project),
-            module_number: module,
-            force: false,
-        },
-        deps,
-    )
-    .await
-    .unwrap()
+    content_gen(content_input(project, module), deps).await.unwrap()
 }
 
 #[tokio::test]
@@ -75,17 +65,7 @@ async fn content_gen_on_a_module_out_of_range_is_an_invalid_request_with_no_mode
     put_outline(store.as_ref(), "range", &outline_yaml("Range", "en", 2, 1, false)).await;
     let (deps, counter) = counting_deps(store.clone());
     for module in [0, 3, 99] {
-        let err = content_gen(
-            ContentGenInput {
-                project_folder: "range".into(),
-                outline_key: keys::outline_key("range"),
-                module_number: module,
-                force: false,
-            },
-            &deps,
-        )
-        .await
-        .unwrap_err();
+        let err = content_gen(content_input("range", module), &deps).await.unwrap_err();
         assert_eq!(err.error_type(), "InvalidRequest");
         assert!(err.to_string().contains(&format!("module {module}")), "{err}");
     }

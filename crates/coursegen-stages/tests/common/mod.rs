@@ -152,6 +152,16 @@ pub fn counting_deps(store: Arc<dyn BlobStore>) -> (Deps, Arc<Counting>) {
     (deps, counter)
 }
 
+/// ContentGen's input for `module` of the outline stored at the project's default key.
+pub fn content_input(project: &str, module: u32) -> ContentGenInput {
+    ContentGenInput {
+        project_folder: project.into(),
+        outline_key: keys::outline_key(project),
+        module_number: module,
+        force: false,
+    }
+}
+
 pub async fn put_outline(store: &dyn BlobStore, project: &str, yaml: &str) -> String {
     let key = keys::outline_key(project);
     store.put(&key, yaml.as_bytes().to_vec(), "application/yaml").await.unwrap();
