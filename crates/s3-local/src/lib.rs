@@ -2,7 +2,8 @@
 //! hyper. Writes are serialised so a conditional write (`If-None-Match`, `If-Match`) is atomic
 //! as it is on S3; s3s-fs alone checks the condition and then writes.
 
-use std::path::Path;
+use std::future::Future;
+use std::path::{Path, PathBuf};
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
@@ -27,23 +28,14 @@ impl LocalS3 {
     /// Start a server with one bucket, accepting only the given (fake) credentials.
     pub async fn start(bucket: &str, access_key: &str, secret_key: &str) -> std::io::Result<Self> {
         let root = tempfile::tempdir()?;
-        std::fs::create_dir_all(root.path().join(bucket))?;
-        let fs = s3s_fs::FileSystem::new(root.path()).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-        let mut builder = s3s::service::S3ServiceBuilder::new(AtomicWrites { fs, writes: tokio::sync::Mutex::new(()) });
-        builder.set_auth(s3s::auth::SimpleAuth::from_single(access_key, secret_key));
-        let service = builder.build();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let endpoint = format!("http://{}", listener.local_addr()?);
-        let task = tokio::spawn(async move {
-            let http = ConnBuilder::new(TokioExecutor::new());
-            loop {
-                let Ok((socket, _)) = listener.accept().await else { continue };
-                let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-            }
-        });
+        let task = tokio::spawn(serve(
+            listener,
+            root.path().to_path_buf(),
+            bucket.to_string(),
+            Credentials { access_key: access_key.to_string(), secret_key: secret_key.to_string() },
+        )?);
         Ok(Self { endpoint, bucket: bucket.to_string(), root, task })
     }
 
@@ -61,6 +53,37 @@ impl LocalS3 {
     pub fn root(&self) -> &Path {
         self.root.path()
     }
+}
+
+/// The one access key the server accepts (requests are SigV4-checked against it).
+pub struct Credentials {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+/// Serves `root` as an S3 endpoint on `listener`: objects of `bucket` are files below
+/// `root/bucket/` (the folder is created). The returned future runs until it is dropped.
+pub fn serve(
+    listener: tokio::net::TcpListener,
+    root: PathBuf,
+    bucket: String,
+    credentials: Credentials,
+) -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    std::fs::create_dir_all(root.join(&bucket))?;
+    let fs = s3s_fs::FileSystem::new(&root).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+    let mut builder = s3s::service::S3ServiceBuilder::new(AtomicWrites { fs, writes: tokio::sync::Mutex::new(()) });
+    builder.set_auth(s3s::auth::SimpleAuth::from_single(credentials.access_key, credentials.secret_key));
+    let service = builder.build();
+    Ok(async move {
+        let http = ConnBuilder::new(TokioExecutor::new());
+        loop {
+            let Ok((socket, _)) = listener.accept().await else { continue };
+            let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+        }
+    })
 }
 
 /// s3s-fs with writes and deletes serialised.
