@@ -4,6 +4,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::ByteStream;
@@ -60,20 +61,84 @@ impl fmt::Debug for S3Store {
     }
 }
 
-fn store_error<E, R>(key: &str, action: &str, err: &SdkError<E, R>) -> StageError
+/// S3 error codes a retry does not fix: the caller may not use this bucket (access denied, a
+/// disabled account), the bucket does not exist (or lives in another region), or the
+/// credentials are refused. Checked by code before status (`RequestTimeTooSkewed` is a 403 that
+/// passes).
+const PERMANENT_CODES: [&str; 13] = [
+    "AccessDenied",
+    "AllAccessDisabled",
+    "AccountProblem",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "TokenRefreshRequired",
+    "AuthorizationHeaderMalformed",
+    "NoSuchBucket",
+    "InvalidBucketName",
+    "PermanentRedirect",
+    "UnauthorizedAccess",
+];
+
+/// Codes that pass on a retry whatever their status (`RequestTimeTooSkewed` is a 403, and the
+/// SDK corrects a skewed clock).
+const TRANSIENT_CODES: [&str; 5] =
+    ["RequestTimeTooSkewed", "SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout"];
+
+/// Whether an S3 answer (HTTP status and error code) is a permanent refusal, which
+/// [`StageError::StoreAccessDenied`] reports and Step Functions does not retry. Everything else
+/// (5xx, `SlowDown`, timeouts, a lost connection, other 4xx) stays a retryable
+/// [`StageError::Store`].
+pub fn is_permanent_s3_error(status: Option<u16>, code: Option<&str>) -> bool {
+    if let Some(code) = code {
+        if PERMANENT_CODES.contains(&code) {
+            return true;
+        }
+        if TRANSIENT_CODES.contains(&code) {
+            return false;
+        }
+    }
+    // 401/403 without a known code: refused (a HEAD answer has no body, so no code);
+    // 301: the bucket is in another region.
+    matches!(status, Some(301 | 401 | 403))
+}
+
+fn store_error<E>(key: &str, action: &str, err: &SdkError<E, HttpResponse>) -> StageError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: fmt::Debug,
 {
     let detail = match (err.code(), err.message()) {
         (Some(code), Some(msg)) => format!("{code}: {msg}"),
         (Some(code), None) => code.to_string(),
         _ => DisplayErrorContext(err).to_string(),
     };
-    StageError::store(key, format!("S3 {action} failed: {detail}"))
+    let message = format!("S3 {action} failed: {detail}");
+    if unsendable(err) || is_permanent_s3_error(http_status(err), err.code()) {
+        StageError::store_access_denied(key, message)
+    } else {
+        StageError::store(key, message)
+    }
 }
 
-fn http_status<E>(err: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Option<u16> {
+/// A request that was never sent and never will be: it could not be built (a bad endpoint or
+/// region), or no credentials could be loaded (none configured, a failing credential process,
+/// an expired login). A credential provider that timed out may answer next time.
+fn unsendable<E>(err: &SdkError<E, HttpResponse>) -> bool
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match err {
+        SdkError::ConstructionFailure(_) => true,
+        SdkError::DispatchFailure(_) => {
+            let text = DisplayErrorContext(err).to_string().to_ascii_lowercase();
+            text.contains("loading credentials") && !text.contains("timed out") && !text.contains("timeout")
+        }
+        _ => false,
+    }
+}
+
+fn http_status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
     err.raw_response().map(|r| r.status().as_u16())
 }
 
@@ -85,7 +150,7 @@ enum Condition<'a> {
     IfMatch(&'a str),
 }
 
-fn is_missing(err: &SdkError<GetObjectError, aws_sdk_s3::config::http::HttpResponse>) -> bool {
+fn is_missing(err: &SdkError<GetObjectError, HttpResponse>) -> bool {
     matches!(err.as_service_error(), Some(GetObjectError::NoSuchKey(_)))
         || (http_status(err) == Some(404) && err.code() != Some("NoSuchBucket"))
 }
@@ -239,6 +304,36 @@ impl BlobStore for S3Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn access_bucket_and_credential_refusals_are_permanent_and_the_rest_transient() {
+        for (status, code) in [
+            (403, Some("AccessDenied")),
+            (403, Some("InvalidAccessKeyId")),
+            (403, Some("SignatureDoesNotMatch")),
+            (400, Some("ExpiredToken")),
+            (400, Some("AuthorizationHeaderMalformed")),
+            (404, Some("NoSuchBucket")),
+            (301, Some("PermanentRedirect")),
+            (403, None),
+            (401, None),
+        ] {
+            assert!(is_permanent_s3_error(Some(status), code), "{status} {code:?}");
+        }
+        for (status, code) in [
+            (Some(503), Some("SlowDown")),
+            (Some(500), Some("InternalError")),
+            (Some(503), Some("ServiceUnavailable")),
+            (Some(400), Some("RequestTimeout")),
+            (Some(403), Some("RequestTimeTooSkewed")),
+            (Some(502), None),
+            (Some(429), None),
+            (Some(409), Some("OperationAborted")),
+            (None, None),
+        ] {
+            assert!(!is_permanent_s3_error(status, code), "{status:?} {code:?}");
+        }
+    }
 
     #[test]
     fn bucket_names_follow_the_s3_rules() {

@@ -5,8 +5,14 @@ mod common;
 
 use std::sync::Arc;
 
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Router;
 use coursegen_aws::s3::{s3_client, S3Options, S3Store};
 use coursegen_core::store::{BlobStore, BlobStoreExt};
+use coursegen_core::StageError;
 
 const BUCKET: &str = "coursegen-test";
 
@@ -59,10 +65,12 @@ async fn missing_objects_read_as_none_and_unsafe_keys_are_refused() {
     for key in ["../escape", "/abs", "a//b", "a\\b", ""] {
         assert_eq!(s.put(key, b"x".to_vec(), "text/plain").await.unwrap_err().error_type(), "StoreError", "{key:?}");
     }
-    // Listing a missing bucket is an error naming the prefix, not an empty list.
+    // Listing a missing bucket is an error naming the prefix, not an empty list; a retry would
+    // not create the bucket, so it is permanent (every operation: see
+    // s3_answers_are_classified_by_status_and_code).
     let other = S3Store::new(s.client().clone(), "no-such-bucket").unwrap();
     let err = other.list("p/").await.unwrap_err();
-    assert_eq!(err.error_type(), "StoreError");
+    assert_eq!(err.error_type(), "StoreAccessDenied");
     assert!(err.to_string().contains("p/") && err.to_string().contains("NoSuchBucket"), "{err}");
 }
 
@@ -142,4 +150,114 @@ async fn put_if_match_swaps_only_an_unchanged_object() {
     assert_eq!(s.get("p/book/manifest.json").await.unwrap().unwrap(), b"v2");
     assert!(!s.put_if_match("p/book/absent.json", b"x".to_vec(), "application/json", &etag).await.unwrap());
     assert_eq!(s.get("p/book/absent.json").await.unwrap(), None);
+}
+
+/// A store at `endpoint` whose client signs with `secret_key` and makes one attempt per call
+/// (the SDK's own retries would only slow the error tests down).
+fn single_attempt_store(endpoint: &str, secret_key: &str) -> S3Store {
+    let mut sdk = common::sdk_config(endpoint).into_builder();
+    sdk.set_credentials_provider(Some(SharedCredentialsProvider::new(Credentials::new(
+        common::ACCESS_KEY,
+        secret_key,
+        None,
+        None,
+        "static-test",
+    ))));
+    sdk.set_retry_config(Some(RetryConfig::disabled()));
+    let client = s3_client(&sdk.build(), S3Options { force_path_style: true });
+    S3Store::new(client, BUCKET).unwrap()
+}
+
+/// Every store operation's error against `s`.
+async fn every_error(s: &S3Store) -> Vec<StageError> {
+    vec![
+        s.get("p/x.md").await.unwrap_err(),
+        s.put("p/x.md", b"x".to_vec(), "text/plain").await.unwrap_err(),
+        s.put_if_absent("p/x.md", b"x".to_vec(), "text/plain").await.unwrap_err(),
+        s.list("p/").await.unwrap_err(),
+        s.delete("p/x.md").await.unwrap_err(),
+    ]
+}
+
+#[tokio::test]
+async fn refused_credentials_are_permanent_store_access_denied() {
+    let server = server().await;
+    let s = single_attempt_store(server.endpoint(), "not-the-secret");
+    for err in every_error(&s).await {
+        assert_eq!(err.error_type(), "StoreAccessDenied", "{err}");
+        assert!(!err.is_retryable());
+        assert!(err.to_string().contains("SignatureDoesNotMatch"), "{err}");
+    }
+    assert_eq!(
+        s.content_type("p/x.md").await.unwrap_err().error_type(),
+        "StoreAccessDenied",
+        "a HEAD refusal has no body, only its 403"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_is_not_there_is_a_retryable_store_error() {
+    // Bind, then close: nothing listens on that port any more.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let s = single_attempt_store(&endpoint, common::SECRET_KEY);
+    for err in every_error(&s).await {
+        assert_eq!(err.error_type(), "StoreError", "{err}");
+        assert!(err.is_retryable());
+    }
+}
+
+/// A server answering every request with `status` and an S3 error document for `code`.
+async fn answering(status: StatusCode, code: &'static str) -> String {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{code} from the test \
+         server</Message><RequestId>test</RequestId></Error>"
+    );
+    let app = Router::new().fallback(move || {
+        let body = body.clone();
+        async move { (status, [("content-type", "application/xml")], body).into_response() }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn s3_answers_are_classified_by_status_and_code() {
+    for (status, code, want) in [
+        (StatusCode::SERVICE_UNAVAILABLE, "SlowDown", "StoreError"),
+        (StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "StoreError"),
+        (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "StoreError"),
+        (StatusCode::FORBIDDEN, "AccessDenied", "StoreAccessDenied"),
+        (StatusCode::FORBIDDEN, "InvalidAccessKeyId", "StoreAccessDenied"),
+        (StatusCode::BAD_REQUEST, "ExpiredToken", "StoreAccessDenied"),
+        (StatusCode::NOT_FOUND, "NoSuchBucket", "StoreAccessDenied"),
+    ] {
+        let endpoint = answering(status, code).await;
+        let s = single_attempt_store(&endpoint, common::SECRET_KEY);
+        for err in every_error(&s).await {
+            assert_eq!(err.error_type(), want, "{status} {code}: {err}");
+            assert_eq!(err.is_retryable(), want == "StoreError");
+            assert!(err.to_string().contains(code), "{err}");
+        }
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn credentials_that_cannot_be_loaded_are_permanent_store_access_denied() {
+    let server = server().await;
+    // A credential process that fails, as an expired login or a missing profile does.
+    let provider = aws_config::credential_process::CredentialProcessProvider::new("exit 1".into());
+    let mut sdk = common::sdk_config(server.endpoint()).into_builder();
+    sdk.set_credentials_provider(Some(SharedCredentialsProvider::new(provider)));
+    sdk.set_retry_config(Some(RetryConfig::disabled()));
+    let client = s3_client(&sdk.build(), S3Options { force_path_style: true });
+    let s = S3Store::new(client, BUCKET).unwrap();
+    for err in every_error(&s).await {
+        assert_eq!(err.error_type(), "StoreAccessDenied", "{err}");
+        assert!(err.to_string().contains("credentials"), "{err}");
+    }
 }

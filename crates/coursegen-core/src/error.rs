@@ -73,9 +73,14 @@ pub enum StageError {
     /// The model failed or answered something unusable, naming the stage and subject.
     #[error("model error in {stage} ({subject}): {message}")]
     Model { stage: String, subject: String, message: String },
-    /// Reading or writing the store failed.
+    /// Reading or writing the store failed in a way that may pass (a 5xx, a timeout, a lost
+    /// connection, S3 `SlowDown`): retryable.
     #[error("store error at {key}: {message}")]
     Store { key: String, message: String },
+    /// The store refused access in a way that a retry does not fix (access denied, no such
+    /// bucket, invalid credentials, a directory without permission): not retryable.
+    #[error("store access denied at {key}: {message}")]
+    StoreAccessDenied { key: String, message: String },
     /// An input the stage needs (a lesson, a plan, a prompt) does not exist in the store.
     #[error("missing input {key}: {message}")]
     MissingInput { key: String, message: String },
@@ -96,15 +101,31 @@ impl StageError {
             StageError::Throttling { .. } => "ThrottlingException",
             StageError::Model { .. } => "ModelError",
             StageError::Store { .. } => "StoreError",
+            StageError::StoreAccessDenied { .. } => "StoreAccessDenied",
             StageError::MissingInput { .. } => "MissingInput",
             StageError::Config(_) => "ConfigError",
             StageError::Internal(_) => "InternalError",
         }
     }
 
-    /// Whether Step Functions should retry a task that raised this error.
+    /// Whether Step Functions should retry a task that raised this error (the definition's
+    /// `Retry` lists exactly these error types).
     pub fn is_retryable(&self) -> bool {
         matches!(self, StageError::Throttling { .. } | StageError::Store { .. })
+    }
+
+    /// The one error to raise when several concurrent parts of a task failed (the lessons of a
+    /// module, the images of a module): the first retryable one, so Step Functions retries the
+    /// task (the parts that succeeded are reused), else the first. `None` when there is none.
+    pub fn prefer_retryable(errors: impl IntoIterator<Item = StageError>) -> Option<StageError> {
+        let mut first = None;
+        for e in errors {
+            if e.is_retryable() {
+                return Some(e);
+            }
+            first.get_or_insert(e);
+        }
+        first
     }
 
     /// Shorthand for a single-problem request error.
@@ -117,6 +138,11 @@ impl StageError {
         StageError::Store { key: key.into(), message: message.to_string() }
     }
 
+    /// Shorthand for a permanent store error (access denied, no such bucket, bad credentials).
+    pub fn store_access_denied(key: impl Into<String>, message: impl fmt::Display) -> Self {
+        StageError::StoreAccessDenied { key: key.into(), message: message.to_string() }
+    }
+
     /// Shorthand for a model error.
     pub fn model(stage: impl Into<String>, subject: impl Into<String>, message: impl fmt::Display) -> Self {
         StageError::Model { stage: stage.into(), subject: subject.into(), message: message.to_string() }
@@ -125,3 +151,45 @@ impl StageError {
 
 /// Result alias for stage code.
 pub type StageResult<T> = Result<T, StageError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn throttled() -> StageError {
+        StageError::Throttling { provider: "bedrock".into(), message: "slow down".into() }
+    }
+
+    #[test]
+    fn transient_store_errors_are_retryable_and_access_denied_is_not() {
+        let transient = StageError::store("p/x.md", "S3 PutObject failed: SlowDown");
+        assert_eq!(transient.error_type(), "StoreError");
+        assert!(transient.is_retryable());
+        let denied = StageError::store_access_denied("p/x.md", "S3 PutObject failed: AccessDenied");
+        assert_eq!(denied.error_type(), "StoreAccessDenied");
+        assert!(!denied.is_retryable());
+        assert_eq!(denied.to_string(), "store access denied at p/x.md: S3 PutObject failed: AccessDenied");
+        assert!(throttled().is_retryable());
+        for permanent in [
+            StageError::request("modules", "bad"),
+            StageError::model("ContentGen", "module 1 lesson 1", "refused"),
+            StageError::MissingInput { key: "k".into(), message: "m".into() },
+            StageError::Config("c".into()),
+            StageError::Internal("i".into()),
+        ] {
+            assert!(!permanent.is_retryable(), "{}", permanent.error_type());
+        }
+    }
+
+    #[test]
+    fn prefer_retryable_picks_the_first_retryable_error_else_the_first() {
+        let model = || StageError::model("ContentGen", "module 1 lesson 1", "refused");
+        let picked = StageError::prefer_retryable([model(), throttled(), StageError::store("k", "503")]).unwrap();
+        assert_eq!(picked.error_type(), "ThrottlingException");
+        let picked = StageError::prefer_retryable([model(), StageError::store_access_denied("k", "403")]).unwrap();
+        assert_eq!(picked.error_type(), "ModelError");
+        let picked = StageError::prefer_retryable([StageError::store_access_denied("k", "403"), model()]).unwrap();
+        assert_eq!(picked.error_type(), "StoreAccessDenied");
+        assert!(StageError::prefer_retryable(Vec::new()).is_none());
+    }
+}

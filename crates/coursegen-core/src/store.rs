@@ -66,6 +66,18 @@ pub struct FsStore {
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// A directory store failure as a stage error: no permission (or a read-only file system) is
+/// permanent, [`StageError::StoreAccessDenied`]; anything else (a full disk, an interrupted
+/// call) may pass on a retry, [`StageError::Store`].
+fn io_error(key: &str, e: std::io::Error) -> StageError {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+            StageError::store_access_denied(key, e)
+        }
+        _ => StageError::store(key, e),
+    }
+}
+
 impl FsStore {
     /// A store rooted at `root` (created on first write).
     pub fn new(root: impl Into<PathBuf>) -> Self {
@@ -86,10 +98,10 @@ impl FsStore {
     async fn write_tmp(&self, key: &str, body: &[u8]) -> StageResult<(PathBuf, PathBuf)> {
         let path = self.path_of(key)?;
         let dir = path.parent().ok_or_else(|| StageError::store(key, "no parent directory"))?;
-        tokio::fs::create_dir_all(dir).await.map_err(|e| StageError::store(key, e))?;
+        tokio::fs::create_dir_all(dir).await.map_err(|e| io_error(key, e))?;
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = dir.join(format!(".tmp-{}-{n}", std::process::id()));
-        tokio::fs::write(&tmp, body).await.map_err(|e| StageError::store(key, e))?;
+        tokio::fs::write(&tmp, body).await.map_err(|e| io_error(key, e))?;
         Ok((tmp, path))
     }
 }
@@ -100,7 +112,7 @@ impl BlobStore for FsStore {
         let (tmp, path) = self.write_tmp(key, &body).await?;
         if let Err(e) = tokio::fs::rename(&tmp, &path).await {
             let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(StageError::store(key, e));
+            return Err(io_error(key, e));
         }
         Ok(())
     }
@@ -113,7 +125,7 @@ impl BlobStore for FsStore {
         match linked {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(StageError::store(key, e)),
+            Err(e) => Err(io_error(key, e)),
         }
     }
 
@@ -122,7 +134,7 @@ impl BlobStore for FsStore {
         match tokio::fs::read(&path).await {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StageError::store(key, e)),
+            Err(e) => Err(io_error(key, e)),
         }
     }
 
@@ -145,16 +157,16 @@ impl BlobStore for FsStore {
                 let entries = match std::fs::read_dir(&dir) {
                     Ok(e) => e,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(StageError::store(&prefix, e)),
+                    Err(e) => return Err(io_error(&prefix, e)),
                 };
                 for entry in entries {
-                    let entry = entry.map_err(|e| StageError::store(&prefix, e))?;
+                    let entry = entry.map_err(|e| io_error(&prefix, e))?;
                     let name = entry.file_name();
                     let name = name.to_string_lossy();
                     if name.starts_with(".tmp-") {
                         continue;
                     }
-                    let ft = entry.file_type().map_err(|e| StageError::store(&prefix, e))?;
+                    let ft = entry.file_type().map_err(|e| io_error(&prefix, e))?;
                     let path = entry.path();
                     if ft.is_dir() {
                         stack.push(path);
@@ -180,7 +192,7 @@ impl BlobStore for FsStore {
         match tokio::fs::remove_file(&path).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StageError::store(key, e)),
+            Err(e) => Err(io_error(key, e)),
         }
     }
 
@@ -294,6 +306,47 @@ mod tests {
         }
         assert!(!dir.exists() || std::fs::read_dir(&dir).unwrap().next().is_none());
         assert!(!dir.parent().unwrap().join("escape.txt").exists());
+    }
+
+    #[test]
+    fn io_errors_without_permission_are_permanent_and_the_others_transient() {
+        use std::io::{Error, ErrorKind};
+        for kind in [ErrorKind::PermissionDenied, ErrorKind::ReadOnlyFilesystem] {
+            let e = io_error("p/x.md", Error::from(kind));
+            assert_eq!(e.error_type(), "StoreAccessDenied", "{kind:?}");
+            assert!(!e.is_retryable());
+            assert!(e.to_string().contains("p/x.md"), "{e}");
+        }
+        for kind in [ErrorKind::StorageFull, ErrorKind::Interrupted, ErrorKind::TimedOut, ErrorKind::Other] {
+            let e = io_error("p/x.md", Error::from(kind));
+            assert_eq!(e.error_type(), "StoreError", "{kind:?}");
+            assert!(e.is_retryable());
+        }
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_directory_without_permission_is_store_access_denied() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tmpdir("denied");
+        let s = FsStore::new(&dir);
+        s.put("p/lessons/a.md", b"1".to_vec(), "text/markdown").await.unwrap();
+        let locked = dir.join("p/lessons");
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+        // A privileged user (root in a container) is not stopped by file modes: nothing to check.
+        let privileged = std::fs::read_dir(&locked).is_ok();
+        let results = (
+            s.get("p/lessons/a.md").await,
+            s.put("p/lessons/b.md", b"2".to_vec(), "text/markdown").await,
+            s.list("p/lessons/").await,
+        );
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+        if !privileged {
+            assert_eq!(results.0.unwrap_err().error_type(), "StoreAccessDenied");
+            assert_eq!(results.1.unwrap_err().error_type(), "StoreAccessDenied");
+            assert_eq!(results.2.unwrap_err().error_type(), "StoreAccessDenied");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]
