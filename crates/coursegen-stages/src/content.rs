@@ -18,10 +18,11 @@ const STAGE: &str = "ContentGen";
 /// Fewest `[VISUAL: ...]` tags a lesson must carry.
 pub(crate) const MIN_VISUALS: usize = 3;
 
-/// Write one module's lessons (DESIGN §3). Lessons whose file and sidecar record the same
-/// fingerprint are reused without a model call unless `force`; lesson keys come back in lesson
-/// order. Any lesson that fails makes the stage raise (lessons already written stay, so a retry
-/// only redoes the rest).
+/// Write one module's lessons. Lessons whose file and sidecar record the same fingerprint are
+/// reused without a model call unless `force`; lesson keys come back in lesson order. Any lesson
+/// that fails makes the stage raise (lessons already written stay, so a retry only redoes the
+/// rest); when several fail, a retryable error is raised in preference to a permanent one, so
+/// Step Functions retries the module while one of its failures may still pass.
 pub async fn content_gen(input: ContentGenInput, deps: &Deps) -> StageResult<ContentGenOutput> {
     check_project(&input.project_folder)?;
     let outline = load_outline(deps.store.as_ref(), &input.outline_key).await?;
@@ -35,21 +36,21 @@ pub async fn content_gen(input: ContentGenInput, deps: &Deps) -> StageResult<Con
 
     let mut lessons = Vec::with_capacity(results.len());
     let mut reused = 0;
-    let mut first_error = None;
+    let mut errors = Vec::new();
     for (_, result) in results {
         match result {
             Ok((lesson, was_reused)) => {
                 reused += u32::from(was_reused);
                 lessons.push(lesson);
             }
-            Err(e) => {
-                if first_error.is_none() {
-                    first_error = Some(e);
-                }
-            }
+            Err(e) => errors.push(e),
         }
     }
-    if let Some(e) = first_error {
+    if errors.len() > 1 {
+        let all: Vec<String> = errors.iter().map(|e| format!("{}: {e}", e.error_type())).collect();
+        tracing::warn!(module = input.module_number, failed = errors.len(), errors = ?all, "lessons failed");
+    }
+    if let Some(e) = StageError::prefer_retryable(errors) {
         return Err(e);
     }
     Ok(ContentGenOutput {

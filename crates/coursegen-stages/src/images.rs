@@ -1,5 +1,5 @@
-//! ImagesGen: render exactly the prompts a module's planners produced (never a folder listing,
-//! DESIGN §6.2): diagrams locally as SVG, illustrations through the image model.
+//! ImagesGen: render exactly the prompts a module's planners produced (never a folder listing):
+//! diagrams locally as SVG, illustrations through the image model.
 
 use std::collections::BTreeMap;
 
@@ -38,7 +38,8 @@ fn parse_prompt_key(project: &str, module: u32, key: &str) -> Option<(u32, u32)>
 
 /// Render one module's visuals from the given prompt keys. A key that is not a prompt of this
 /// project's module is rejected before anything is rendered. Images whose sidecar records the
-/// same fingerprint are reused (unless `force`).
+/// same fingerprint are reused (unless `force`). Every image is attempted; when several fail, a
+/// retryable error is raised in preference to a permanent one.
 pub async fn images_gen(input: ImagesGenInput, deps: &Deps) -> StageResult<ImagesGenOutput> {
     let project = input.project_folder.as_str();
     check_project(project)?;
@@ -62,9 +63,23 @@ pub async fn images_gen(input: ImagesGenInput, deps: &Deps) -> StageResult<Image
         .collect()
         .await;
     let mut image_mappings = BTreeMap::new();
+    let mut errors = Vec::new();
     for r in results {
-        let (id, key) = r?;
-        image_mappings.insert(id, key);
+        match r {
+            Ok((id, key)) => {
+                image_mappings.insert(id, key);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.len() > 1 {
+        let all: Vec<String> = errors.iter().map(|e| format!("{}: {e}", e.error_type())).collect();
+        tracing::warn!(module = m, failed = errors.len(), errors = ?all, "images failed");
+    }
+    // Several images failed: raise a retryable error if there is one, so Step Functions retries
+    // the module (finished images are reused) rather than failing it for good.
+    if let Some(e) = StageError::prefer_retryable(errors) {
+        return Err(e);
     }
     Ok(ImagesGenOutput { module_number: m, image_mappings })
 }

@@ -6,10 +6,14 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use common::*;
 use coursegen_core::contracts::*;
-use coursegen_core::{keys, BlobStore, TextTask};
-use coursegen_stages::offline::OfflineImage;
+use coursegen_core::{
+    keys, BlobStore, BlobStoreExt, ImageModel, ImageRequest, ImageResponse, ModelId, StageError, StageResult,
+    TextModel, TextRequest, TextResponse, TextTask,
+};
+use coursegen_stages::offline::{OfflineImage, OfflineText};
 use coursegen_stages::*;
 use serde_json::json;
 
@@ -190,4 +194,124 @@ async fn lab_planner_keeps_other_modules_entries_when_merging() {
     assert!(plan.labs.iter().all(|l| (2..=6).contains(&l.objectives.len())));
     lab_planner(plan_for(vec![1, 2, 3]), &deps).await.unwrap();
     assert_eq!(counter.text_calls(TextTask::LabPlan), 2, "every module fresh: no call");
+}
+
+/// How a fake model fails one subject (a lesson, a visual).
+#[derive(Clone, Copy)]
+enum Fault {
+    /// A permanent failure: ModelError.
+    Refused,
+    /// A transient failure: ThrottlingException.
+    Throttled,
+}
+
+fn fault_error(fault: Fault, stage: &str, subject: &str) -> StageError {
+    match fault {
+        Fault::Refused => StageError::model(stage, subject, "the model refused the request"),
+        Fault::Throttled => StageError::Throttling { provider: "fake".into(), message: format!("{subject}: quota") },
+    }
+}
+
+/// Writes lessons offline, except the lessons listed, which fail as listed.
+struct FailingLessons(Vec<(&'static str, Fault)>);
+
+#[async_trait]
+impl TextModel for FailingLessons {
+    fn id(&self) -> ModelId {
+        OfflineText.id()
+    }
+    async fn generate(&self, request: &TextRequest) -> StageResult<TextResponse> {
+        match self.0.iter().find(|(subject, _)| request.task == TextTask::Lesson && *subject == request.subject) {
+            Some((subject, fault)) => Err(fault_error(*fault, "ContentGen", subject)),
+            None => OfflineText.generate(request).await,
+        }
+    }
+}
+
+/// Draws illustrations offline, except the visual ids listed, which fail as listed.
+struct FailingImages(Vec<(&'static str, Fault)>);
+
+#[async_trait]
+impl ImageModel for FailingImages {
+    fn id(&self) -> ModelId {
+        OfflineImage.id()
+    }
+    async fn generate(&self, request: &ImageRequest) -> StageResult<ImageResponse> {
+        match self.0.iter().find(|(id, _)| *id == request.visual_id) {
+            Some((id, fault)) => Err(fault_error(*fault, "ImagesGen", &format!("visual {id}"))),
+            None => OfflineImage.generate(request).await,
+        }
+    }
+}
+
+#[tokio::test]
+async fn content_gen_raises_a_retryable_error_when_one_is_among_several_lesson_failures() {
+    for concurrency in [1, 8] {
+        for faults in [
+            vec![("module 1 lesson 1", Fault::Refused), ("module 1 lesson 2", Fault::Throttled)],
+            vec![("module 1 lesson 1", Fault::Throttled), ("module 1 lesson 3", Fault::Refused)],
+        ] {
+            let store = mem();
+            put_outline(store.as_ref(), "mixed", &outline_yaml("Mixed Failures", "en", 1, 4, false)).await;
+            let mut deps = deps_with(store.clone(), Arc::new(FailingLessons(faults)), Arc::new(OfflineImage));
+            deps.settings.lesson_concurrency = concurrency;
+            let err = content_gen(content_input("mixed", 1), &deps).await.unwrap_err();
+            assert_eq!(err.error_type(), "ThrottlingException", "concurrency {concurrency}: {err}");
+            assert!(err.is_retryable());
+            // The lessons that succeeded are written, so the retry only redoes the failed ones.
+            assert_eq!(store.list("mixed/lessons/module-01/").await.unwrap().len(), 2 * 2, "two lessons + sidecars");
+        }
+    }
+}
+
+#[tokio::test]
+async fn content_gen_with_only_permanent_lesson_failures_raises_the_first_of_them() {
+    let store = mem();
+    put_outline(store.as_ref(), "refused", &outline_yaml("Refused", "en", 1, 3, false)).await;
+    let faults = vec![("module 1 lesson 2", Fault::Refused), ("module 1 lesson 3", Fault::Refused)];
+    let deps = deps_with(store.clone(), Arc::new(FailingLessons(faults)), Arc::new(OfflineImage));
+    let err = content_gen(content_input("refused", 1), &deps).await.unwrap_err();
+    assert_eq!(err.error_type(), "ModelError");
+    assert!(err.to_string().contains("module 1 lesson 2"), "{err}");
+}
+
+/// Writes illustration prompts for visuals 1..=n of lesson 1 of module 1; returns their keys.
+async fn illustration_prompts(store: &dyn BlobStore, project: &str, n: u32) -> Vec<String> {
+    let mut keys_out = Vec::new();
+    for v in 1..=n {
+        let prompt = VisualPrompt {
+            id: keys::visual_id(1, 1, v),
+            module_number: 1,
+            lesson_number: 1,
+            kind: VisualKind::Illustration,
+            title: format!("Illustration {v}"),
+            description: format!("A cluster of nodes, view {v}"),
+            alt_text: format!("Nodes, view {v}"),
+            prompt: format!("An isometric illustration of a cluster of nodes, view {v}"),
+            diagram: None,
+            fingerprint: format!("fp-{v}"),
+        };
+        let key = keys::prompt_key(project, 1, 1, v);
+        store.put_json(&key, &prompt).await.unwrap();
+        keys_out.push(key);
+    }
+    keys_out
+}
+
+#[tokio::test]
+async fn images_gen_raises_a_retryable_error_when_one_is_among_several_image_failures() {
+    for concurrency in [1, 4] {
+        let store = mem();
+        let prompt_keys = illustration_prompts(store.as_ref(), "pics", 4).await;
+        let faults = vec![("01-01-01", Fault::Refused), ("01-01-03", Fault::Throttled)];
+        let mut deps = deps_with(store.clone(), Arc::new(OfflineText), Arc::new(FailingImages(faults)));
+        deps.settings.image_concurrency = concurrency;
+        let input = ImagesGenInput { project_folder: "pics".into(), module_number: 1, prompt_keys, force: false };
+        let err = images_gen(input, &deps).await.unwrap_err();
+        assert_eq!(err.error_type(), "ThrottlingException", "concurrency {concurrency}: {err}");
+        // Every image was attempted: the two that worked are stored for the retry to reuse.
+        let images: Vec<String> =
+            store.list("pics/images/").await.unwrap().into_iter().filter(|k| !k.ends_with(".meta.json")).collect();
+        assert_eq!(images.len(), 2, "{images:?}");
+    }
 }
