@@ -266,6 +266,61 @@ async fn timeout_can_be_retried_by_name() {
 }
 
 #[tokio::test]
+async fn a_task_timeout_is_not_retried_by_states_task_failed() {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let invoker = Arc::new(TestInvoker::new().on_async("hang", move |_| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        std::future::pending::<Result<Value, StatesError>>()
+    }));
+    let def = single(task_with(
+        "hang",
+        json!({"TimeoutSeconds": 3, "Retry": [{"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1}]}),
+    ));
+    let clock = Arc::new(FakeClock::default());
+    let executor = Executor::new(invoker).with_clock(clock.clone());
+    let m = machine(def);
+    let run = tokio::spawn(async move { executor.execute(&m, json!({}), "timeout-not-task-failed").await });
+    while calls.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    clock.advance(Duration::from_secs(3));
+    let e = tokio::time::timeout(Duration::from_secs(30), run).await.expect("finished").expect("joined");
+    assert_eq!(error(&e).0, "States.Timeout");
+    assert!(error(&e).1.contains("TimeoutSeconds of 3 seconds"), "{}", error(&e).1);
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1, "not retried");
+    assert!(clock.sleeps().is_empty());
+}
+
+#[tokio::test]
+async fn each_retrier_counts_its_own_attempts_and_back_off() {
+    // The Lambda shape of the course definition: throttling and crashes have their own retriers.
+    let errors =
+        ["Lambda.TooManyRequestsException", "Lambda.TooManyRequestsException", "Sandbox.Timedout", "Lambda.Unknown"];
+    let count = std::sync::atomic::AtomicUsize::new(0);
+    let invoker = Arc::new(TestInvoker::new().on("f", move |_| {
+        match errors.get(count.fetch_add(1, std::sync::atomic::Ordering::SeqCst)) {
+            Some(e) => Err(StatesError::new(*e, "{}")),
+            None => Ok(json!({"done": true})),
+        }
+    }));
+    let def = single(task_with(
+        "f",
+        json!({"TimeoutSeconds": 60, "Retry": [
+            {"ErrorEquals": ["Lambda.ServiceException"], "IntervalSeconds": 2, "MaxAttempts": 6},
+            {"ErrorEquals": ["Lambda.TooManyRequestsException"], "IntervalSeconds": 5, "MaxAttempts": 12,
+             "MaxDelaySeconds": 300},
+            {"ErrorEquals": ["Lambda.Unknown", "Sandbox.Timedout", "States.Timeout"], "IntervalSeconds": 5,
+             "MaxAttempts": 3, "MaxDelaySeconds": 60}
+        ]}),
+    ));
+    let (e, clock) = run_with(def, json!({}), invoker.clone()).await;
+    assert_eq!(output(&e), json!({"done": true}));
+    assert_eq!(clock.sleeps(), secs(&[5.0, 10.0, 5.0, 10.0]));
+    assert_eq!(invoker.calls("f"), 5);
+}
+
+#[tokio::test]
 async fn payload_limit_fails_with_data_limit_exceeded() {
     let big = "x".repeat(300);
     let def = single(json!({"Type": "Pass", "Result": big, "End": true}));
