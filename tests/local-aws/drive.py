@@ -1,0 +1,549 @@
+"""Drives course executions in the local AWS shape: moto's Step Functions engine (in-process)
+runs statemachine/course.asl.json with the substitutions SAM makes, its Lambda tasks pass through
+to `sam local start-lambda` (each invocation a container), and the course bucket is a local S3
+server that the containers reach too. scripts/local-aws.sh starts those servers and calls this.
+
+For each run it uploads the outline, starts an execution with the input a console user pastes
+(events/execution-*.json, filled in), waits, downloads the course folder and measures from the
+containers' start and end times (a `docker events` log) how many invocations of each function
+overlapped. With --checklist it runs the testing checklist (single, two, non-sequential and
+10-module courses; theory, labs and both; offline and bedrock) and checks each line.
+
+The last line printed is one JSON object (see `main`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+EXAMPLE = ROOT / "examples" / "kubernetes-devops.yaml"
+TEN_MODULES = ROOT / "tests" / "local-aws" / "ten-modules.yaml"
+
+# DefinitionSubstitutions of template.yaml: placeholder -> function logical id. SAM fills in the
+# function ARNs; `sam local start-lambda` finds a function by the name at the end of its ARN.
+FUNCTIONS = {
+    "PrepareCourseFunctionArn": "PrepareCourseFunction",
+    "ContentGenFunctionArn": "ContentGenFunction",
+    "VisualPlannerFunctionArn": "VisualPlannerFunction",
+    "ImagesGenFunctionArn": "ImagesGenFunction",
+    "LabPlannerFunctionArn": "LabPlannerFunction",
+    "LabWriterFunctionArn": "LabWriterFunction",
+    "BookBuilderFunctionArn": "BookBuilderFunction",
+}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Run:
+    """One execution: the outline and request, the provider the functions use, and what to check."""
+
+    name: str
+    outline: Path
+    modules: str = "all"
+    content: str = "theory"
+    provider: str = "offline"
+    concurrency: int = 4
+    project: str | None = None
+    checks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    run: Run
+    project: str
+    status: str
+    seconds: float
+    containers: int
+    max_overlap: dict[str, int]
+    course_dir: Path
+    error: str | None = None
+    cause: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "SUCCEEDED" and not self.problems
+
+
+class Environment:
+    """The servers scripts/local-aws.sh started, from its command line."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.s3_endpoint = args.s3_endpoint
+        self.bucket = args.bucket
+        self.lambda_endpoints = {"offline": args.lambda_offline, "bedrock": args.lambda_bedrock}
+        self.bedrock_endpoint = args.bedrock_endpoint
+        self.events_log = Path(args.events_log)
+        self.coursegen = Path(args.coursegen)
+        self.out = Path(args.out)
+
+    def lambda_endpoint(self, provider: str) -> str:
+        url = self.lambda_endpoints.get(provider)
+        if not url:
+            raise SystemExit(f"no start-lambda endpoint for provider {provider!r} (scripts/local-aws.sh starts one per provider)")
+        return url
+
+
+def definition_text() -> str:
+    text = (ROOT / "statemachine" / "course.asl.json").read_text()
+    for placeholder, name in FUNCTIONS.items():
+        text = text.replace("${%s}" % placeholder, f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
+    left = re.findall(r"\$\{([A-Za-z0-9_]+)\}", text)
+    if left:
+        raise SystemExit(f"statemachine/course.asl.json has placeholders SAM does not fill: {sorted(set(left))}")
+    return text
+
+
+def execution_input(run: Run, project: str) -> dict[str, Any]:
+    """The console user's input (events/execution-<content>.json) filled in for this run."""
+    body = json.loads((ROOT / "events" / f"execution-{run.content}.json").read_text())
+    body.update(
+        {
+            "project_folder": project,
+            "outline_key": f"{project}/course/outline.yaml",
+            "modules_to_generate": run.modules,
+            "content_type": run.content,
+            "max_concurrency": run.concurrency,
+        }
+    )
+    return body
+
+
+def project_slug(env: Environment, run: Run) -> str:
+    """The project folder `coursegen run` would use for this outline (its slug)."""
+    proc = subprocess.run(
+        [str(env.coursegen), "validate", str(run.outline), "--modules", run.modules, "--content", run.content],
+        capture_output=True,
+        text=True,
+    )
+    found = re.search(r"project folder (\S+)", proc.stdout)
+    if proc.returncode != 0 or not found:
+        raise SystemExit(f"coursegen validate {run.outline} failed:\n{proc.stdout}{proc.stderr}")
+    return found.group(1)
+
+
+class Aws:
+    """moto's Step Functions engine in-process; S3 and Lambda requests pass through to the local
+    servers (and nowhere else)."""
+
+    def __init__(self, env: Environment, lambda_endpoint: str):
+        self.env = env
+        self.lambda_endpoint = lambda_endpoint
+        self._mock = None
+
+    def __enter__(self) -> "Aws":
+        # mock_aws replaces the credentials in the environment; the local S3 server checks them.
+        access_key, secret_key = os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+        os.environ.update(
+            {
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "AWS_ENDPOINT_URL_LAMBDA": self.lambda_endpoint,
+            }
+        )
+        from moto import mock_aws  # late: the environment above must be in place
+        import boto3
+        from botocore.config import Config
+
+        # moto rewrites custom S3 endpoints to AWS's domain before matching URLs, so S3 passes
+        # through by service; the only S3 and Lambda clients here point at the local servers.
+        self._mock = mock_aws(
+            config={
+                "stepfunctions": {"execute_state_machine": True},
+                "core": {"passthrough": {"services": ["lambda", "s3"], "urls": []}},
+            }
+        )
+        self._mock.start()
+        self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        self.s3 = boto3.client(
+            "s3",
+            region_name=REGION,
+            endpoint_url=self.env.s3_endpoint,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            config=Config(
+                s3={"addressing_style": "path"},
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
+        )
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._mock is not None:
+            self._mock.stop()
+
+    def keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.env.bucket, Prefix=prefix):
+            keys += [o["Key"] for o in page.get("Contents", [])]
+        return sorted(keys)
+
+    def download(self, prefix: str, dest: Path) -> list[str]:
+        keys = self.keys(prefix)
+        for key in keys:
+            path = dest / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.s3.download_file(self.env.bucket, key, str(path))
+        return keys
+
+
+def container_overlaps(events_log: Path, since_ns: int, until_ns: int) -> tuple[int, dict[str, int]]:
+    """From `docker events` JSON lines: the containers started in [since, until] and, per
+    function, the largest number whose start..die intervals overlapped."""
+    starts: dict[str, tuple[str, int]] = {}
+    ends: dict[str, int] = {}
+    if events_log.exists():
+        for line in events_log.read_text(errors="replace").splitlines():
+            try:
+                ev = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            attrs = ev.get("Actor", {}).get("Attributes", {})
+            fn = attrs.get("sam.cli.function.name")
+            when = int(ev.get("timeNano", 0))
+            cid = ev.get("Actor", {}).get("ID") or ev.get("id")
+            if not fn or not cid:
+                continue
+            action = ev.get("Action") or ev.get("status")
+            if action == "start" and since_ns <= when <= until_ns:
+                starts[cid] = (fn, when)
+            elif action == "die":
+                ends[cid] = when
+    per_fn: dict[str, list[tuple[int, int]]] = {}
+    for cid, (fn, start) in starts.items():
+        per_fn.setdefault(fn, []).append((start, ends.get(cid, until_ns)))
+    overlap = {}
+    for fn, intervals in per_fn.items():
+        points = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
+        current = best = 0
+        for _, step in points:
+            current += step
+            best = max(best, current)
+        overlap[fn.removesuffix("Function")] = best
+    return len(starts), dict(sorted(overlap.items()))
+
+
+def execute(env: Environment, run: Run) -> Outcome:
+    project = run.project or project_slug(env, run)
+    endpoint = env.lambda_endpoint(run.provider)
+    with Aws(env, endpoint) as aws:
+        if aws.keys(f"{project}/"):
+            raise SystemExit(f"the bucket already holds {project}/: give each run its own --project")
+        aws.s3.upload_file(str(run.outline), env.bucket, f"{project}/course/outline.yaml")
+        arn = aws.sfn.create_state_machine(
+            name=f"coursegen-{uuid.uuid4().hex[:8]}",
+            definition=definition_text(),
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/coursegen-state-machine",
+        )["stateMachineArn"]
+        body = execution_input(run, project)
+        log(f"{run.name}: starting {json.dumps(body)}")
+        since = time.time_ns()
+        started = time.monotonic()
+        execution = aws.sfn.start_execution(stateMachineArn=arn, name=f"{project}-{uuid.uuid4().hex[:8]}", input=json.dumps(body))[
+            "executionArn"
+        ]
+        deadline = started + 1800
+        while True:
+            desc = aws.sfn.describe_execution(executionArn=execution)
+            if desc["status"] != "RUNNING":
+                break
+            if time.monotonic() > deadline:
+                aws.sfn.stop_execution(executionArn=execution)
+                raise SystemExit(f"{run.name}: execution still RUNNING after 30 minutes")
+            time.sleep(0.2)
+        seconds = time.monotonic() - started
+        # docker may report a container's end a moment after the task saw its answer.
+        time.sleep(1.0)
+        containers, overlap = container_overlaps(env.events_log, since, time.time_ns())
+        course_dir = env.out / project
+        aws.download(f"{project}/", env.out)
+    outcome = Outcome(
+        run=run,
+        project=project,
+        status=desc["status"],
+        seconds=seconds,
+        containers=containers,
+        max_overlap=overlap,
+        course_dir=course_dir,
+        error=desc.get("error"),
+        cause=desc.get("cause"),
+    )
+    log(
+        f"{run.name}: {outcome.status} in {seconds:.1f}s, {containers} containers, overlap {overlap}"
+        + (f", error {outcome.error}: {(outcome.cause or '')[:300]}" if outcome.error else "")
+    )
+    return outcome
+
+
+# ---------------------------------------------------------------- checks
+
+
+def outline_lessons(outline: Path) -> dict[int, list[str]]:
+    """Module number -> lesson titles, from the outline (numbered from 1 in outline order)."""
+    import yaml
+
+    doc = yaml.safe_load(outline.read_text())
+    return {i: [lesson["title"] for lesson in module.get("lessons", [])] for i, module in enumerate(doc["modules"], 1)}
+
+
+def selected_modules(spec: str, count: int) -> list[int]:
+    if spec == "all":
+        return list(range(1, count + 1))
+    out: list[int] = []
+    for part in spec.split(","):
+        a, _, b = part.partition("-")
+        out += list(range(int(a), int(b or a) + 1))
+    return out
+
+
+def comparable(manifest: dict) -> dict:
+    """A manifest without what legitimately differs between two runs: times, tokens, costs."""
+    m = json.loads(json.dumps(manifest))
+    m.pop("usage", None)
+    m.pop("generated_at", None)
+    return m
+
+
+def first_difference(a: Any, b: Any, path: str = "$") -> str | None:
+    if type(a) is not type(b):
+        return f"{path}: {json.dumps(a)[:200]} != {json.dumps(b)[:200]}"
+    if isinstance(a, dict):
+        for k in sorted(set(a) | set(b)):
+            if k not in a or k not in b:
+                return f"{path}.{k}: present on one side only"
+            d = first_difference(a[k], b[k], f"{path}.{k}")
+            if d:
+                return d
+        return None
+    if isinstance(a, list):
+        if len(a) != len(b):
+            return f"{path}: length {len(a)} != {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            d = first_difference(x, y, f"{path}[{i}]")
+            if d:
+                return d
+        return None
+    return None if a == b else f"{path}: {json.dumps(a)[:200]} != {json.dumps(b)[:200]}"
+
+
+def embedded_manifest(env: Environment, run: Run, project: str, work: Path) -> dict:
+    """`coursegen run` (embedded) for the same outline and request; its book/manifest.json."""
+    out = work / f"embedded-{run.name}"
+    cmd = [
+        str(env.coursegen), "run", str(run.outline), "--out", str(out), "--project", project,
+        "--modules", run.modules, "--content", run.content, "--concurrency", str(run.concurrency),
+        "--provider", run.provider,
+    ]
+    extra = {}
+    if run.provider == "bedrock":
+        extra = {
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": env.bedrock_endpoint,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
+            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local-secret"),
+        }
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **extra})
+    if proc.returncode != 0:
+        raise RuntimeError(f"embedded run failed ({proc.returncode}): {proc.stderr[-1500:]}")
+    return json.loads((out / project / "book" / "manifest.json").read_text())
+
+
+def check(env: Environment, outcome: Outcome, work: Path) -> None:
+    """The checklist's assertions for one run; problems are collected, not raised."""
+    run, problems = outcome.run, outcome.problems
+    if outcome.status != "SUCCEEDED":
+        problems.append(f"execution {outcome.status}: {outcome.error}: {(outcome.cause or '')[:500]}")
+        return
+    lessons = outline_lessons(run.outline)
+    selected = selected_modules(run.modules, len(lessons))
+    course = outcome.course_dir
+    manifest_path = course / "book" / "manifest.json"
+    if not manifest_path.exists():
+        problems.append("book/manifest.json was not downloaded")
+        return
+    manifest = json.loads(manifest_path.read_text())
+    files = sorted(str(p.relative_to(course)) for p in course.rglob("*") if p.is_file())
+
+    # BookBuilder combined exactly the selected modules, in outline order.
+    numbers = [m["module_number"] for m in manifest.get("modules", [])]
+    theory = run.content in ("theory", "both")
+    if theory and numbers != selected:
+        problems.append(f"book modules {numbers} != selected {selected} (outline order)")
+    if manifest.get("failures"):
+        problems.append(f"manifest failures: {manifest['failures']}")
+
+    # The S3 layout per module: every lesson of a selected module, nothing of the others.
+    for m in range(1, len(lessons) + 1):
+        tag = f"module-{m:02d}"
+        present = [f for f in files if f"/{tag}/" in f"/{f}"]
+        if m not in selected and present:
+            problems.append(f"module {m} was not selected but the bucket holds {present[:3]}")
+        if m in selected and theory:
+            written = [f for f in present if f.startswith(f"lessons/{tag}/lesson-") and f.endswith(".md")]
+            if len(written) != len(lessons[m]):
+                problems.append(f"lessons/{tag}/: {len(written)} lessons, the outline has {len(lessons[m])}")
+            for image in (i for i in manifest.get("images", []) if i["id"].startswith(f"{m:02d}-")):
+                if not image["key"].split("/", 1)[-1].startswith(f"images/{tag}/{image['id']}."):
+                    problems.append(f"image {image['id']} is not under images/{tag}/: {image['key']}")
+        if m in selected and run.content in ("labs", "both"):
+            if not any(f.startswith(f"labs/{tag}/lab-") for f in present):
+                problems.append(f"labs/{tag}/ holds no lab guide")
+    book_md = course / "book" / "course.md"
+    if book_md.exists():
+        text = book_md.read_text()
+        positions = []
+        for m in range(1, len(lessons) + 1):
+            first = lessons[m][0] if lessons[m] else None
+            if first is None:
+                continue
+            found = text.find(first)
+            if m in selected and theory:
+                positions.append(found)
+                if found < 0:
+                    problems.append(f"the book does not hold module {m} ({first!r})")
+            elif m not in selected and found >= 0 and run.content != "labs":
+                problems.append(f"the book holds unselected module {m} ({first!r})")
+        if positions != sorted(positions):
+            problems.append("the book's modules are not in outline order")
+    else:
+        problems.append("book/course.md was not downloaded")
+
+    # The same manifest as the embedded run, apart from times, tokens and costs.
+    if "embedded" in run.checks:
+        try:
+            diff = first_difference(comparable(manifest), comparable(embedded_manifest(env, run, outcome.project, work)))
+        except RuntimeError as e:
+            diff = str(e)
+        if diff:
+            problems.append(f"manifest differs from the embedded run: {diff}")
+
+    # Parallel invocations: at the peak, min(modules, max_concurrency) ContentGen containers.
+    if "overlap" in run.checks and theory:
+        want = min(len(selected), run.concurrency)
+        got = outcome.max_overlap.get("ContentGen", 0)
+        if got != want:
+            problems.append(f"ContentGen overlap {got}, expected min(modules, max_concurrency) = {want}")
+
+
+def checklist_runs(providers: list[str]) -> list[Run]:
+    runs = []
+    for provider in providers:
+        p = provider[:3]
+        runs += [
+            Run(f"{p}-single-module", EXAMPLE, "1", "theory", provider, project=f"ls-{p}-m1", checks=["embedded"]),
+            Run(f"{p}-two-modules", EXAMPLE, "1,2", "theory", provider, project=f"ls-{p}-m12", checks=["embedded", "overlap"]),
+            Run(f"{p}-non-sequential-theory", EXAMPLE, "1,3,4", "theory", provider, project=f"ls-{p}-m134-t", checks=["embedded", "overlap"]),
+            Run(f"{p}-non-sequential-labs", EXAMPLE, "1,3,4", "labs", provider, project=f"ls-{p}-m134-l", checks=["embedded"]),
+            Run(f"{p}-non-sequential-both", EXAMPLE, "1,3,4", "both", provider, project=f"ls-{p}-m134-b", checks=["embedded", "overlap"]),
+        ]
+    runs.append(
+        Run("off-ten-modules", TEN_MODULES, "all", "both", "offline", 10, project="ls-off-ten", checks=["embedded", "overlap"])
+    )
+    return runs
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("outline", nargs="?", help="the outline (not with --checklist)")
+    ap.add_argument("--modules", default="all")
+    ap.add_argument("--content", default="theory", choices=["theory", "labs", "both"])
+    ap.add_argument("--provider", default="offline", choices=["offline", "bedrock"])
+    ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--project")
+    ap.add_argument("--checklist", action="store_true")
+    ap.add_argument("--plan", help="comma-separated run names to run from the checklist (CI's part of it)")
+    ap.add_argument("--providers", default="offline,bedrock")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--bucket", required=True)
+    ap.add_argument("--s3-endpoint", required=True)
+    ap.add_argument("--lambda-offline")
+    ap.add_argument("--lambda-bedrock")
+    ap.add_argument("--bedrock-endpoint")
+    ap.add_argument("--events-log", required=True)
+    ap.add_argument("--coursegen", required=True)
+    args = ap.parse_args()
+    env = Environment(args)
+
+    if args.checklist or args.plan:
+        runs = checklist_runs(args.providers.split(","))
+        if args.plan:
+            wanted = args.plan.split(",")
+            unknown = sorted(set(wanted) - {r.name for r in runs})
+            if unknown:
+                raise SystemExit(f"unknown runs {unknown}; known: {[r.name for r in runs]}")
+            runs = [r for r in runs if r.name in wanted]
+    else:
+        if not args.outline:
+            ap.error("OUTLINE is required without --checklist")
+        runs = [
+            Run("run", Path(args.outline).resolve(), args.modules, args.content, args.provider, args.concurrency, args.project)
+        ]
+
+    outcomes = []
+    with tempfile.TemporaryDirectory(prefix="local-aws-embedded-") as work:
+        for run in runs:
+            outcome = execute(env, run)
+            if run.checks or args.checklist or args.plan:
+                check(env, outcome, Path(work))
+            for problem in outcome.problems:
+                log(f"{run.name}: FAIL {problem}")
+            if run.checks:
+                log(f"{run.name}: {'PASS' if outcome.ok else 'FAIL'}")
+            outcomes.append(outcome)
+
+    def summary(o: Outcome) -> dict:
+        return {
+            "ok": o.ok,
+            "status": o.status,
+            "seconds": round(o.seconds, 1),
+            "containers": o.containers,
+            "max_overlap": o.max_overlap,
+            "course": str(o.course_dir),
+            **({"error": o.error} if o.error else {}),
+            **({"problems": o.problems} if o.problems else {}),
+        }
+
+    if len(outcomes) == 1 and not (args.checklist or args.plan):
+        print(json.dumps(summary(outcomes[0])))
+    else:
+        passed = sum(o.ok for o in outcomes)
+        print(f"local-aws: {passed} passed, {len(outcomes) - passed} failed")
+        print(
+            json.dumps(
+                {
+                    "ok": passed == len(outcomes),
+                    "status": "SUCCEEDED" if passed == len(outcomes) else "FAILED",
+                    "containers": sum(o.containers for o in outcomes),
+                    "max_overlap": {
+                        fn: max(o.max_overlap.get(fn, 0) for o in outcomes)
+                        for fn in sorted({fn for o in outcomes for fn in o.max_overlap})
+                    },
+                    "course": str(env.out),
+                    "runs": {o.run.name: summary(o) for o in outcomes},
+                }
+            )
+        )
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
