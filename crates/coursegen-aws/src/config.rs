@@ -21,6 +21,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use aws_config::SdkConfig;
 use coursegen_core::error::{StageError, StageResult};
 use coursegen_core::model::{ImageModel, TextModel};
@@ -163,24 +164,80 @@ where
     }
 }
 
+/// The side effects of building the models: reading the API key secret and constructing the
+/// providers. [`text_model_with`] and [`image_model_with`] decide *what* to build from the
+/// configuration and call these; [`AwsModelBuilder`] performs them against AWS. A caller that
+/// needs to know what a process does at start-up (which secret it reads, which models it
+/// builds: the Lambda IAM contract test) passes its own builder.
+#[async_trait]
+pub trait ModelBuilder: Send + Sync {
+    /// Read the OpenAI-compatible API key from the Secrets Manager secret `arn`.
+    async fn read_api_key_secret(&self, arn: &str) -> StageResult<String>;
+    /// The Bedrock text model `cfg.text_model_id`.
+    async fn bedrock_text(&self, cfg: &ProviderConfig) -> StageResult<Arc<dyn TextModel>>;
+    /// The OpenAI-compatible text model of `cfg.openai`, authenticated with `api_key`.
+    async fn openai_text(&self, cfg: &ProviderConfig, api_key: Option<String>) -> StageResult<Arc<dyn TextModel>>;
+    /// The Bedrock image model `model_id`.
+    async fn bedrock_image(&self, cfg: &ProviderConfig, model_id: &str) -> StageResult<Arc<dyn ImageModel>>;
+}
+
+/// The real [`ModelBuilder`]: AWS clients from the standard AWS configuration, loaded once.
+#[derive(Debug, Default)]
+pub struct AwsModelBuilder {
+    sdk: tokio::sync::OnceCell<SdkConfig>,
+}
+
+impl AwsModelBuilder {
+    async fn sdk(&self) -> &SdkConfig {
+        self.sdk.get_or_init(load_sdk_config).await
+    }
+}
+
+#[async_trait]
+impl ModelBuilder for AwsModelBuilder {
+    async fn read_api_key_secret(&self, arn: &str) -> StageResult<String> {
+        read_secret_key(self.sdk().await, arn).await
+    }
+
+    async fn bedrock_text(&self, cfg: &ProviderConfig) -> StageResult<Arc<dyn TextModel>> {
+        Ok(Arc::new(bedrock_text_from(self.sdk().await, cfg)))
+    }
+
+    async fn openai_text(&self, cfg: &ProviderConfig, api_key: Option<String>) -> StageResult<Arc<dyn TextModel>> {
+        let settings =
+            OpenAiSettings { base_url: cfg.openai.base_url.clone(), api_key, model: cfg.openai.model.clone() };
+        let quota = Quota::shared(&format!("openai:{}:{}", settings.base_url, settings.model), &cfg.text_quota);
+        let governor = Governor::new("openai", quota, cfg.retry.clone());
+        Ok(Arc::new(OpenAiText::new(settings, governor)?))
+    }
+
+    async fn bedrock_image(&self, cfg: &ProviderConfig, model_id: &str) -> StageResult<Arc<dyn ImageModel>> {
+        let quota = Quota::shared(&format!("bedrock:{model_id}"), &cfg.image_quota);
+        let governor = Governor::new("bedrock", quota, cfg.retry.clone());
+        Ok(Arc::new(BedrockImage::new(bedrock_client(self.sdk().await), model_id.to_string(), governor)?))
+    }
+}
+
 /// The text model the configuration asks for; `None` for `offline` (use the offline provider).
+/// `openai` with `OPENAI_API_KEY_SECRET_ARN` reads the secret now, once.
 pub async fn build_text_model(cfg: &ProviderConfig) -> StageResult<Option<Arc<dyn TextModel>>> {
+    text_model_with(cfg, &AwsModelBuilder::default()).await
+}
+
+/// [`build_text_model`] through `builder`.
+pub async fn text_model_with(
+    cfg: &ProviderConfig,
+    builder: &dyn ModelBuilder,
+) -> StageResult<Option<Arc<dyn TextModel>>> {
     match cfg.provider {
         ProviderKind::Offline => Ok(None),
-        ProviderKind::Bedrock => {
-            let sdk = load_sdk_config().await;
-            Ok(Some(Arc::new(bedrock_text_from(&sdk, cfg))))
-        }
+        ProviderKind::Bedrock => Ok(Some(builder.bedrock_text(cfg).await?)),
         ProviderKind::OpenAi => {
             let api_key = match &cfg.openai.api_key_secret_arn {
-                Some(arn) => Some(read_secret_key(&load_sdk_config().await, arn).await?),
+                Some(arn) => Some(builder.read_api_key_secret(arn).await?),
                 None => cfg.openai.api_key.clone(),
             };
-            let settings =
-                OpenAiSettings { base_url: cfg.openai.base_url.clone(), api_key, model: cfg.openai.model.clone() };
-            let quota = Quota::shared(&format!("openai:{}:{}", settings.base_url, settings.model), &cfg.text_quota);
-            let governor = Governor::new("openai", quota, cfg.retry.clone());
-            Ok(Some(Arc::new(OpenAiText::new(settings, governor)?)))
+            Ok(Some(builder.openai_text(cfg, api_key).await?))
         }
     }
 }
@@ -195,14 +252,19 @@ pub fn bedrock_text_from(sdk: &SdkConfig, cfg: &ProviderConfig) -> BedrockText {
 /// The image model the configuration asks for; `None` when images are rendered offline
 /// (`offline`, or `openai` without an explicit `IMAGE_MODEL_ID`).
 pub async fn build_image_model(cfg: &ProviderConfig) -> StageResult<Option<Arc<dyn ImageModel>>> {
+    image_model_with(cfg, &AwsModelBuilder::default()).await
+}
+
+/// [`build_image_model`] through `builder`.
+pub async fn image_model_with(
+    cfg: &ProviderConfig,
+    builder: &dyn ModelBuilder,
+) -> StageResult<Option<Arc<dyn ImageModel>>> {
     let Some(model_id) = &cfg.image_model_id else { return Ok(None) };
     if cfg.provider == ProviderKind::Offline {
         return Ok(None);
     }
-    let sdk = load_sdk_config().await;
-    let quota = Quota::shared(&format!("bedrock:{model_id}"), &cfg.image_quota);
-    let governor = Governor::new("bedrock", quota, cfg.retry.clone());
-    Ok(Some(Arc::new(BedrockImage::new(bedrock_client(&sdk), model_id.clone(), governor)?)))
+    Ok(Some(builder.bedrock_image(cfg, model_id).await?))
 }
 
 /// Read the OpenAI key from a Secrets Manager secret: either the plain key, or a JSON object
@@ -365,6 +427,76 @@ mod tests {
         assert!(secret_to_key(r#"{"other": 1}"#).unwrap_err().to_string().contains("OPENAI_API_KEY_SECRET_ARN"));
         assert!(secret_to_key("").is_err());
         assert!(secret_to_key("{broken").is_err());
+    }
+
+    /// Records what building asks for; models are the offline stand-ins of the stages' tests.
+    #[derive(Default)]
+    struct Recorder(std::sync::Mutex<Vec<String>>);
+
+    struct Named(&'static str);
+
+    #[async_trait]
+    impl TextModel for Named {
+        fn id(&self) -> coursegen_core::ModelId {
+            coursegen_core::ModelId { provider: self.0.into(), model: "m".into() }
+        }
+        async fn generate(&self, _: &coursegen_core::TextRequest) -> StageResult<coursegen_core::TextResponse> {
+            Err(StageError::Internal("not called".into()))
+        }
+    }
+
+    #[async_trait]
+    impl ImageModel for Named {
+        fn id(&self) -> coursegen_core::ModelId {
+            coursegen_core::ModelId { provider: self.0.into(), model: "m".into() }
+        }
+        async fn generate(&self, _: &coursegen_core::ImageRequest) -> StageResult<coursegen_core::ImageResponse> {
+            Err(StageError::Internal("not called".into()))
+        }
+    }
+
+    #[async_trait]
+    impl ModelBuilder for Recorder {
+        async fn read_api_key_secret(&self, arn: &str) -> StageResult<String> {
+            self.0.lock().unwrap().push(format!("secret {arn}"));
+            Ok("sk-from-secret".into())
+        }
+        async fn bedrock_text(&self, cfg: &ProviderConfig) -> StageResult<Arc<dyn TextModel>> {
+            self.0.lock().unwrap().push(format!("bedrock text {}", cfg.text_model_id));
+            Ok(Arc::new(Named("bedrock")))
+        }
+        async fn openai_text(&self, _: &ProviderConfig, api_key: Option<String>) -> StageResult<Arc<dyn TextModel>> {
+            self.0.lock().unwrap().push(format!("openai text key={api_key:?}"));
+            Ok(Arc::new(Named("openai")))
+        }
+        async fn bedrock_image(&self, _: &ProviderConfig, model_id: &str) -> StageResult<Arc<dyn ImageModel>> {
+            self.0.lock().unwrap().push(format!("bedrock image {model_id}"));
+            Ok(Arc::new(Named("bedrock")))
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_openai_text_model_reads_the_key_secret_and_it_wins_over_the_plain_key() {
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:k";
+        let openai = cfg(&[
+            ("COURSEGEN_PROVIDER", "openai"),
+            ("OPENAI_API_KEY", "sk-plain"),
+            ("OPENAI_API_KEY_SECRET_ARN", arn),
+        ])
+        .unwrap();
+        let r = Recorder::default();
+        assert_eq!(text_model_with(&openai, &r).await.unwrap().unwrap().id().provider, "openai");
+        assert!(image_model_with(&openai, &r).await.unwrap().is_none(), "openai draws images offline");
+        assert_eq!(*r.0.lock().unwrap(), [format!("secret {arn}"), "openai text key=Some(\"sk-from-secret\")".into()]);
+
+        let bedrock = cfg(&[("COURSEGEN_PROVIDER", "bedrock"), ("OPENAI_API_KEY_SECRET_ARN", arn)]).unwrap();
+        let r = Recorder::default();
+        text_model_with(&bedrock, &r).await.unwrap().unwrap();
+        image_model_with(&bedrock, &r).await.unwrap().unwrap();
+        assert_eq!(
+            *r.0.lock().unwrap(),
+            [format!("bedrock text {DEFAULT_TEXT_MODEL_ID}"), format!("bedrock image {DEFAULT_IMAGE_MODEL_ID}")]
+        );
     }
 
     #[tokio::test]

@@ -3,7 +3,12 @@
 
 use std::sync::Arc;
 
-use coursegen_core::{BlobStore, FsStore, StageError};
+use async_trait::async_trait;
+use coursegen_aws::config::{image_model_with, text_model_with, AwsModelBuilder, ModelBuilder, ProviderConfig};
+use coursegen_core::{
+    BlobStore, FsStore, ImageModel, ImageRequest, ImageResponse, ModelId, StageError, StageResult, TextModel,
+    TextRequest, TextResponse,
+};
 use coursegen_stages::{Deps, Stage};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
@@ -31,30 +36,160 @@ fn env_usize(name: &str, default: usize) -> Result<usize, StageError> {
     }
 }
 
-/// Builds the dependencies once per container: the store (`COURSEGEN_STORE_DIR` for a local
-/// directory, else the S3 bucket `COURSE_BUCKET`), the models (`COURSEGEN_PROVIDER` and the
-/// model variables; offline when unset), and the concurrency settings.
-pub async fn deps_from_env() -> Result<Deps, StageError> {
-    let store: Arc<dyn BlobStore> = match (std::env::var("COURSEGEN_STORE_DIR"), std::env::var("COURSE_BUCKET")) {
-        (Ok(dir), _) if !dir.is_empty() => Arc::new(FsStore::new(dir)),
-        (_, Ok(bucket)) if !bucket.is_empty() => Arc::new(coursegen_aws::config::s3_store(&bucket).await?),
-        _ => {
-            return Err(StageError::Config(
-                "set COURSE_BUCKET (the course bucket) or COURSEGEN_STORE_DIR (a local directory)".into(),
-            ))
+/// The models a stage's handler calls, read from the handlers in `coursegen-stages`:
+/// PrepareCourse and BookBuilder call none, ImagesGen only the image model, the planners and
+/// writers only the text model. [`deps_for`] builds exactly these, so a function reads the API
+/// key secret (and needs `secretsmanager:GetSecretValue`) only if its stage calls the text model.
+/// A stage that calls a model it is not listed for fails with an internal error naming it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageModels {
+    /// The stage calls the text model.
+    pub text: bool,
+    /// The stage calls the image model.
+    pub image: bool,
+}
+
+impl StageModels {
+    /// The models `stage` calls.
+    pub fn of(stage: Stage) -> StageModels {
+        match stage {
+            Stage::PrepareCourse | Stage::BookBuilder => StageModels { text: false, image: false },
+            Stage::ContentGen | Stage::VisualPlanner | Stage::LabPlanner | Stage::LabWriter => {
+                StageModels { text: true, image: false }
+            }
+            Stage::ImagesGen => StageModels { text: false, image: true },
         }
-    };
+    }
+}
+
+/// Stands in for a model a stage was built without: calling it is a bug in [`StageModels`].
+struct NotBuilt {
+    stage: Stage,
+    port: &'static str,
+}
+
+impl NotBuilt {
+    fn id(&self) -> ModelId {
+        ModelId { provider: "none".into(), model: format!("no {} model for {}", self.port, self.stage.name()) }
+    }
+    fn error(&self) -> StageError {
+        StageError::Internal(format!(
+            "{} called the {} model, which coursegen_lambda::StageModels says it never calls, so none was built",
+            self.stage.name(),
+            self.port
+        ))
+    }
+}
+
+#[async_trait]
+impl TextModel for NotBuilt {
+    fn id(&self) -> ModelId {
+        NotBuilt::id(self)
+    }
+    async fn generate(&self, _request: &TextRequest) -> StageResult<TextResponse> {
+        Err(self.error())
+    }
+}
+
+#[async_trait]
+impl ImageModel for NotBuilt {
+    fn id(&self) -> ModelId {
+        NotBuilt::id(self)
+    }
+    async fn generate(&self, _request: &ImageRequest) -> StageResult<ImageResponse> {
+        Err(self.error())
+    }
+}
+
+/// The dependencies of `stage` over `store`: the models [`StageModels::of`] lists for it, built
+/// by `builder` from `cfg` (offline providers where `cfg` names none), and default settings.
+/// Models the stage never calls are not built, so their start-up work (the secret read) never
+/// happens in that function.
+pub async fn deps_for(
+    stage: Stage,
+    store: Arc<dyn BlobStore>,
+    cfg: &ProviderConfig,
+    builder: &dyn ModelBuilder,
+) -> Result<Deps, StageError> {
+    let uses = StageModels::of(stage);
     let mut deps = Deps::offline(store);
-    let cfg = coursegen_aws::config::ProviderConfig::from_env()?;
-    if let Some(text) = coursegen_aws::config::build_text_model(&cfg).await? {
-        deps.text = text;
+    if uses.text {
+        if let Some(text) = text_model_with(cfg, builder).await? {
+            deps.text = text;
+        }
+    } else {
+        deps.text = Arc::new(NotBuilt { stage, port: "text" });
     }
-    if let Some(image) = coursegen_aws::config::build_image_model(&cfg).await? {
-        deps.image = image;
+    if uses.image {
+        if let Some(image) = image_model_with(cfg, builder).await? {
+            deps.image = image;
+        }
+    } else {
+        deps.image = Arc::new(NotBuilt { stage, port: "image" });
     }
+    Ok(deps)
+}
+
+/// The store from the environment: `COURSEGEN_STORE_DIR` for a local directory, else the S3
+/// bucket `COURSE_BUCKET`.
+async fn store_from_env() -> Result<Arc<dyn BlobStore>, StageError> {
+    match (std::env::var("COURSEGEN_STORE_DIR"), std::env::var("COURSE_BUCKET")) {
+        (Ok(dir), _) if !dir.is_empty() => Ok(Arc::new(FsStore::new(dir))),
+        (_, Ok(bucket)) if !bucket.is_empty() => Ok(Arc::new(coursegen_aws::config::s3_store(&bucket).await?)),
+        _ => Err(StageError::Config(
+            "set COURSE_BUCKET (the course bucket) or COURSEGEN_STORE_DIR (a local directory)".into(),
+        )),
+    }
+}
+
+/// Builds the dependencies of `stage` once per container: the store (see [`store_from_env`]),
+/// the models that stage calls ([`deps_for`]; `COURSEGEN_PROVIDER` and the model variables,
+/// offline when unset), and the concurrency settings.
+pub async fn deps_from_env(stage: Stage) -> Result<Deps, StageError> {
+    let store = store_from_env().await?;
+    let cfg = ProviderConfig::from_env()?;
+    let mut deps = deps_for(stage, store, &cfg, &AwsModelBuilder::default()).await?;
     deps.settings.lesson_concurrency = env_usize("LESSON_CONCURRENCY", deps.settings.lesson_concurrency)?;
     deps.settings.image_concurrency = env_usize("IMAGE_CONCURRENCY", deps.settings.image_concurrency)?;
     Ok(deps)
+}
+
+/// The stage a deployed function serves, from its `Handler` (the runtime passes it in
+/// `_HANDLER`): `content-gen`, `ContentGen` or `ContentGenFunction`. All functions share one
+/// `bootstrap`, so a missing or unknown handler is an init error that names the fix.
+pub fn stage_from_handler(handler: Option<&str>) -> Result<Stage, StageError> {
+    let known = Stage::ALL.iter().map(|s| kebab(s.name())).collect::<Vec<_>>().join(", ");
+    match handler.map(str::trim) {
+        None | Some("") => Err(StageError::Config(format!(
+            "_HANDLER is not set: set the function's Handler to the stage it serves ({known})"
+        ))),
+        Some(name) => Stage::from_name(name).ok_or_else(|| {
+            StageError::Config(format!(
+                "_HANDLER={name:?} names no stage: set the function's Handler to one of {known}"
+            ))
+        }),
+    }
+}
+
+/// `ContentGen` -> `content-gen`, the spelling the template's `Handler` uses.
+fn kebab(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// Runs the stage named by `_HANDLER` (the one `bootstrap` every deployed function shares).
+pub async fn serve_handler() -> Result<(), lambda_runtime::Error> {
+    let stage = stage_from_handler(std::env::var("_HANDLER").ok().as_deref()).inspect_err(|e| {
+        // Printed as well as returned: the init error is what a user finds in the function's log.
+        eprintln!("coursegen init error: {e}");
+    })?;
+    serve(stage).await
 }
 
 /// Time kept free before the Lambda deadline to report an error instead of being killed.
@@ -63,8 +198,14 @@ pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(
 /// Runs one stage as a Lambda function until the runtime stops.
 pub async fn serve(stage: Stage) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let deps = Arc::new(deps_from_env().await?);
-    tracing::info!(stage = stage.name(), store = deps.store.describe(), text = %deps.text.id(), "ready");
+    let deps = Arc::new(deps_from_env(stage).await?);
+    tracing::info!(
+        stage = stage.name(),
+        store = deps.store.describe(),
+        text = %deps.text.id(),
+        image = %deps.image.id(),
+        "ready"
+    );
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let deps = deps.clone();
         // Model retries stop a safety margin before the function would time out, so the
@@ -91,5 +232,42 @@ mod tests {
         let d: Diagnostic = FunctionError(StageError::request("modules_to_generate", "module 9 does not exist")).into();
         assert_eq!(d.error_type, "InvalidRequest");
         assert!(d.error_message.contains("modules_to_generate"));
+    }
+
+    #[tokio::test]
+    async fn a_stage_is_built_only_with_the_models_it_calls_and_calling_another_fails_naming_it() {
+        let cfg = ProviderConfig::from_lookup(|_| None).unwrap();
+        let store: Arc<dyn BlobStore> = Arc::new(coursegen_core::MemStore::new());
+        let images = deps_for(Stage::ImagesGen, store.clone(), &cfg, &AwsModelBuilder::default()).await.unwrap();
+        assert_eq!(images.image.id().provider, "offline", "offline provider: offline images");
+        let request = TextRequest {
+            task: coursegen_core::TextTask::Lesson,
+            subject: "module 1 lesson 1".into(),
+            system: String::new(),
+            prompt: String::new(),
+            max_tokens: 1,
+            temperature: 0.0,
+            json_schema: None,
+            brief: serde_json::Value::Null,
+        };
+        let e = images.text.generate(&request).await.unwrap_err();
+        assert_eq!(e.error_type(), "InternalError");
+        assert!(e.to_string().contains("ImagesGen called the text model"), "{e}");
+        let book = deps_for(Stage::BookBuilder, store, &cfg, &AwsModelBuilder::default()).await.unwrap();
+        let image = ImageRequest { visual_id: "01-01-01".into(), prompt: "p".into(), width: 8, height: 8, seed: 1 };
+        assert!(book.image.generate(&image).await.unwrap_err().to_string().contains("BookBuilder called the image"));
+    }
+
+    #[test]
+    fn the_shared_bootstrap_serves_the_stage_its_handler_names() {
+        assert_eq!(stage_from_handler(Some("content-gen")).unwrap(), Stage::ContentGen);
+        assert_eq!(stage_from_handler(Some("BookBuilderFunction")).unwrap(), Stage::BookBuilder);
+        assert_eq!(stage_from_handler(Some(" prepare-course ")).unwrap(), Stage::PrepareCourse);
+        for handler in [None, Some(""), Some("bootstrap"), Some("content-writer")] {
+            let e = stage_from_handler(handler).unwrap_err();
+            assert_eq!(e.error_type(), "ConfigError");
+            let text = e.to_string();
+            assert!(text.contains("_HANDLER") && text.contains("visual-planner, images-gen"), "{text}");
+        }
     }
 }
