@@ -27,9 +27,12 @@ pub(crate) fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> 
     }
 }
 
-/// A seed for one request: the simulator seed mixed with the model and body.
+/// A seed for one request: the simulator seed mixed with the model and body. The body is
+/// hashed with its object keys sorted: clients may serialise maps in any order (the AWS SDK's
+/// `Document` is a hash map, so a tool's input schema comes out in a different key order in
+/// every process), and the same request must get the same answer.
 pub(crate) fn request_seed(config: &Config, model_id: &str, body: &Map<String, Value>) -> u64 {
-    let canonical = Value::Object(body.clone()).to_string();
+    let canonical = crate::schema_gen::sorted_keys(&Value::Object(body.clone())).to_string();
     mix(config.seed, mix(fnv1a(model_id.as_bytes()), fnv1a(canonical.as_bytes())))
 }
 
@@ -675,5 +678,34 @@ pub(crate) fn invoke_plan(model_id: &str, body: &[u8], config: &Config) -> Resul
         Err(ApiError::validation(
             "Malformed input request: the body matches no supported model request shape, please reformat your input and try again.",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_request_gets_the_same_seed_whatever_its_key_order() {
+        let config = Config::default();
+        let a: Value = serde_json::from_str(
+            r#"{"messages":[{"role":"user"}],"toolConfig":{"tools":[{"toolSpec":{"inputSchema":{"json":{"type":"object","required":["a"],"properties":{"a":{"type":"string"},"b":{"type":"integer"}}}}}}]}}"#,
+        )
+        .unwrap();
+        let b: Value = serde_json::from_str(
+            r#"{"toolConfig":{"tools":[{"toolSpec":{"inputSchema":{"json":{"properties":{"b":{"type":"integer"},"a":{"type":"string"}},"required":["a"],"type":"object"}}}}]},"messages":[{"role":"user"}]}"#,
+        )
+        .unwrap();
+        let (Value::Object(a), Value::Object(b)) = (a, b) else { unreachable!() };
+        assert_eq!(request_seed(&config, "m", &a), request_seed(&config, "m", &b));
+        let mut c = a.clone();
+        c.insert("messages".into(), serde_json::json!([{"role": "assistant"}]));
+        assert_ne!(request_seed(&config, "m", &a), request_seed(&config, "m", &c));
+        // Array order is content, not presentation.
+        let mut d = a.clone();
+        d.insert("order".into(), serde_json::json!([1, 2]));
+        let mut e = a.clone();
+        e.insert("order".into(), serde_json::json!([2, 1]));
+        assert_ne!(request_seed(&config, "m", &d), request_seed(&config, "m", &e));
     }
 }

@@ -19,9 +19,26 @@ const MAX_ITEMS: u64 = 1_000;
 const MAX_STRING: u64 = 1_000_000;
 
 /// Generates a value for `schema`, using `words` as vocabulary for strings.
+///
+/// The schema is walked with its keys in sorted order, so the same schema gives the same value
+/// whatever order the client serialised its maps in.
 pub fn generate(schema: &Value, rng: &mut Rng, words: &[String]) -> Value {
+    let schema = &sorted_keys(schema);
     let mut generator = Generator { root: schema, rng, words, nodes: 0 };
     generator.value(schema, "value", 0)
+}
+
+/// `value` with the keys of every object in sorted order (arrays keep theirs: it is content).
+pub fn sorted_keys(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), sorted_keys(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sorted_keys).collect()),
+        other => other.clone(),
+    }
 }
 
 struct Generator<'a> {
@@ -518,6 +535,21 @@ impl Generator<'_> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_same_schema_in_another_key_order_gives_the_same_value() {
+        let a = json!({"type": "object", "required": ["kind", "title"], "properties": {
+            "kind": {"type": "string", "enum": ["diagram", "illustration"]},
+            "title": {"type": "string"}, "steps": {"type": "array", "items": {"type": "string"}}}});
+        let b = json!({"properties": {"steps": {"items": {"type": "string"}, "type": "array"},
+            "title": {"type": "string"}, "kind": {"enum": ["diagram", "illustration"], "type": "string"}},
+            "required": ["kind", "title"], "type": "object"});
+        let words = vec!["alpha".to_string(), "beta".to_string()];
+        for seed in 0..20 {
+            assert_eq!(generate(&a, &mut Rng::new(seed), &words), generate(&b, &mut Rng::new(seed), &words));
+        }
+    }
+
     use super::*;
     use serde_json::json;
 
