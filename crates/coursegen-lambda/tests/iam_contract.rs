@@ -116,15 +116,6 @@ const ALLOWED: &[Allowance] = &[
                  profile's regions, chosen by Bedrock, and the profile gains regions over time: the foundation \
                  model is granted in every region. The profile itself is granted exactly.",
     },
-    Allowance {
-        function: "*",
-        action: "secretsmanager:GetSecretValue",
-        resource: SECRET,
-        scenarios: &[LEFTOVER_SECRET],
-        reason: "OpenAiSecretPolicy exists whenever OpenAiApiKeySecretArn is set (condition HasOpenAiSecret), \
-                 also when Provider is not openai and no function reads it. It is the operator's own secret \
-                 for this stack; a condition `Provider = openai and a secret` would remove this grant.",
-    },
 ];
 
 // ------------------------------------------------------------------------------------------
@@ -1560,7 +1551,7 @@ fn the_checker_names_function_action_and_secret_when_content_gen_loses_the_secre
 fn the_checker_reports_a_grant_no_stage_uses() {
     let mut t = template().clone();
     policies_mut(&mut t, "BookBuilderFunction")
-        .push(json!({"Fn::If": ["HasOpenAiSecret", {"Ref": "OpenAiSecretPolicy"}, {"Ref": "AWS::NoValue"}]}));
+        .push(json!({"Fn::If": ["UseOpenAiSecret", {"Ref": "OpenAiSecretPolicy"}, {"Ref": "AWS::NoValue"}]}));
     let bucket = recordings()[0].bucket.clone();
     policies_mut(&mut t, "PrepareCourseFunction").push(json!({"Statement": [{"Sid": "TooWide", "Effect": "Allow",
         "Action": "s3:PutObject", "Resource": format!("arn:aws:s3:::{bucket}/*")}]}));
