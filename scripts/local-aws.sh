@@ -175,7 +175,7 @@ S3_ENDPOINT="http://$GATEWAY:$S3_PORT"
 
 SIM_PORT="$(free_port "$GATEWAY")"
 setsid "$ROOT/target/debug/bedrock-sim" --listen "$GATEWAY:$SIM_PORT" --allow-non-loopback \
-  --latency-ms "${LOCAL_AWS_SIM_LATENCY_MS:-50}" >"$WORK/bedrock-sim.log" 2>&1 &
+  --latency-ms "${LOCAL_AWS_SIM_LATENCY_MS:-1500}" >"$WORK/bedrock-sim.log" 2>&1 &
 PIDS+=($!)
 SIM_ENDPOINT="http://$GATEWAY:$SIM_PORT"
 wait_for_http "$S3_ENDPOINT/" 30 || die "s3-local did not start: $(cat "$WORK/s3.log")"

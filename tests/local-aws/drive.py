@@ -445,19 +445,21 @@ def check(env: Environment, outcome: Outcome, work: Path) -> None:
 
 
 def checklist_runs(providers: list[str]) -> list[Run]:
+    """The testing checklist. Overlap is checked where invocations last long enough to be seen:
+    with the bedrock provider every model call takes the simulator's latency, while an offline
+    ContentGen finishes in milliseconds, before the next container has started."""
     runs = []
     for provider in providers:
         p = provider[:3]
+        overlap = ["overlap"] if provider == "bedrock" else []
         runs += [
             Run(f"{p}-single-module", EXAMPLE, "1", "theory", provider, project=f"ls-{p}-m1", checks=["embedded"]),
-            Run(f"{p}-two-modules", EXAMPLE, "1,2", "theory", provider, project=f"ls-{p}-m12", checks=["embedded", "overlap"]),
-            Run(f"{p}-non-sequential-theory", EXAMPLE, "1,3,4", "theory", provider, project=f"ls-{p}-m134-t", checks=["embedded", "overlap"]),
+            Run(f"{p}-two-modules", EXAMPLE, "1,2", "theory", provider, project=f"ls-{p}-m12", checks=["embedded", *overlap]),
+            Run(f"{p}-non-sequential-theory", EXAMPLE, "1,3,4", "theory", provider, project=f"ls-{p}-m134-t", checks=["embedded", *overlap]),
             Run(f"{p}-non-sequential-labs", EXAMPLE, "1,3,4", "labs", provider, project=f"ls-{p}-m134-l", checks=["embedded"]),
-            Run(f"{p}-non-sequential-both", EXAMPLE, "1,3,4", "both", provider, project=f"ls-{p}-m134-b", checks=["embedded", "overlap"]),
+            Run(f"{p}-non-sequential-both", EXAMPLE, "1,3,4", "both", provider, project=f"ls-{p}-m134-b", checks=["embedded", *overlap]),
+            Run(f"{p}-ten-modules", TEN_MODULES, "all", "both", provider, 10, project=f"ls-{p}-ten", checks=["embedded", *overlap]),
         ]
-    runs.append(
-        Run("off-ten-modules", TEN_MODULES, "all", "both", "offline", 10, project="ls-off-ten", checks=["embedded", "overlap"])
-    )
     return runs
 
 
