@@ -197,7 +197,14 @@ start_lambda() {  # PROVIDER PORT: sam local start-lambda serving the built temp
     >"$WORK/start-lambda-$provider.log" 2>&1 &
   PIDS+=($!)
   wait_for_http "http://127.0.0.1:$port/" 120 || die "sam local start-lambda ($provider) did not start: $(tail -20 "$WORK/start-lambda-$provider.log")"
-  log "sam local start-lambda ($provider) on 127.0.0.1:$port"
+  # In front of it, the Invoke API contract of AWS Lambda (tests/fidelity/invoke_adapter.py): a
+  # failure of the emulator itself becomes Lambda's ServiceException, which the Retry catches.
+  ADAPTER_PORT="$(free_port 127.0.0.1)"
+  setsid python tests/fidelity/invoke_adapter.py --listen-port "$ADAPTER_PORT" \
+    --upstream "http://127.0.0.1:$port" >"$WORK/adapter-$provider.log" 2>&1 &
+  PIDS+=($!)
+  wait_for_http "http://127.0.0.1:$ADAPTER_PORT/" 30 || die "the invoke adapter did not start: $(cat "$WORK/adapter-$provider.log")"
+  log "sam local start-lambda ($provider) on 127.0.0.1:$port, Lambda API on 127.0.0.1:$ADAPTER_PORT"
 }
 
 if [[ $CHECKLIST == 1 || -n "$PLAN" ]]; then
@@ -208,10 +215,10 @@ else
 fi
 LAMBDA_ARGS=()
 if [[ ",$PROVIDERS," == *",offline,"* ]]; then
-  port="$(free_port 127.0.0.1)"; start_lambda offline "$port"; LAMBDA_ARGS+=(--lambda-offline "http://127.0.0.1:$port")
+  start_lambda offline "$(free_port 127.0.0.1)"; LAMBDA_ARGS+=(--lambda-offline "http://127.0.0.1:$ADAPTER_PORT")
 fi
 if [[ ",$PROVIDERS," == *",bedrock,"* ]]; then
-  port="$(free_port 127.0.0.1)"; start_lambda bedrock "$port"; LAMBDA_ARGS+=(--lambda-bedrock "http://127.0.0.1:$port")
+  start_lambda bedrock "$(free_port 127.0.0.1)"; LAMBDA_ARGS+=(--lambda-bedrock "http://127.0.0.1:$ADAPTER_PORT")
 fi
 
 # Container start and end times, for the overlap of invocations.

@@ -186,34 +186,16 @@ fi
 
 manifest_key="$PROJECT/book/manifest.json"
 if store_get "$manifest_key" "$WORK/manifest-endpoint.json" 2>/dev/null && [[ -f "$WORK/inprocess/$manifest_key" ]]; then
-  if python - "$WORK/manifest-endpoint.json" "$WORK/inprocess/$manifest_key" "$IGNORE_KEYS" <<'EOF'
-import json, sys
+  if ROOT="$ROOT" python - "$WORK/manifest-endpoint.json" "$WORK/inprocess/$manifest_key" "$IGNORE_KEYS" <<'EOF'
+import json, os, sys
+sys.path.insert(0, os.path.join(os.environ["ROOT"], "tests", "fidelity"))
+from engines import first_difference
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
 for key in filter(None, sys.argv[3].split(",")):
     a.pop(key, None)
     b.pop(key, None)
 if a != b:
-    def diff(x, y, path="$"):
-        if type(x) is not type(y):
-            return f"{path}: {json.dumps(x)[:200]} != {json.dumps(y)[:200]}"
-        if isinstance(x, dict):
-            for k in sorted(set(x) | set(y)):
-                if k not in x or k not in y:
-                    return f"{path}.{k}: present on one side only"
-                d = diff(x[k], y[k], f"{path}.{k}")
-                if d:
-                    return d
-        elif isinstance(x, list):
-            if len(x) != len(y):
-                return f"{path}: length {len(x)} != {len(y)}"
-            for i, (p, q) in enumerate(zip(x, y)):
-                d = diff(p, q, f"{path}[{i}]")
-                if d:
-                    return d
-        elif x != y:
-            return f"{path}: {json.dumps(x)[:200]} != {json.dumps(y)[:200]}"
-        return None
-    print("first difference:", diff(a, b))
+    print("first difference:", first_difference(a, b))
     sys.exit(1)
 EOF
   then

@@ -7,7 +7,12 @@ contract of AWS Lambda, so both engines see function errors the way Step Functio
     and that body, which is what lets Step Functions use `errorType` as the error name;
   * it only knows bare binary names, while AWS accepts a function ARN (or partial ARN) as
     FunctionName.
-The adapter fixes both and forwards everything else unchanged.
+`sam local start-lambda` answers a failure of its own (a container that did not start: under
+load, two containers can be given the same host port) with HTTP 500, error type `Service` and no
+request id, which moto's engine cannot read; AWS Lambda reports its own failures as
+`ServiceException`, which Step Functions names `Lambda.ServiceException` and our Retry catches.
+The adapter fixes all of these, adds the request id Lambda always sends, and forwards everything
+else unchanged.
 
 Usage: python invoke_adapter.py --listen-port 9001 --upstream http://127.0.0.1:9000
 """
@@ -64,11 +69,21 @@ def make_handler(upstream_host: str, upstream_port: int, timeout: float):
                 self._reply(502, json.dumps({"message": f"upstream unavailable: {e}"}).encode(), {})
                 return
             extra = {"x-amzn-RequestId": str(uuid.uuid4())}
+            kept = {k.lower(): v for k, v in upstream_headers.items()}
+            for name in ("X-Amz-Function-Error", "X-Amz-Log-Result"):
+                if name.lower() in kept:
+                    extra[name] = kept[name.lower()]
             if match:
                 extra["X-Amz-Executed-Version"] = "$LATEST"
                 if status >= 500 and _is_function_error(payload):
                     extra["X-Amz-Function-Error"] = "Unhandled"
                     status = 200
+                elif status >= 500:
+                    # The emulator itself failed (not the function): Lambda's ServiceException.
+                    message = payload.decode("utf-8", "replace")[:1000]
+                    payload = json.dumps({"Type": "Service", "message": message}).encode()
+                    extra["x-amzn-ErrorType"] = "ServiceException"
+                    upstream_headers["content-type"] = "application/json"
             content_type = upstream_headers.get("content-type") or upstream_headers.get("Content-Type")
             if content_type:
                 extra["Content-Type"] = content_type

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "fidelity"))
+from engines import first_difference  # noqa: E402  (the fidelity suite's JSON comparison)
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 EXAMPLE = ROOT / "examples" / "kubernetes-devops.yaml"
@@ -321,28 +323,6 @@ def comparable(manifest: dict) -> dict:
     m.pop("usage", None)
     m.pop("generated_at", None)
     return m
-
-
-def first_difference(a: Any, b: Any, path: str = "$") -> str | None:
-    if type(a) is not type(b):
-        return f"{path}: {json.dumps(a)[:200]} != {json.dumps(b)[:200]}"
-    if isinstance(a, dict):
-        for k in sorted(set(a) | set(b)):
-            if k not in a or k not in b:
-                return f"{path}.{k}: present on one side only"
-            d = first_difference(a[k], b[k], f"{path}.{k}")
-            if d:
-                return d
-        return None
-    if isinstance(a, list):
-        if len(a) != len(b):
-            return f"{path}: length {len(a)} != {len(b)}"
-        for i, (x, y) in enumerate(zip(a, b)):
-            d = first_difference(x, y, f"{path}[{i}]")
-            if d:
-                return d
-        return None
-    return None if a == b else f"{path}: {json.dumps(a)[:200]} != {json.dumps(b)[:200]}"
 
 
 def embedded_manifest(env: Environment, run: Run, project: str, work: Path) -> dict:
