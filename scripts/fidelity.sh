@@ -63,4 +63,4 @@ PYTHONDONTWRITEBYTECODE=1 \
 FIDELITY_LAMBDA_ENDPOINT="http://127.0.0.1:$ADAPTER_PORT" \
 FIDELITY_STORE_DIR="$STORE" \
 COURSEGEN_BIN="$ROOT/target/debug/coursegen" \
-  python -m pytest -p no:cacheprovider -rxXf "$@" test_fidelity.py
+  python -m pytest -p no:cacheprovider -rxXf "$@" test_invoke_adapter.py test_fidelity.py
