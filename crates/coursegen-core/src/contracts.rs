@@ -1,4 +1,4 @@
-//! Stage inputs and outputs (DESIGN §3): what travels in the Step Functions payload (keys and
+//! Stage inputs and outputs: what travels in the Step Functions payload (keys and
 //! small summaries, never content), and the JSON documents stages leave in the store.
 //!
 //! Unknown fields are accepted (forward compatibility); required fields are required.

@@ -1,4 +1,4 @@
-//! The store key layout (DESIGN §3). Every key lives under `{project_folder}/`; nothing else
+//! The store key layout (ARCHITECTURE.md, "Stages"). Every key lives under `{project_folder}/`; nothing else
 //! in the code builds keys by hand.
 
 use crate::error::StageError;

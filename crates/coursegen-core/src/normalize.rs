@@ -1,4 +1,4 @@
-//! Request normalisation (DESIGN §1, §3 PrepareCourse): turn the loosely typed
+//! Request normalisation (PrepareCourse): turn the loosely typed
 //! [`RawRequest`] into a [`Request`] checked against the outline, reporting every problem
 //! at once with the name of the field it concerns.
 

@@ -1,4 +1,4 @@
-//! The course outline (DESIGN §1): types, parsing and validation.
+//! The course outline: types, parsing and validation.
 //!
 //! Parsing collects *every* problem with its path before failing; nothing is written by a
 //! stage whose outline does not validate.

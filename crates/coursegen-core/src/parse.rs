@@ -1,4 +1,4 @@
-//! Outline parsing and validation (DESIGN §1).
+//! Outline parsing and validation (the format: `schemas/outline.schema.json`).
 //!
 //! [`parse_outline`] reads YAML in guarded steps, then validates:
 //!
@@ -37,7 +37,7 @@ const LANGUAGE_LIST: &str = "en, es, fr, de, pt, it";
 
 /// Parse and validate an outline, reporting every problem at once.
 ///
-/// Accepts the DESIGN §1 shape unchanged, `course_metadata` as an alias of `course`, topics
+/// Accepts the outline shape authors already use unchanged, `course_metadata` as an alias of `course`, topics
 /// and lab activities as strings or `{title, duration_minutes, bloom_level}` objects, and
 /// unknown keys (ignored). Returns [`StageError::InvalidOutline`] listing each problem with
 /// its path; document-level problems (size, syntax, alias bombs) have an empty path and

@@ -1,7 +1,7 @@
 //! BookBuilder: assemble the book from everything the course folder holds for the outline
 //! (lessons of every module, so earlier executions count), the merged list of per-module image
-//! mappings (DESIGN §6.4), and the lab guides; write the three editions and the manifest; return
-//! keys and counts only (DESIGN §6.5).
+//! mappings (defect 4 in ARCHITECTURE.md), and the lab guides; write the three editions and the manifest; return
+//! keys and counts only (defect 5 in ARCHITECTURE.md).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -123,7 +123,7 @@ fn selected_modules(
     }
 }
 
-/// Build the book (DESIGN §3). Everything expected but missing is listed in the manifest's
+/// Build the book. Everything expected but missing is listed in the manifest's
 /// failures and counted in `failed`; the stage itself fails only on invalid input or store errors.
 pub async fn book_builder(input: BookBuilderInput, deps: &Deps) -> StageResult<BookBuilderOutput> {
     let project = input.project_folder.as_str();

@@ -1,4 +1,4 @@
-//! The offline providers (DESIGN §4): deterministic drafts built from each request's `brief`,
+//! The offline providers: deterministic drafts built from each request's `brief`,
 //! in the course language, clearly labelled as drafts; and SVG cards for illustrations. Same
 //! request, same bytes. No network, no model.
 

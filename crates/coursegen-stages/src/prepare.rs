@@ -7,7 +7,7 @@ use coursegen_core::{keys, BlobStoreExt, StageError, StageResult};
 use crate::common::check_project;
 use crate::Deps;
 
-/// Validate and normalise a request (DESIGN §1, §3). The outline is read from `outline_key`, or
+/// Validate and normalise a request. The outline is read from `outline_key`, or
 /// from the project's default outline key; the project folder defaults to one derived from the
 /// course title when only an outline key is given.
 pub async fn prepare_course(input: PrepareCourseInput, deps: &Deps) -> StageResult<PrepareCourseOutput> {

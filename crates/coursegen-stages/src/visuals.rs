@@ -157,7 +157,7 @@ fn usable_edges(mut d: DiagramSpec) -> DiagramSpec {
     d
 }
 
-/// Plan one lesson's visuals (DESIGN §3). Reuses the stored prompts when they record the same
+/// Plan one lesson's visuals. Reuses the stored prompts when they record the same
 /// fingerprint (unless `force`); otherwise one structured model call, checked against the
 /// schema and semantically, repaired once, then `ModelError`.
 pub async fn visual_planner(input: VisualPlannerInput, deps: &Deps) -> StageResult<VisualPlannerOutput> {

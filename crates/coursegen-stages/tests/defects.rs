@@ -1,4 +1,5 @@
-//! One test per defect of the system we replace (DESIGN §6): each fails if the defect returns.
+//! One test per defect of the system we replace (ARCHITECTURE.md, "Defects ruled out"): each
+//! fails if the defect returns.
 
 mod common;
 

@@ -279,7 +279,7 @@ impl FakeStages {
                 let i: ImagesGenInput = decode(stage, payload)?;
                 let m = i.module_number;
                 let n = self.lesson_count(m).map_err(|e| wrong(stage, e))?;
-                // Exactly this module's prompts, in lesson order (DESIGN §6, lesson 2).
+                // Exactly this module's prompts, in lesson order (defect 2 in ARCHITECTURE.md).
                 let expected: Vec<String> = (1..=n)
                     .flat_map(|l| (1..=VISUALS_PER_LESSON).map(move |v| (l, v)))
                     .map(|(l, v)| keys::prompt_key(&i.project_folder, m, l, v))
