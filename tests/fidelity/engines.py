@@ -157,19 +157,25 @@ class MotoEngine:
         execution_arn = self.client.start_execution(
             stateMachineArn=arn, name=name, input=json.dumps(execution_input)
         )["executionArn"]
-        deadline = started + timeout
-        while True:
-            desc = self.client.describe_execution(executionArn=execution_arn)
-            if desc["status"] != "RUNNING":
-                break
-            if time.monotonic() > deadline:
-                self.client.stop_execution(executionArn=execution_arn)
-                raise TimeoutError(f"moto execution still RUNNING after {timeout:.0f}s")
-            time.sleep(poll)
+        desc = wait_for_execution(self.client, execution_arn, timeout=timeout, poll=poll)
         seconds = time.monotonic() - started
         if desc["status"] == "SUCCEEDED":
             return Outcome("SUCCEEDED", output=json.loads(desc.get("output", "null")), seconds=seconds)
         return Outcome(desc["status"], error=desc.get("error"), cause=desc.get("cause"), seconds=seconds)
+
+
+def wait_for_execution(client: Any, execution_arn: str, *, timeout: float, poll: float) -> dict:
+    """`describe_execution` until the execution is no longer RUNNING; after `timeout` seconds it
+    is stopped and TimeoutError raised."""
+    deadline = time.monotonic() + timeout
+    while True:
+        desc = client.describe_execution(executionArn=execution_arn)
+        if desc["status"] != "RUNNING":
+            return desc
+        if time.monotonic() > deadline:
+            client.stop_execution(executionArn=execution_arn)
+            raise TimeoutError(f"execution still RUNNING after {timeout:.0f}s")
+        time.sleep(poll)
 
 
 def replace_strings(value: Any, old: str, new: str) -> Any:

@@ -29,7 +29,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "fidelity"))
-from engines import first_difference  # noqa: E402  (the fidelity suite's JSON comparison)
+from engines import first_difference, wait_for_execution  # noqa: E402  (shared with the fidelity suite)
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 EXAMPLE = ROOT / "examples" / "kubernetes-devops.yaml"
@@ -263,15 +263,10 @@ def execute(env: Environment, run: Run) -> Outcome:
         execution = aws.sfn.start_execution(stateMachineArn=arn, name=f"{project}-{uuid.uuid4().hex[:8]}", input=json.dumps(body))[
             "executionArn"
         ]
-        deadline = started + 1800
-        while True:
-            desc = aws.sfn.describe_execution(executionArn=execution)
-            if desc["status"] != "RUNNING":
-                break
-            if time.monotonic() > deadline:
-                aws.sfn.stop_execution(executionArn=execution)
-                raise SystemExit(f"{run.name}: execution still RUNNING after 30 minutes")
-            time.sleep(0.2)
+        try:
+            desc = wait_for_execution(aws.sfn, execution, timeout=1800, poll=0.2)
+        except TimeoutError as e:
+            raise SystemExit(f"{run.name}: {e}") from e
         seconds = time.monotonic() - started
         # docker may report a container's end a moment after the task saw its answer.
         time.sleep(1.0)
