@@ -158,7 +158,7 @@ pub async fn deps_from_env(stage: Stage) -> Result<Deps, StageError> {
 /// `_HANDLER`): `content-gen`, `ContentGen` or `ContentGenFunction`. All functions share one
 /// `bootstrap`, so a missing or unknown handler is an init error that names the fix.
 pub fn stage_from_handler(handler: Option<&str>) -> Result<Stage, StageError> {
-    let known = Stage::ALL.iter().map(|s| kebab(s.name())).collect::<Vec<_>>().join(", ");
+    let known = Stage::ALL.iter().map(Stage::binary_name).collect::<Vec<_>>().join(", ");
     match handler.map(str::trim) {
         None | Some("") => Err(StageError::Config(format!(
             "_HANDLER is not set: set the function's Handler to the stage it serves ({known})"
@@ -169,18 +169,6 @@ pub fn stage_from_handler(handler: Option<&str>) -> Result<Stage, StageError> {
             ))
         }),
     }
-}
-
-/// `ContentGen` -> `content-gen`, the spelling the template's `Handler` uses.
-fn kebab(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 4);
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            out.push('-');
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
 }
 
 /// Runs the stage named by `_HANDLER` (the one `bootstrap` every deployed function shares).

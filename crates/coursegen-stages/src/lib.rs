@@ -152,6 +152,19 @@ impl Stage {
         }
     }
 
+    /// The stage's binary name, which is also its function's `Handler` in the template and its
+    /// `cargo lambda watch` function name: `ContentGen` → `content-gen`.
+    pub fn binary_name(&self) -> String {
+        let mut out = String::with_capacity(self.name().len() + 4);
+        for (i, c) in self.name().chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        }
+        out
+    }
+
     /// Find a stage by name: `ContentGen`, `content-gen`, `content_gen`, `ContentGenFunction`
     /// (case-insensitive).
     pub fn from_name(s: &str) -> Option<Stage> {
@@ -205,6 +218,11 @@ mod tests {
             assert_eq!(Stage::from_name(&format!("{}Function", st.name())), Some(st));
         }
         assert_eq!(Stage::from_name("content-gen"), Some(Stage::ContentGen));
+        assert_eq!(Stage::ContentGen.binary_name(), "content-gen");
+        assert_eq!(Stage::BookBuilder.binary_name(), "book-builder");
+        for st in Stage::ALL {
+            assert_eq!(Stage::from_name(&st.binary_name()), Some(st));
+        }
         assert_eq!(Stage::from_name("images_gen"), Some(Stage::ImagesGen));
         assert_eq!(Stage::from_name("BookBuilderFunction"), Some(Stage::BookBuilder));
         assert_eq!(Stage::from_name("nothing"), None);

@@ -16,22 +16,6 @@ pub fn placeholder(stage: Stage) -> String {
     format!("{}FunctionArn", stage.name())
 }
 
-/// The binary (and `cargo lambda watch` function) name of a stage: `ContentGen` → `content-gen`.
-pub fn binary_name(stage: Stage) -> String {
-    let mut out = String::new();
-    for (i, c) in stage.name().chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('-');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// The template logical id of a stage's function: `ContentGen` → `ContentGenFunction`.
 pub fn logical_id(stage: Stage) -> String {
     format!("{}Function", stage.name())
@@ -44,7 +28,7 @@ pub fn substitutions(endpoint: bool, naming: FunctionNames) -> HashMap<String, S
         .map(|s| {
             let value = match (endpoint, naming) {
                 (false, _) => s.name().to_string(),
-                (true, FunctionNames::Binary) => binary_name(*s),
+                (true, FunctionNames::Binary) => s.binary_name(),
                 (true, FunctionNames::Logical) => logical_id(*s),
             };
             (placeholder(*s), value)
@@ -79,8 +63,8 @@ mod tests {
 
     #[test]
     fn names_follow_the_template_and_binaries() {
-        assert_eq!(binary_name(Stage::ContentGen), "content-gen");
-        assert_eq!(binary_name(Stage::BookBuilder), "book-builder");
+        assert_eq!(Stage::ContentGen.binary_name(), "content-gen");
+        assert_eq!(Stage::BookBuilder.binary_name(), "book-builder");
         assert_eq!(logical_id(Stage::ImagesGen), "ImagesGenFunction");
         assert_eq!(placeholder(Stage::LabWriter), "LabWriterFunctionArn");
     }
