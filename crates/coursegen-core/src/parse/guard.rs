@@ -1,0 +1,236 @@
+//! The structural guard run before a value is built from the YAML.
+//!
+//! It streams the YAML parser's own events (libyaml, the parser `serde_yaml_ng` is built on)
+//! and stops at the first collection nested beyond the depth limit, so deeply nested input
+//! never reaches the parser's slow path (its work grows with the square of the flow nesting
+//! depth) and never builds a deep value. It also computes, exactly, how many nodes the
+//! document expands to once every alias is replaced by its anchor's node, and stops as soon
+//! as that exceeds the node budget: alias bombs of any shape are rejected in time
+//! proportional to the document, without expanding anything.
+//!
+//! This is the one module of the workspace that allows `unsafe`: libyaml is driven through
+//! `unsafe-libyaml`, the C-to-Rust translation `serde_yaml_ng` itself parses with, because no
+//! safe crate exposes the same event stream (with marks) that the full parse will see. Every
+//! `unsafe` block states the invariant that makes it sound.
+#![allow(unsafe_code)]
+
+use std::collections::HashMap;
+use std::ffi::CStr;
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
+
+use unsafe_libyaml as unsafe_yaml;
+
+/// Why the guard rejected a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// A collection nested deeper than the limit starts at this 1-based line and column;
+    /// `through_alias` when the depth is reached by expanding an alias.
+    TooDeep {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// Whether an alias's expansion made it too deep.
+        through_alias: bool,
+    },
+    /// Expanding aliases would produce more nodes than the budget.
+    TooManyNodes {
+        /// 1-based line of the node that crossed the budget.
+        line: usize,
+        /// 1-based column of that node.
+        column: usize,
+    },
+    /// An alias refers to the node that contains it (at this 1-based line and column).
+    RecursiveAlias {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+    },
+    /// The stream holds more than one document (the second starts at this line).
+    SeveralDocuments {
+        /// 1-based line.
+        line: usize,
+    },
+}
+
+/// What the guard measured in a document it accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Shape {
+    /// Nodes after expanding every alias.
+    pub expanded_nodes: u64,
+    /// Deepest collection nesting, aliases expanded.
+    pub max_depth: usize,
+    /// Number of aliases.
+    pub aliases: usize,
+    /// Whether the parser reported a syntax error (left for the full parse to describe).
+    pub syntax_error: bool,
+}
+
+/// Owns an initialised libyaml parser reading `input`, and deletes it on drop.
+struct Parser<'input> {
+    raw: Box<MaybeUninit<unsafe_yaml::yaml_parser_t>>,
+    _input: PhantomData<&'input [u8]>,
+}
+
+impl<'input> Parser<'input> {
+    /// A parser over `input` (borrowed for the parser's whole life).
+    fn new(input: &'input [u8]) -> Option<Parser<'input>> {
+        let mut raw: Box<MaybeUninit<unsafe_yaml::yaml_parser_t>> = Box::new(MaybeUninit::uninit());
+        // SAFETY: `yaml_parser_initialize` fully initialises the (heap-pinned) parser before
+        // any other use; on failure nothing was allocated and the parser is not used again.
+        unsafe {
+            if unsafe_yaml::yaml_parser_initialize(raw.as_mut_ptr()).fail {
+                return None;
+            }
+            unsafe_yaml::yaml_parser_set_encoding(raw.as_mut_ptr(), unsafe_yaml::YAML_UTF8_ENCODING);
+            unsafe_yaml::yaml_parser_set_input_string(raw.as_mut_ptr(), input.as_ptr(), input.len() as u64);
+        }
+        Some(Parser { raw, _input: PhantomData })
+    }
+}
+
+impl Drop for Parser<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the parser was initialised in `new` and is deleted exactly once.
+        unsafe { unsafe_yaml::yaml_parser_delete(self.raw.as_mut_ptr()) }
+    }
+}
+
+/// One event, copied out of libyaml (anchor names only; nothing else is needed).
+enum Event {
+    DocumentStart,
+    StreamEnd,
+    Scalar { anchor: Option<Vec<u8>> },
+    Alias { anchor: Vec<u8> },
+    Start { anchor: Option<Vec<u8>> },
+    End,
+    Other,
+}
+
+/// Copy a NUL-terminated libyaml string.
+///
+/// SAFETY: `p` is null or points to a NUL-terminated string owned by a live event.
+unsafe fn name(p: *const u8) -> Option<Vec<u8>> {
+    if p.is_null() {
+        None
+    } else {
+        Some(unsafe { CStr::from_ptr(p.cast()) }.to_bytes().to_vec())
+    }
+}
+
+/// The next event and its 1-based (line, column), or `None` on a syntax error.
+fn next_event(parser: &mut Parser<'_>) -> Option<(Event, usize, usize)> {
+    let mut raw = MaybeUninit::<unsafe_yaml::yaml_event_t>::uninit();
+    // SAFETY: `yaml_parser_parse` initialises the event when it succeeds; the event's
+    // fields are read according to its type and the event is deleted before returning.
+    unsafe {
+        let p = parser.raw.as_mut_ptr();
+        if unsafe_yaml::yaml_parser_parse(p, raw.as_mut_ptr()).fail {
+            return None;
+        }
+        let e = raw.as_mut_ptr();
+        let event = match (*e).type_ {
+            unsafe_yaml::YAML_DOCUMENT_START_EVENT => Event::DocumentStart,
+            unsafe_yaml::YAML_STREAM_END_EVENT => Event::StreamEnd,
+            unsafe_yaml::YAML_SCALAR_EVENT => Event::Scalar { anchor: name((*e).data.scalar.anchor) },
+            unsafe_yaml::YAML_ALIAS_EVENT => Event::Alias { anchor: name((*e).data.alias.anchor).unwrap_or_default() },
+            unsafe_yaml::YAML_SEQUENCE_START_EVENT => Event::Start { anchor: name((*e).data.sequence_start.anchor) },
+            unsafe_yaml::YAML_MAPPING_START_EVENT => Event::Start { anchor: name((*e).data.mapping_start.anchor) },
+            unsafe_yaml::YAML_SEQUENCE_END_EVENT | unsafe_yaml::YAML_MAPPING_END_EVENT => Event::End,
+            _ => Event::Other,
+        };
+        let line = usize::try_from((*e).start_mark.line).unwrap_or(usize::MAX).saturating_add(1);
+        let column = usize::try_from((*e).start_mark.column).unwrap_or(usize::MAX).saturating_add(1);
+        unsafe_yaml::yaml_event_delete(e);
+        Some((event, line, column))
+    }
+}
+
+/// An open collection: its anchor, expanded size so far and height of its subtree.
+struct Frame {
+    anchor: Option<Vec<u8>>,
+    size: u64,
+    height: usize,
+}
+
+/// Stream `text` through the YAML parser and check its shape: collections nest at most
+/// `max_depth` levels (counting nesting reached through aliases), the document expands
+/// to at most `max_nodes` nodes, no alias refers to its own ancestor, and there is one
+/// document. A syntax error ends the check early (`Shape::syntax_error`); describing it
+/// is left to the full parse.
+pub fn inspect(text: &str, max_depth: usize, max_nodes: u64) -> Result<Shape, Rejection> {
+    let mut shape = Shape::default();
+    let Some(mut parser) = Parser::new(text.as_bytes()) else {
+        shape.syntax_error = true;
+        return Ok(shape);
+    };
+    // Completed anchors: expanded size and height.
+    let mut anchors: HashMap<Vec<u8>, (u64, usize)> = HashMap::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut documents = 0usize;
+    let mut total: u64 = 0;
+    loop {
+        let Some((event, line, column)) = next_event(&mut parser) else {
+            shape.syntax_error = true;
+            return Ok(shape);
+        };
+        // Nodes this event adds to the expanded document.
+        let mut added: u64 = 0;
+        // The node this event completes: expanded size, height, anchor.
+        let done: Option<(u64, usize, Option<Vec<u8>>)> = match event {
+            Event::StreamEnd => return Ok(shape),
+            Event::DocumentStart => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(Rejection::SeveralDocuments { line });
+                }
+                None
+            }
+            Event::Other => None,
+            Event::Start { anchor } => {
+                if stack.len() >= max_depth {
+                    return Err(Rejection::TooDeep { line, column, through_alias: false });
+                }
+                added = 1;
+                stack.push(Frame { anchor, size: 1, height: 1 });
+                shape.max_depth = shape.max_depth.max(stack.len());
+                None
+            }
+            Event::End => stack.pop().map(|f| (f.size, f.height, f.anchor)),
+            Event::Scalar { anchor } => {
+                added = 1;
+                Some((1, 0, anchor))
+            }
+            Event::Alias { anchor } => {
+                shape.aliases += 1;
+                if stack.iter().any(|f| f.anchor.as_deref() == Some(anchor.as_slice())) {
+                    return Err(Rejection::RecursiveAlias { line, column });
+                }
+                // An unknown anchor is an error the full parse reports; count it as a scalar.
+                let (size, height) = anchors.get(&anchor).copied().unwrap_or((1, 0));
+                if stack.len() + height > max_depth {
+                    return Err(Rejection::TooDeep { line, column, through_alias: true });
+                }
+                shape.max_depth = shape.max_depth.max(stack.len() + height);
+                added = size;
+                Some((size, height, None))
+            }
+        };
+        total = total.saturating_add(added);
+        shape.expanded_nodes = total;
+        if total > max_nodes {
+            return Err(Rejection::TooManyNodes { line, column });
+        }
+        if let Some((size, height, anchor)) = done {
+            if let Some(name) = anchor {
+                anchors.insert(name, (size, height));
+            }
+            if let Some(parent) = stack.last_mut() {
+                parent.size = parent.size.saturating_add(size);
+                parent.height = parent.height.max(height + 1);
+            }
+        }
+    }
+}
