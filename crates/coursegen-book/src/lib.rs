@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 mod emit;
 mod epub;
+pub mod escape;
 
 pub use epub::rfc3339_from_unix;
 mod html;

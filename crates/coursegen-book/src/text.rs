@@ -1,54 +1,8 @@
-//! Escaping, URL policy and visual-tag scanning shared by every renderer.
+//! URL policy and visual-tag scanning shared by every renderer.
+
+pub(crate) use crate::escape::{attr, push_attr, push_text, text};
 
 use std::fmt::Write as _;
-
-/// True for characters XML 1.0 allows in documents.
-fn is_xml_char(c: char) -> bool {
-    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
-}
-
-/// Appends `s` escaped for an HTML/XML text node; characters XML forbids are dropped.
-pub(crate) fn push_text(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c if is_xml_char(c) => out.push(c),
-            _ => {}
-        }
-    }
-}
-
-/// Appends `s` escaped for a double- or single-quoted HTML/XML attribute value.
-pub(crate) fn push_attr(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\n' | '\r' | '\t' => out.push(' '),
-            c if is_xml_char(c) => out.push(c),
-            _ => {}
-        }
-    }
-}
-
-/// `s` escaped for a text node.
-pub(crate) fn text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    push_text(&mut out, s);
-    out
-}
-
-/// `s` escaped for an attribute value.
-pub(crate) fn attr(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    push_attr(&mut out, s);
-    out
-}
 
 /// What a link or image destination points at, after the safety policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
