@@ -1,7 +1,12 @@
 //! EPUB 3 packaging.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::hash::Hasher as _;
 use std::io::{Cursor, Write as _};
+
+use fnv::FnvHasher;
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
 
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
@@ -84,97 +89,34 @@ fn image_paths(images: &BTreeMap<String, BookImage>) -> BTreeMap<String, String>
     paths
 }
 
-/// Days since 1970-01-01 for a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date for a count of days since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// Converts an RFC 3339 time (or a bare `YYYY-MM-DD` date) to the `CCYY-MM-DDThh:mm:ssZ` form EPUB
 /// requires for `dcterms:modified`. An empty value becomes the Unix epoch.
+///
+/// Accepted beyond strict RFC 3339 parsing: a lower-case `t` or a space between date and time, and a
+/// leap second (`:60`) anywhere, read as `:59`. Fractions of a second are dropped.
 pub(crate) fn normalise_modified(value: &str) -> Result<String, RenderError> {
     let v = value.trim();
     if v.is_empty() {
-        return Ok("1970-01-01T00:00:00Z".to_string());
+        return Ok(rfc3339_from_unix(0));
     }
     let bad = || RenderError::Package(format!("modified time {value:?} is not RFC 3339"));
-    let num = |s: &str| -> Result<i64, RenderError> {
-        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad());
-        }
-        s.parse::<i64>().map_err(|_| bad())
-    };
-    let b = v.as_bytes();
-    if !v.is_ascii() || b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+    if !v.is_ascii() || v.len() < 10 {
         return Err(bad());
     }
-    let (year, month, day) = (num(&v[0..4])?, num(&v[5..7])?, num(&v[8..10])?);
-    let (mut hour, mut minute, mut second, mut offset) = (0, 0, 0, 0i64);
-    if b.len() > 10 {
-        if !matches!(b[10], b'T' | b't' | b' ') || b.len() < 19 || b[13] != b':' || b[16] != b':' {
-            return Err(bad());
-        }
-        hour = num(&v[11..13])?;
-        minute = num(&v[14..16])?;
-        second = num(&v[17..19])?;
-        let mut rest = &v[19..];
-        if let Some(frac) = rest.strip_prefix('.') {
-            let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-            if digits == 0 {
-                return Err(bad());
-            }
-            rest = &frac[digits..];
-        }
-        offset = match rest {
-            "Z" | "z" => 0,
-            _ if rest.len() == 6 && rest.as_bytes()[3] == b':' => {
-                let sign = match rest.as_bytes()[0] {
-                    b'+' => 1,
-                    b'-' => -1,
-                    _ => return Err(bad()),
-                };
-                let (oh, om) = (num(&rest[1..3])?, num(&rest[4..6])?);
-                if oh > 23 || om > 59 {
-                    return Err(bad());
-                }
-                sign * (oh * 60 + om)
-            }
-            _ => return Err(bad()),
-        };
-    }
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    let max_day = usize::try_from(month - 1).ok().and_then(|i| month_days.get(i)).copied().ok_or_else(bad)?;
-    if day < 1 || day > max_day || hour > 23 || minute > 59 || second > 60 {
+    let mut input = v.to_string();
+    if input.len() == 10 {
+        input.push_str("T00:00:00Z");
+    } else if !matches!(input.as_bytes()[10], b'T' | b't' | b' ') {
         return Err(bad());
     }
-    let second = second.min(59);
-    let total = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset * 60;
-    let days = total.div_euclid(86_400);
-    let secs = total.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    if !(0..=9999).contains(&y) {
-        return Err(bad());
+    if input.get(17..19) == Some("60") {
+        input.replace_range(17..19, "59");
     }
-    Ok(format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60))
+    let utc = OffsetDateTime::parse(&input, &Rfc3339)
+        .ok()
+        .and_then(|t| t.checked_to_offset(UtcOffset::UTC))
+        .ok_or_else(bad)?;
+    utc.replace_nanosecond(0).ok().and_then(|t| t.format(&Rfc3339).ok()).ok_or_else(bad)
 }
 
 /// A stable identifier: the book's own, or one derived from the title.
@@ -183,13 +125,10 @@ fn identifier(book: &Book) -> String {
     if !id.is_empty() {
         return id;
     }
-    // FNV-1a, so the derived identifier is stable across builds and platforms.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in book.title.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("urn:coursegen:book:{hash:016x}")
+    // FNV-1a over the raw title bytes, so the derived identifier is stable across builds and platforms.
+    let mut hasher = FnvHasher::default();
+    hasher.write(book.title.as_bytes());
+    format!("urn:coursegen:book:{:016x}", hasher.finish())
 }
 
 /// Wraps a body into an XHTML content document.
@@ -448,11 +387,14 @@ fn write_zip(opf: &str, items: &[Item]) -> Result<Vec<u8>, RenderError> {
 }
 
 /// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (for [`crate::Book::modified`]).
+///
+/// Times after 9999-12-31T23:59:59Z, which RFC 3339 cannot write, give that last second.
 pub fn rfc3339_from_unix(secs: u64) -> String {
-    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 86_400);
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    i64::try_from(secs)
+        .ok()
+        .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
+        .and_then(|time| time.format(&Rfc3339).ok())
+        .unwrap_or_else(|| "9999-12-31T23:59:59Z".to_string())
 }
 
 #[cfg(test)]
@@ -466,6 +408,9 @@ mod tests {
         assert_eq!(normalise_modified("2023-12-31T23:30:00-01:00").unwrap(), "2024-01-01T00:30:00Z");
         assert_eq!(normalise_modified("2024-05-06").unwrap(), "2024-05-06T00:00:00Z");
         assert_eq!(normalise_modified("").unwrap(), "1970-01-01T00:00:00Z");
+        assert_eq!(normalise_modified("2024-03-01 10:20:60z").unwrap(), "2024-03-01T10:20:59Z");
+        assert_eq!(normalise_modified("2024-03-01t10:20:30.5-00:30").unwrap(), "2024-03-01T10:50:30Z");
+        assert_eq!(normalise_modified("9999-12-31T23:59:59Z").unwrap(), "9999-12-31T23:59:59Z");
         for bad in [
             "yesterday",
             "2024-02-30T00:00:00Z",
@@ -473,9 +418,35 @@ mod tests {
             "2024-13-01",
             "+024-01-01",
             "2024-01-01T25:00:00Z",
+            "2024-01-01X00:00:00Z",
+            "2024-01-01T00:00:00+24:00",
+            "2024-01-01T00:00:00.Z",
+            "0000-01-01T00:00:00+01:00",
+            "9999-12-31T23:59:59-01:00",
         ] {
             assert!(normalise_modified(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn formats_unix_times() {
+        assert_eq!(rfc3339_from_unix(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_from_unix(1_709_210_096), "2024-02-29T12:34:56Z");
+        assert_eq!(rfc3339_from_unix(253_402_300_799), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339_from_unix(u64::MAX), "9999-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn derived_identifier_is_fnv1a_of_the_title() {
+        let book = Book { title: "Practical Pipelines".into(), ..Default::default() };
+        // FNV-1a 64 of the title, as written by the former hand-rolled loop.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in book.title.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        assert_eq!(identifier(&book), format!("urn:coursegen:book:{hash:016x}"));
+        assert_eq!(identifier(&Book::default()), "urn:coursegen:book:cbf29ce484222325");
     }
 
     #[test]
