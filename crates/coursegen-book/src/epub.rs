@@ -99,7 +99,7 @@ pub(crate) fn normalise_modified(value: &str) -> Result<String, RenderError> {
     if v.is_empty() {
         return Ok(rfc3339_from_unix(0));
     }
-    let bad = || RenderError::Package(format!("modified time {value:?} is not RFC 3339"));
+    let bad = || RenderError::Modified(value.to_string());
     if !v.is_ascii() || v.len() < 10 {
         return Err(bad());
     }
@@ -365,25 +365,22 @@ const CONTAINER_XML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
 
 /// Writes the zip container with fixed timestamps and permissions.
 fn write_zip(opf: &str, items: &[Item]) -> Result<Vec<u8>, RenderError> {
-    let package = |e: zip::result::ZipError| RenderError::Package(e.to_string());
-    let io = |e: std::io::Error| RenderError::Package(e.to_string());
     let base = SimpleFileOptions::default().last_modified_time(DateTime::default()).unix_permissions(0o644);
     let stored = base.compression_method(CompressionMethod::Stored);
     let deflated = base.compression_method(CompressionMethod::Deflated).compression_level(Some(6));
 
     let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
-    zip.start_file("mimetype", stored).map_err(package)?;
-    zip.write_all(b"application/epub+zip").map_err(io)?;
-    zip.start_file("META-INF/container.xml", deflated).map_err(package)?;
-    zip.write_all(CONTAINER_XML.as_bytes()).map_err(io)?;
-    zip.start_file("OEBPS/content.opf", deflated).map_err(package)?;
-    zip.write_all(opf.as_bytes()).map_err(io)?;
+    zip.start_file("mimetype", stored)?;
+    zip.write_all(b"application/epub+zip")?;
+    zip.start_file("META-INF/container.xml", deflated)?;
+    zip.write_all(CONTAINER_XML.as_bytes())?;
+    zip.start_file("OEBPS/content.opf", deflated)?;
+    zip.write_all(opf.as_bytes())?;
     for item in items {
-        zip.start_file(format!("OEBPS/{}", item.href), if item.compress { deflated } else { stored })
-            .map_err(package)?;
-        zip.write_all(&item.bytes).map_err(io)?;
+        zip.start_file(format!("OEBPS/{}", item.href), if item.compress { deflated } else { stored })?;
+        zip.write_all(&item.bytes)?;
     }
-    Ok(zip.finish().map_err(package)?.into_inner())
+    Ok(zip.finish()?.into_inner())
 }
 
 /// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (for [`crate::Book::modified`]).

@@ -416,7 +416,12 @@ fn epub_rejects_unusable_images_only_when_used() {
     assert!(!entries.iter().any(|e| e.0.contains("09-09-09")));
     let mut book = sample_book();
     book.modified = "last tuesday".into();
-    assert!(matches!(render_epub(&book), Err(RenderError::Package(_))));
+    match render_epub(&book) {
+        Err(error @ RenderError::Modified(_)) => {
+            assert_eq!(error.to_string(), "epub packaging failed: modified time \"last tuesday\" is not RFC 3339");
+        }
+        other => panic!("expected a modified-time error, got {other:?}"),
+    }
 }
 
 #[test]
