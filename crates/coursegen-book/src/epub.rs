@@ -11,8 +11,8 @@ use time::{OffsetDateTime, UtcOffset};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
-use crate::emit::{render_fragment, Figures, Placement, Target};
-use crate::html::{push_summary, title_block, toc_list, BASE_CSS};
+use crate::emit::{Figures, Target};
+use crate::html::{push_labs, push_module, title_block, toc_list, Layout, BASE_CSS};
 use crate::plan::{one_line, Plan, LABS_ANCHOR, LABS_FILE, TITLE_FILE};
 use crate::text::{attr, slug, text};
 use crate::{Book, BookImage, RenderError};
@@ -142,17 +142,41 @@ fn xhtml(lang: &str, title: &str, body: &str) -> String {
     )
 }
 
+/// Module and lab sections in EPUB: one chapter per content document.
+const EPUB_LAYOUT: Layout =
+    Layout { section_attributes: " epub:type=\"chapter\"", section_level: 1, entry_element: "section" };
+
 /// Renders the book as an EPUB 3 package.
 pub(crate) fn render(book: &Book) -> Result<Vec<u8>, RenderError> {
     let plan = Plan::new(book);
-    let labels = plan.labels;
     let paths = image_paths(&book.images);
-    let mut figures = Figures::new(&book.images, Target::Epub(&paths));
     let modified = normalise_modified(&book.modified)?;
     let identifier = identifier(book);
+    let hrefs = anchor_hrefs(&plan);
+    let href_of = |anchor: &str| hrefs.get(anchor).cloned().unwrap_or_else(|| TITLE_FILE.to_string());
 
-    // Where each anchor lives inside the package.
-    let mut hrefs: BTreeMap<String, String> = BTreeMap::new();
+    let mut figures = Figures::new(&book.images, Target::Epub(&paths));
+    let title_page = xhtml(&plan.lang, &plan.title, &title_block(book, &plan, 1, 2));
+    let mut documents = vec![document("title-page", TITLE_FILE, title_page)];
+    documents.extend(chapter_documents(&plan, &mut figures));
+    let images = image_items(book, &paths, figures.used())?;
+
+    // The title page comes first in reading order, then the contents, then the chapters.
+    let spine: Vec<String> = std::iter::once("title-page".to_string())
+        .chain(std::iter::once("nav".to_string()))
+        .chain(documents.iter().skip(1).map(|d| d.id.clone()))
+        .collect();
+    let mut items = vec![nav_document(&plan, &href_of), navigation_file(&plan, &identifier, &href_of), stylesheet()];
+    items.extend(documents);
+    items.extend(images);
+
+    let opf = opf(book, &plan, &identifier, &modified, &items, &spine);
+    write_zip(&opf, &items)
+}
+
+/// Where each anchor lives inside the package (`module-01.xhtml#m01-l02`).
+fn anchor_hrefs(plan: &Plan<'_>) -> BTreeMap<String, String> {
+    let mut hrefs = BTreeMap::new();
     for module in &plan.modules {
         hrefs.insert(module.anchor.clone(), module.file.clone());
         for lesson in &module.lessons {
@@ -163,74 +187,59 @@ pub(crate) fn render(book: &Book) -> Result<Vec<u8>, RenderError> {
     for lab in &plan.labs {
         hrefs.insert(lab.anchor.clone(), format!("{LABS_FILE}#{}", lab.anchor));
     }
-    let href_of = |anchor: &str| hrefs.get(anchor).cloned().unwrap_or_else(|| TITLE_FILE.to_string());
+    hrefs
+}
 
-    let mut docs: Vec<Item> = Vec::new();
-    let doc = |id: &str, href: &str, body: String| Item {
+/// An XHTML content document of the package.
+fn document(id: &str, href: &str, body: String) -> Item {
+    Item {
         id: id.to_string(),
         href: href.to_string(),
         media_type: "application/xhtml+xml",
         properties: None,
         bytes: body.into_bytes(),
         compress: true,
-    };
+    }
+}
 
-    docs.push(doc("title-page", TITLE_FILE, xhtml(&plan.lang, &plan.title, &title_block(book, &plan, 1, 2))));
-
-    let mut nav_body = format!(
+/// The EPUB 3 navigation document (the table of contents).
+fn nav_document(plan: &Plan<'_>, href_of: &dyn Fn(&str) -> String) -> Item {
+    let contents = plan.labels.contents;
+    let mut body = format!(
         "<nav epub:type=\"toc\" id=\"toc\">\n<h1>{}</h1>\n<ol>\n<li><a href=\"{TITLE_FILE}\">{}</a></li>\n",
-        text(labels.contents),
+        text(contents),
         text(&plan.title)
     );
-    let entries = toc_list(&plan, href_of);
-    nav_body.push_str(entries.strip_prefix("<ol>\n").unwrap_or(&entries));
-    nav_body.push_str("</nav>\n");
-    let mut nav = doc("nav", "nav.xhtml", xhtml(&plan.lang, labels.contents, &nav_body));
+    let entries = toc_list(plan, href_of);
+    body.push_str(entries.strip_prefix("<ol>\n").unwrap_or(&entries));
+    body.push_str("</nav>\n");
+    let mut nav = document("nav", "nav.xhtml", xhtml(&plan.lang, contents, &body));
     nav.properties = Some("nav");
+    nav
+}
 
+/// One document per module, then one for the lab guides when there are any.
+fn chapter_documents(plan: &Plan<'_>, figures: &mut Figures<'_>) -> Vec<Item> {
+    let mut documents = Vec::new();
     for module in &plan.modules {
-        let mut body = format!(
-            "<section class=\"module\" id=\"{}\" epub:type=\"chapter\">\n<h1>{}</h1>\n",
-            attr(&module.anchor),
-            text(&module.heading)
-        );
-        push_summary(&mut body, module.module.summary.as_deref());
-        for lesson in &module.lessons {
-            body.push_str(&format!(
-                "<section class=\"lesson\" id=\"{}\">\n<h2>{}</h2>\n",
-                attr(&lesson.anchor),
-                text(&lesson.heading)
-            ));
-            let placement = Placement { heading_base: 3, title: &lesson.lesson.title };
-            render_fragment(&lesson.lesson.markdown, placement, labels, &mut figures, &mut body);
-            body.push_str("</section>\n");
-        }
-        body.push_str("</section>\n");
+        let mut body = String::new();
+        push_module(&mut body, &EPUB_LAYOUT, module, plan.labels, figures);
         let id = module.file.trim_end_matches(".xhtml");
-        docs.push(doc(id, &module.file, xhtml(&plan.lang, &module.heading, &body)));
+        documents.push(document(id, &module.file, xhtml(&plan.lang, &module.heading, &body)));
     }
     if !plan.labs.is_empty() {
-        let mut body = format!(
-            "<section class=\"labs\" id=\"{LABS_ANCHOR}\" epub:type=\"chapter\">\n<h1>{}</h1>\n",
-            text(labels.labs)
-        );
-        for lab in &plan.labs {
-            body.push_str(&format!(
-                "<section class=\"lab\" id=\"{}\">\n<h2>{}</h2>\n",
-                attr(&lab.anchor),
-                text(&lab.heading)
-            ));
-            let placement = Placement { heading_base: 3, title: &lab.lab.title };
-            render_fragment(&lab.lab.markdown, placement, labels, &mut figures, &mut body);
-            body.push_str("</section>\n");
-        }
-        body.push_str("</section>\n");
-        docs.push(doc("labs", LABS_FILE, xhtml(&plan.lang, labels.labs, &body)));
+        let mut body = String::new();
+        push_labs(&mut body, &EPUB_LAYOUT, plan, figures);
+        documents.push(document("labs", LABS_FILE, xhtml(&plan.lang, plan.labels.labs, &body)));
     }
+    documents
+}
 
-    let mut images: Vec<Item> = Vec::new();
-    let mut used: Vec<&str> = figures.used().iter().map(String::as_str).collect();
+/// The images the text uses, checked, in id order.
+fn image_items(book: &Book, paths: &BTreeMap<String, String>, used: &[String]) -> Result<Vec<Item>, RenderError> {
+    let mut used: Vec<&str> = used.iter().map(String::as_str).collect();
     used.sort_unstable();
+    let mut images = Vec::new();
     for id in used {
         let (Some(image), Some(path)) = (book.images.get(id), paths.get(id)) else {
             continue;
@@ -246,37 +255,31 @@ pub(crate) fn render(book: &Book) -> Result<Vec<u8>, RenderError> {
             compress,
         });
     }
+    Ok(images)
+}
 
-    let ncx = ncx(&plan, &identifier, &href_of);
-    let css = format!("{BASE_CSS}{EPUB_CSS}");
-
-    let mut items: Vec<Item> = Vec::new();
-    items.push(nav);
-    items.push(Item {
+/// The EPUB 2 navigation file as a package item.
+fn navigation_file(plan: &Plan<'_>, identifier: &str, href_of: &dyn Fn(&str) -> String) -> Item {
+    Item {
         id: "ncx".into(),
         href: "toc.ncx".into(),
         media_type: "application/x-dtbncx+xml",
         properties: None,
-        bytes: ncx.into_bytes(),
+        bytes: ncx(plan, identifier, href_of).into_bytes(),
         compress: true,
-    });
-    items.push(Item {
+    }
+}
+
+/// The stylesheet every content document links to.
+fn stylesheet() -> Item {
+    Item {
         id: "css".into(),
         href: "style.css".into(),
         media_type: "text/css",
         properties: None,
-        bytes: css.into_bytes(),
+        bytes: format!("{BASE_CSS}{EPUB_CSS}").into_bytes(),
         compress: true,
-    });
-    let spine: Vec<String> = std::iter::once("title-page".to_string())
-        .chain(std::iter::once("nav".to_string()))
-        .chain(docs.iter().skip(1).map(|d| d.id.clone()))
-        .collect();
-    items.extend(docs);
-    items.extend(images);
-
-    let opf = opf(book, &plan, &identifier, &modified, &items, &spine);
-    write_zip(&opf, &items)
+    }
 }
 
 /// The package document.
