@@ -3,11 +3,17 @@
 //! The emitter writes markup that is both valid HTML5 and well-formed XHTML: void elements are
 //! self-closed, only the five XML entities are used, raw HTML from the Markdown is shown as text,
 //! and link/image destinations pass the URL policy in [`crate::text::classify_url`].
+//!
+//! Paragraphs, headings, lists, quotes, code, emphasis, breaks and text are written by
+//! pulldown-cmark's HTML writer; the emitter adds the book's rules on top: headings moved to their
+//! level in the book, visual tags turned into figures, a paragraph's `<p>` written only once it has
+//! content, and its own markup where the writer's differs (tables, links, images, raw HTML).
 
 use std::collections::BTreeMap;
 
 use pulldown_cmark::{Alignment, CodeBlockKind, Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd};
 
+use crate::escape::xml_chars;
 use crate::labels::Labels;
 use crate::text::{self, classify_url, push_attr, push_text, segments, Segment, Url};
 use crate::BookImage;
@@ -167,13 +173,24 @@ enum FrameKind {
     Cell,
 }
 
+/// How an open element is closed.
+#[derive(Debug)]
+enum Close {
+    /// By pulldown-cmark's writer, from this end event.
+    Writer(TagEnd),
+    /// With the book's own markup.
+    Markup(String),
+}
+
 #[derive(Debug)]
 struct Frame {
     kind: FrameKind,
-    close: String,
+    close: Close,
     link: bool,
 }
 
+/// A paragraph's `<p>` is written only once it has content, so that a paragraph holding nothing
+/// but a figure leaves no empty `<p></p>` around it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Para {
     None,
@@ -249,6 +266,20 @@ pub(crate) fn render_fragment(
 }
 
 impl Emitter<'_, '_, '_> {
+    /// Writes one event with pulldown-cmark's HTML writer.
+    ///
+    /// Every event gets a fresh writer. Pulldown's writer puts a newline before a block element
+    /// that does not start a line (`<li>\n<p>`, `<li>a\n<ul>`), while the book's markup never
+    /// does (`<li><p>`); a fresh writer always starts at the beginning of a line.
+    fn write(&mut self, event: Event<'_>) {
+        pulldown_cmark::html::push_html(self.out, std::iter::once(event));
+    }
+
+    /// Writes text through the writer, without the characters XML forbids.
+    fn write_text(&mut self, t: &str) {
+        self.write(Event::Text(xml_chars(t).into()));
+    }
+
     fn event(&mut self, first: bool, event: Event<'_>) {
         if let Some(depth) = self.skip.as_mut() {
             match event {
@@ -277,30 +308,28 @@ impl Emitter<'_, '_, '_> {
         match event {
             Event::Start(tag) => self.start(first, tag),
             Event::End(tag) => self.end(tag),
-            Event::Text(t) => {
-                if self.in_code || self.in_html_block {
-                    push_text(self.out, &t);
-                } else {
-                    self.inline_text(&t);
-                }
-            }
+            Event::Text(t) if self.in_code || self.in_html_block => self.write_text(&t),
+            Event::Text(t) => self.inline_text(&t),
             Event::Code(t) => {
                 self.open_para();
-                self.out.push_str("<code>");
-                push_text(self.out, &t);
-                self.out.push_str("</code>");
+                self.write(Event::Code(xml_chars(&t).into()));
             }
+            // Raw HTML is shown as text, never passed through.
+            Event::Html(t) | Event::InlineHtml(t) => {
+                if !self.in_html_block {
+                    self.open_para();
+                }
+                self.write_text(&t);
+            }
+            Event::SoftBreak | Event::HardBreak if self.para == Para::Pending => {}
+            event @ (Event::SoftBreak | Event::HardBreak | Event::Rule) => self.write(event),
+            // Not produced with the parser options in use; written as plain, well-formed markup
+            // rather than the writer's (which links footnotes and uses spans for math).
             Event::InlineMath(t) | Event::DisplayMath(t) => {
                 self.open_para();
                 self.out.push_str("<code class=\"math\">");
                 push_text(self.out, &t);
                 self.out.push_str("</code>");
-            }
-            Event::Html(t) | Event::InlineHtml(t) => {
-                if !self.in_html_block {
-                    self.open_para();
-                }
-                push_text(self.out, &t);
             }
             Event::FootnoteReference(name) => {
                 self.open_para();
@@ -308,17 +337,7 @@ impl Emitter<'_, '_, '_> {
                 push_text(self.out, &name);
                 self.out.push_str("]</sup>");
             }
-            Event::SoftBreak => {
-                if self.para != Para::Pending {
-                    self.out.push('\n');
-                }
-            }
-            Event::HardBreak => {
-                if self.para != Para::Pending {
-                    self.out.push_str("<br />\n");
-                }
-            }
-            Event::Rule => self.out.push_str("<hr />\n"),
+            // The writer's checkbox has empty attribute values and no trailing space.
             Event::TaskListMarker(checked) => {
                 self.open_para();
                 self.out.push_str(if checked {
@@ -330,14 +349,21 @@ impl Emitter<'_, '_, '_> {
         }
     }
 
-    fn push_frame(&mut self, kind: FrameKind, open: &str, close: impl Into<String>) {
+    /// Opens an element the writer renders; `end` closes it.
+    fn open(&mut self, kind: FrameKind, start: Tag<'_>, end: TagEnd) {
+        self.write(Event::Start(start));
+        self.frames.push(Frame { kind, close: Close::Writer(end), link: false });
+    }
+
+    /// Opens an element in the book's own markup.
+    fn open_markup(&mut self, kind: FrameKind, open: &str, close: impl Into<String>) {
         self.out.push_str(open);
-        self.frames.push(Frame { kind, close: close.into(), link: false });
+        self.frames.push(Frame { kind, close: Close::Markup(close.into()), link: false });
     }
 
     fn open_para(&mut self) {
         if self.para == Para::Pending {
-            self.out.push_str("<p>");
+            self.write(Event::Start(Tag::Paragraph));
             self.para = Para::Open;
         }
     }
@@ -345,64 +371,64 @@ impl Emitter<'_, '_, '_> {
     fn start(&mut self, first: bool, tag: Tag<'_>) {
         match tag {
             Tag::Paragraph => {
-                self.frames.push(Frame { kind: FrameKind::Paragraph, close: String::new(), link: false });
+                self.frames.push(Frame {
+                    kind: FrameKind::Paragraph,
+                    close: Close::Markup(String::new()),
+                    link: false,
+                });
                 self.para = Para::Pending;
             }
+            Tag::Heading { .. } if first && self.shape.drop_first => self.skip = Some(0),
             Tag::Heading { level, .. } => {
-                if first && self.shape.drop_first {
-                    self.skip = Some(0);
-                    return;
-                }
                 let n = shifted_level(level_number(level), &self.shape, self.base);
-                self.push_frame(FrameKind::Cell, &format!("<h{n}>"), format!("</h{n}>\n"));
+                let level = HeadingLevel::try_from(usize::from(n)).unwrap_or(HeadingLevel::H6);
+                let heading = Tag::Heading { level, id: None, classes: Vec::new(), attrs: Vec::new() };
+                self.open(FrameKind::Cell, heading, TagEnd::Heading(level));
             }
-            Tag::BlockQuote(_) => self.push_frame(FrameKind::Block, "<blockquote>\n", "</blockquote>\n"),
+            tag @ Tag::BlockQuote(_) => self.open(FrameKind::Block, tag, TagEnd::BlockQuote(None)),
             Tag::CodeBlock(kind) => {
-                let mut open = String::from("<pre><code");
-                if let CodeBlockKind::Fenced(info) = kind {
-                    let lang: String = info
+                // Only the language's first word, reduced to characters safe in a class name.
+                let lang: String = match kind {
+                    CodeBlockKind::Fenced(info) => info
                         .split(|c: char| c.is_whitespace() || c == ',' || c == '{')
                         .next()
                         .unwrap_or("")
                         .chars()
                         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+' | '#' | '.'))
-                        .collect();
-                    if !lang.is_empty() {
-                        open.push_str(" class=\"language-");
-                        push_attr(&mut open, &lang);
-                        open.push('"');
-                    }
-                }
-                open.push('>');
+                        .collect(),
+                    CodeBlockKind::Indented => String::new(),
+                };
                 self.in_code = true;
-                self.push_frame(FrameKind::Block, &open, "</code></pre>\n");
+                self.open(FrameKind::Block, Tag::CodeBlock(CodeBlockKind::Fenced(lang.into())), TagEnd::CodeBlock);
             }
             Tag::HtmlBlock => {
                 self.in_html_block = true;
-                self.push_frame(FrameKind::Block, "<pre class=\"raw-html\"><code>", "</code></pre>\n");
+                self.open_markup(FrameKind::Block, "<pre class=\"raw-html\"><code>", "</code></pre>\n");
             }
-            Tag::List(Some(start)) if start != 1 => {
-                self.push_frame(FrameKind::Block, &format!("<ol start=\"{start}\">\n"), "</ol>\n")
-            }
-            Tag::List(Some(_)) => self.push_frame(FrameKind::Block, "<ol>\n", "</ol>\n"),
-            Tag::List(None) => self.push_frame(FrameKind::Block, "<ul>\n", "</ul>\n"),
-            Tag::Item => self.push_frame(FrameKind::Item, "<li>", "</li>\n"),
+            tag @ Tag::List(start) => self.open(FrameKind::Block, tag, TagEnd::List(start.is_some())),
+            Tag::Item => self.open(FrameKind::Item, Tag::Item, TagEnd::Item),
             Tag::FootnoteDefinition(name) => {
                 let open = format!("<div class=\"footnote-definition\"><sup>[{}]</sup> ", text::text(&name));
-                self.push_frame(FrameKind::Block, &open, "</div>\n");
+                self.open_markup(FrameKind::Block, &open, "</div>\n");
             }
-            Tag::DefinitionList => self.push_frame(FrameKind::Block, "<dl>\n", "</dl>\n"),
-            Tag::DefinitionListTitle => self.push_frame(FrameKind::Cell, "<dt>", "</dt>\n"),
-            Tag::DefinitionListDefinition => self.push_frame(FrameKind::Item, "<dd>", "</dd>\n"),
+            Tag::DefinitionList => self.open(FrameKind::Block, Tag::DefinitionList, TagEnd::DefinitionList),
+            Tag::DefinitionListTitle => {
+                self.open(FrameKind::Cell, Tag::DefinitionListTitle, TagEnd::DefinitionListTitle)
+            }
+            Tag::DefinitionListDefinition => {
+                self.open(FrameKind::Item, Tag::DefinitionListDefinition, TagEnd::DefinitionListDefinition)
+            }
+            // Tables are the book's own markup: the writer has no scrolling wrapper and puts
+            // `<table>`, `<thead>` and `<tr>` on one line.
             Tag::Table(aligns) => {
                 self.aligns = aligns;
                 self.tbody_open = false;
-                self.push_frame(FrameKind::Block, "<div class=\"table-wrap\">\n<table>\n", "</table>\n</div>\n");
+                self.open_markup(FrameKind::Block, "<div class=\"table-wrap\">\n<table>\n", "</table>\n</div>\n");
             }
             Tag::TableHead => {
                 self.in_head = true;
                 self.cell = 0;
-                self.push_frame(FrameKind::Block, "<thead>\n<tr>", "</tr>\n</thead>\n");
+                self.open_markup(FrameKind::Block, "<thead>\n<tr>", "</tr>\n</thead>\n");
             }
             Tag::TableRow => {
                 if !self.tbody_open {
@@ -410,7 +436,7 @@ impl Emitter<'_, '_, '_> {
                     self.tbody_open = true;
                 }
                 self.cell = 0;
-                self.push_frame(FrameKind::Block, "<tr>", "</tr>\n");
+                self.open_markup(FrameKind::Block, "<tr>", "</tr>\n");
             }
             Tag::TableCell => {
                 let name = if self.in_head { "th" } else { "td" };
@@ -421,40 +447,14 @@ impl Emitter<'_, '_, '_> {
                     _ => "",
                 };
                 self.cell += 1;
-                self.push_frame(FrameKind::Cell, &format!("<{name}{style}>"), format!("</{name}>"));
+                self.open_markup(FrameKind::Cell, &format!("<{name}{style}>"), format!("</{name}>"));
             }
-            Tag::Emphasis => self.inline_frame("<em>", "</em>"),
-            Tag::Strong => self.inline_frame("<strong>", "</strong>"),
-            Tag::Strikethrough => self.inline_frame("<del>", "</del>"),
-            Tag::Superscript => self.inline_frame("<sup>", "</sup>"),
-            Tag::Subscript => self.inline_frame("<sub>", "</sub>"),
-            Tag::Link { link_type, dest_url, title, .. } => {
-                self.open_para();
-                let dest =
-                    if link_type == LinkType::Email { format!("mailto:{dest_url}") } else { dest_url.to_string() };
-                let href = match (classify_url(&dest), self.target) {
-                    (Url::Absolute(u), _) => Some(u),
-                    (Url::Relative(u) | Url::Fragment(u), Target::Page) => Some(u),
-                    _ => None,
-                };
-                match href {
-                    Some(href) => {
-                        let mut open = String::from("<a href=\"");
-                        push_attr(&mut open, &href);
-                        open.push('"');
-                        if !title.is_empty() {
-                            open.push_str(" title=\"");
-                            push_attr(&mut open, &title);
-                            open.push('"');
-                        }
-                        open.push('>');
-                        self.out.push_str(&open);
-                        self.link_depth += 1;
-                        self.frames.push(Frame { kind: FrameKind::Inline, close: "</a>".into(), link: true });
-                    }
-                    None => self.frames.push(Frame { kind: FrameKind::Inline, close: String::new(), link: false }),
-                }
-            }
+            tag @ Tag::Emphasis => self.inline(tag, TagEnd::Emphasis),
+            tag @ Tag::Strong => self.inline(tag, TagEnd::Strong),
+            tag @ Tag::Strikethrough => self.inline(tag, TagEnd::Strikethrough),
+            tag @ Tag::Superscript => self.inline(tag, TagEnd::Superscript),
+            tag @ Tag::Subscript => self.inline(tag, TagEnd::Subscript),
+            Tag::Link { link_type, dest_url, title, .. } => self.link(link_type, &dest_url, &title),
             Tag::Image { link_type: _, dest_url, title, .. } => {
                 self.image = Some(ImageCapture {
                     dest: dest_url.to_string(),
@@ -467,9 +467,36 @@ impl Emitter<'_, '_, '_> {
         }
     }
 
-    fn inline_frame(&mut self, open: &str, close: &str) {
+    fn inline(&mut self, start: Tag<'_>, end: TagEnd) {
         self.open_para();
-        self.push_frame(FrameKind::Inline, open, close);
+        self.open(FrameKind::Inline, start, end);
+    }
+
+    /// Links are the book's own markup: the URL policy decides whether there is a link at all,
+    /// and the writer escapes URLs differently (`'` as `&#x27;`, brackets percent-encoded).
+    fn link(&mut self, link_type: LinkType, dest_url: &str, title: &str) {
+        self.open_para();
+        let dest = if link_type == LinkType::Email { format!("mailto:{dest_url}") } else { dest_url.to_string() };
+        let href = match (classify_url(&dest), self.target) {
+            (Url::Absolute(u), _) => Some(u),
+            (Url::Relative(u) | Url::Fragment(u), Target::Page) => Some(u),
+            _ => None,
+        };
+        let Some(href) = href else {
+            self.frames.push(Frame { kind: FrameKind::Inline, close: Close::Markup(String::new()), link: false });
+            return;
+        };
+        self.out.push_str("<a href=\"");
+        push_attr(self.out, &href);
+        self.out.push('"');
+        if !title.is_empty() {
+            self.out.push_str(" title=\"");
+            push_attr(self.out, title);
+            self.out.push('"');
+        }
+        self.out.push('>');
+        self.link_depth += 1;
+        self.frames.push(Frame { kind: FrameKind::Inline, close: Close::Markup("</a>".into()), link: true });
     }
 
     fn end(&mut self, tag: TagEnd) {
@@ -491,7 +518,7 @@ impl Emitter<'_, '_, '_> {
     fn close_frame(&mut self, frame: Frame) {
         if frame.kind == FrameKind::Paragraph {
             if self.para == Para::Open {
-                self.out.push_str("</p>\n");
+                self.write(Event::End(TagEnd::Paragraph));
             }
             self.para = Para::None;
             return;
@@ -499,7 +526,10 @@ impl Emitter<'_, '_, '_> {
         if frame.link {
             self.link_depth = self.link_depth.saturating_sub(1);
         }
-        self.out.push_str(&frame.close);
+        match frame.close {
+            Close::Writer(end) => self.write(Event::End(end)),
+            Close::Markup(close) => self.out.push_str(&close),
+        }
     }
 
     fn inline_text(&mut self, t: &str) {
@@ -511,7 +541,7 @@ impl Emitter<'_, '_, '_> {
                         continue;
                     }
                     self.open_para();
-                    push_text(self.out, s);
+                    self.write_text(s);
                 }
                 Segment::Visual(id) => self.visual(id),
             }
@@ -528,7 +558,7 @@ impl Emitter<'_, '_, '_> {
         if self.para == Para::Open {
             let kept = self.out.trim_end_matches([' ', '\n', '\t']).len();
             self.out.truncate(kept);
-            self.out.push_str("</p>\n");
+            self.write(Event::End(TagEnd::Paragraph));
             self.para = Para::Pending;
         }
     }
@@ -536,81 +566,60 @@ impl Emitter<'_, '_, '_> {
     fn visual(&mut self, id: &str) {
         let block = self.block_allowed();
         let figure_label = self.labels.figure;
-        match self.figures.resolve(id) {
-            Some(fig) => {
-                let label = format!("{figure_label} {}.", fig.number);
-                let alt = if !fig.alt.is_empty() {
-                    fig.alt.clone()
-                } else if !fig.caption.is_empty() {
-                    fig.caption.clone()
-                } else {
-                    format!("{figure_label} {}", fig.number)
-                };
-                let mut img = String::from("<img src=\"");
-                push_attr(&mut img, &fig.src);
-                img.push_str("\" alt=\"");
-                push_attr(&mut img, &alt);
-                img.push('"');
-                if block {
-                    self.suspend_para();
-                    self.out.push_str(&format!("<figure id=\"figure-{}\">", fig.number));
-                    self.out.push_str(&img);
-                    self.out.push_str(" /><figcaption><span class=\"figure-label\">");
-                    push_text(self.out, &label);
-                    self.out.push_str("</span>");
-                    if !fig.caption.is_empty() {
-                        self.out.push(' ');
-                        push_text(self.out, &fig.caption);
-                    }
-                    self.out.push_str("</figcaption></figure>\n");
-                } else {
-                    self.open_para();
-                    self.out.push_str(&img);
-                    self.out.push_str(" class=\"inline-visual\" /> <em class=\"inline-caption\">");
-                    push_text(self.out, &label);
-                    if !fig.caption.is_empty() {
-                        self.out.push(' ');
-                        push_text(self.out, &fig.caption);
-                    }
-                    self.out.push_str("</em>");
-                }
+        let Some(fig) = self.figures.resolve(id) else {
+            let note = format!("{} {id}", self.labels.missing_visual);
+            if block {
+                self.suspend_para();
+                self.out.push_str("<p class=\"missing-visual\" role=\"note\">");
+                push_text(self.out, &note);
+                self.out.push_str("</p>\n");
+            } else {
+                self.open_para();
+                self.out.push_str("<span class=\"missing-visual\">");
+                push_text(self.out, &note);
+                self.out.push_str("</span>");
             }
-            None => {
-                let note = format!("{} {id}", self.labels.missing_visual);
-                if block {
-                    self.suspend_para();
-                    self.out.push_str("<p class=\"missing-visual\" role=\"note\">");
-                    push_text(self.out, &note);
-                    self.out.push_str("</p>\n");
-                } else {
-                    self.open_para();
-                    self.out.push_str("<span class=\"missing-visual\">");
-                    push_text(self.out, &note);
-                    self.out.push_str("</span>");
-                }
-            }
+            return;
+        };
+        let label = format!("{figure_label} {}.", fig.number);
+        let alt = if !fig.alt.is_empty() {
+            fig.alt.clone()
+        } else if !fig.caption.is_empty() {
+            fig.caption.clone()
+        } else {
+            format!("{figure_label} {}", fig.number)
+        };
+        if block {
+            self.suspend_para();
+            self.out.push_str(&format!("<figure id=\"figure-{}\">", fig.number));
+            push_img(self.out, &fig.src, &alt, "");
+            self.out.push_str(" /><figcaption><span class=\"figure-label\">");
+            push_text(self.out, &label);
+            self.out.push_str("</span>");
+        } else {
+            self.open_para();
+            push_img(self.out, &fig.src, &alt, "");
+            self.out.push_str(" class=\"inline-visual\" /> <em class=\"inline-caption\">");
+            push_text(self.out, &label);
         }
+        if !fig.caption.is_empty() {
+            self.out.push(' ');
+            push_text(self.out, &fig.caption);
+        }
+        self.out.push_str(if block { "</figcaption></figure>\n" } else { "</em>" });
     }
 
+    /// Images are the book's own markup: only destinations the URL policy accepts are kept, and
+    /// in an EPUB a remote image becomes a link, since the package cannot contain it.
     fn finish_image(&mut self, capture: ImageCapture) {
         let alt = capture.alt.split_whitespace().collect::<Vec<_>>().join(" ");
         match (classify_url(&capture.dest), self.target) {
             (Url::Absolute(u) | Url::Relative(u) | Url::Fragment(u), Target::Page) => {
                 self.open_para();
-                self.out.push_str("<img src=\"");
-                push_attr(self.out, &u);
-                self.out.push_str("\" alt=\"");
-                push_attr(self.out, &alt);
-                self.out.push('"');
-                if !capture.title.is_empty() {
-                    self.out.push_str(" title=\"");
-                    push_attr(self.out, &capture.title);
-                    self.out.push('"');
-                }
+                push_img(self.out, &u, &alt, &capture.title);
                 self.out.push_str(" />");
             }
             (Url::Absolute(u), Target::Epub(_)) if self.link_depth == 0 && !u.starts_with("mailto:") => {
-                // Remote images are not part of the package: link to them instead.
                 self.open_para();
                 self.out.push_str("<a class=\"external-image\" href=\"");
                 push_attr(self.out, &u);
@@ -625,5 +634,19 @@ impl Emitter<'_, '_, '_> {
                 }
             }
         }
+    }
+}
+
+/// Writes `<img src alt [title]` (the caller closes the tag, possibly after more attributes).
+fn push_img(out: &mut String, src: &str, alt: &str, title: &str) {
+    out.push_str("<img src=\"");
+    push_attr(out, src);
+    out.push_str("\" alt=\"");
+    push_attr(out, alt);
+    out.push('"');
+    if !title.is_empty() {
+        out.push_str(" title=\"");
+        push_attr(out, title);
+        out.push('"');
     }
 }
