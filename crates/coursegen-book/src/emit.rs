@@ -170,6 +170,8 @@ enum FrameKind {
     Item,
     Block,
     Inline,
+    /// A link that is written (an unsafe destination leaves only its text).
+    Link,
     Cell,
 }
 
@@ -186,7 +188,6 @@ enum Close {
 struct Frame {
     kind: FrameKind,
     close: Close,
-    link: bool,
 }
 
 /// A paragraph's `<p>` is written only once it has content, so that a paragraph holding nothing
@@ -221,7 +222,6 @@ struct Emitter<'o, 'f, 'a> {
     cell: usize,
     in_head: bool,
     tbody_open: bool,
-    link_depth: usize,
     image: Option<ImageCapture>,
     skip: Option<usize>,
 }
@@ -251,7 +251,6 @@ pub(crate) fn render_fragment(
         cell: 0,
         in_head: false,
         tbody_open: false,
-        link_depth: 0,
         image: None,
         skip: None,
     };
@@ -349,16 +348,17 @@ impl Emitter<'_, '_, '_> {
         }
     }
 
-    /// Opens an element the writer renders; `end` closes it.
-    fn open(&mut self, kind: FrameKind, start: Tag<'_>, end: TagEnd) {
+    /// Opens an element the writer renders (and later closes).
+    fn open(&mut self, kind: FrameKind, start: Tag<'_>) {
+        let end = start.to_end();
         self.write(Event::Start(start));
-        self.frames.push(Frame { kind, close: Close::Writer(end), link: false });
+        self.frames.push(Frame { kind, close: Close::Writer(end) });
     }
 
     /// Opens an element in the book's own markup.
     fn open_markup(&mut self, kind: FrameKind, open: &str, close: impl Into<String>) {
         self.out.push_str(open);
-        self.frames.push(Frame { kind, close: Close::Markup(close.into()), link: false });
+        self.frames.push(Frame { kind, close: Close::Markup(close.into()) });
     }
 
     fn open_para(&mut self) {
@@ -371,11 +371,7 @@ impl Emitter<'_, '_, '_> {
     fn start(&mut self, first: bool, tag: Tag<'_>) {
         match tag {
             Tag::Paragraph => {
-                self.frames.push(Frame {
-                    kind: FrameKind::Paragraph,
-                    close: Close::Markup(String::new()),
-                    link: false,
-                });
+                self.frames.push(Frame { kind: FrameKind::Paragraph, close: Close::Markup(String::new()) });
                 self.para = Para::Pending;
             }
             Tag::Heading { .. } if first && self.shape.drop_first => self.skip = Some(0),
@@ -383,9 +379,15 @@ impl Emitter<'_, '_, '_> {
                 let n = shifted_level(level_number(level), &self.shape, self.base);
                 let level = HeadingLevel::try_from(usize::from(n)).unwrap_or(HeadingLevel::H6);
                 let heading = Tag::Heading { level, id: None, classes: Vec::new(), attrs: Vec::new() };
-                self.open(FrameKind::Cell, heading, TagEnd::Heading(level));
+                self.open(FrameKind::Cell, heading);
             }
-            tag @ Tag::BlockQuote(_) => self.open(FrameKind::Block, tag, TagEnd::BlockQuote(None)),
+            tag @ (Tag::BlockQuote(_) | Tag::List(_) | Tag::DefinitionList) => self.open(FrameKind::Block, tag),
+            tag @ (Tag::Item | Tag::DefinitionListDefinition) => self.open(FrameKind::Item, tag),
+            tag @ Tag::DefinitionListTitle => self.open(FrameKind::Cell, tag),
+            tag @ (Tag::Emphasis | Tag::Strong | Tag::Strikethrough | Tag::Superscript | Tag::Subscript) => {
+                self.open_para();
+                self.open(FrameKind::Inline, tag);
+            }
             Tag::CodeBlock(kind) => {
                 // Only the language's first word, reduced to characters safe in a class name.
                 let lang: String = match kind {
@@ -399,24 +401,15 @@ impl Emitter<'_, '_, '_> {
                     CodeBlockKind::Indented => String::new(),
                 };
                 self.in_code = true;
-                self.open(FrameKind::Block, Tag::CodeBlock(CodeBlockKind::Fenced(lang.into())), TagEnd::CodeBlock);
+                self.open(FrameKind::Block, Tag::CodeBlock(CodeBlockKind::Fenced(lang.into())));
             }
             Tag::HtmlBlock => {
                 self.in_html_block = true;
                 self.open_markup(FrameKind::Block, "<pre class=\"raw-html\"><code>", "</code></pre>\n");
             }
-            tag @ Tag::List(start) => self.open(FrameKind::Block, tag, TagEnd::List(start.is_some())),
-            Tag::Item => self.open(FrameKind::Item, Tag::Item, TagEnd::Item),
             Tag::FootnoteDefinition(name) => {
                 let open = format!("<div class=\"footnote-definition\"><sup>[{}]</sup> ", text::text(&name));
                 self.open_markup(FrameKind::Block, &open, "</div>\n");
-            }
-            Tag::DefinitionList => self.open(FrameKind::Block, Tag::DefinitionList, TagEnd::DefinitionList),
-            Tag::DefinitionListTitle => {
-                self.open(FrameKind::Cell, Tag::DefinitionListTitle, TagEnd::DefinitionListTitle)
-            }
-            Tag::DefinitionListDefinition => {
-                self.open(FrameKind::Item, Tag::DefinitionListDefinition, TagEnd::DefinitionListDefinition)
             }
             // Tables are the book's own markup: the writer has no scrolling wrapper and puts
             // `<table>`, `<thead>` and `<tr>` on one line.
@@ -449,11 +442,6 @@ impl Emitter<'_, '_, '_> {
                 self.cell += 1;
                 self.open_markup(FrameKind::Cell, &format!("<{name}{style}>"), format!("</{name}>"));
             }
-            tag @ Tag::Emphasis => self.inline(tag, TagEnd::Emphasis),
-            tag @ Tag::Strong => self.inline(tag, TagEnd::Strong),
-            tag @ Tag::Strikethrough => self.inline(tag, TagEnd::Strikethrough),
-            tag @ Tag::Superscript => self.inline(tag, TagEnd::Superscript),
-            tag @ Tag::Subscript => self.inline(tag, TagEnd::Subscript),
             Tag::Link { link_type, dest_url, title, .. } => self.link(link_type, &dest_url, &title),
             Tag::Image { link_type: _, dest_url, title, .. } => {
                 self.image = Some(ImageCapture {
@@ -467,11 +455,6 @@ impl Emitter<'_, '_, '_> {
         }
     }
 
-    fn inline(&mut self, start: Tag<'_>, end: TagEnd) {
-        self.open_para();
-        self.open(FrameKind::Inline, start, end);
-    }
-
     /// Links are the book's own markup: the URL policy decides whether there is a link at all,
     /// and the writer escapes URLs differently (`'` as `&#x27;`, brackets percent-encoded).
     fn link(&mut self, link_type: LinkType, dest_url: &str, title: &str) {
@@ -483,7 +466,7 @@ impl Emitter<'_, '_, '_> {
             _ => None,
         };
         let Some(href) = href else {
-            self.frames.push(Frame { kind: FrameKind::Inline, close: Close::Markup(String::new()), link: false });
+            self.frames.push(Frame { kind: FrameKind::Inline, close: Close::Markup(String::new()) });
             return;
         };
         self.out.push_str("<a href=\"");
@@ -495,8 +478,7 @@ impl Emitter<'_, '_, '_> {
             self.out.push('"');
         }
         self.out.push('>');
-        self.link_depth += 1;
-        self.frames.push(Frame { kind: FrameKind::Inline, close: Close::Markup("</a>".into()), link: true });
+        self.frames.push(Frame { kind: FrameKind::Link, close: Close::Markup("</a>".into()) });
     }
 
     fn end(&mut self, tag: TagEnd) {
@@ -523,9 +505,6 @@ impl Emitter<'_, '_, '_> {
             self.para = Para::None;
             return;
         }
-        if frame.link {
-            self.link_depth = self.link_depth.saturating_sub(1);
-        }
         match frame.close {
             Close::Writer(end) => self.write(Event::End(end)),
             Close::Markup(close) => self.out.push_str(&close),
@@ -548,10 +527,13 @@ impl Emitter<'_, '_, '_> {
         }
     }
 
+    fn in_link(&self) -> bool {
+        self.frames.iter().any(|f| f.kind == FrameKind::Link)
+    }
+
     /// True when a block (figure) may be written here: directly in a paragraph or list item.
     fn block_allowed(&self) -> bool {
-        self.link_depth == 0
-            && matches!(self.frames.last().map(|f| f.kind), Some(FrameKind::Paragraph | FrameKind::Item))
+        !self.in_link() && matches!(self.frames.last().map(|f| f.kind), Some(FrameKind::Paragraph | FrameKind::Item))
     }
 
     fn suspend_para(&mut self) {
@@ -619,7 +601,7 @@ impl Emitter<'_, '_, '_> {
                 push_img(self.out, &u, &alt, &capture.title);
                 self.out.push_str(" />");
             }
-            (Url::Absolute(u), Target::Epub(_)) if self.link_depth == 0 && !u.starts_with("mailto:") => {
+            (Url::Absolute(u), Target::Epub(_)) if !self.in_link() && !u.starts_with("mailto:") => {
                 self.open_para();
                 self.out.push_str("<a class=\"external-image\" href=\"");
                 push_attr(self.out, &u);
