@@ -11,7 +11,7 @@ use time::{OffsetDateTime, UtcOffset};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
-use crate::emit::{Figures, Target};
+use crate::fragment::{Figures, Target};
 use crate::html::{push_labs, push_module, title_block, toc_list, Layout, BASE_CSS};
 use crate::plan::{one_line, Plan, LABS_ANCHOR, LABS_FILE, TITLE_FILE};
 use crate::text::{attr, slug, text};

@@ -1,6 +1,7 @@
 //! The single self-contained HTML page.
 
-use crate::emit::{render_fragment, Figures, Placement, Target};
+use crate::emit::render_fragment;
+use crate::fragment::{Figures, Placement, Target};
 use crate::labels::Labels;
 use crate::markdown::paragraphs;
 use crate::plan::{one_line, EntryPlan, ModulePlan, Plan, CONTENTS_ANCHOR, LABS_ANCHOR};

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 mod emit;
 mod epub;
 pub mod escape;
+mod fragment;
 
 pub use epub::rfc3339_from_unix;
 mod html;

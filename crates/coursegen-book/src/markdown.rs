@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd, TextMergeStream};
 
-use crate::emit::{heading_shape, level_number, parser_options, shifted_level, Figures, HeadingShape, Target};
+use crate::fragment::{heading_shape, level_number, parser_options, shifted_level, Figures, HeadingShape, Target};
 use crate::labels::Labels;
 use crate::plan::{one_line, Plan, CONTENTS_ANCHOR, LABS_ANCHOR};
 use crate::text::{find_tags, md_inline, segments, Segment};
