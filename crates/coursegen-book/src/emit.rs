@@ -18,6 +18,7 @@ use crate::fragment::{
 use crate::labels::Labels;
 use crate::text::{self, classify_url, push_attr, push_text, segments, Segment, Url};
 
+/// What an open element is; a figure may only be written directly in a paragraph or list item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FrameKind {
     Paragraph,
@@ -53,6 +54,7 @@ enum Para {
     Open,
 }
 
+/// A Markdown image being read: its description is collected as plain text for `alt`.
 #[derive(Debug)]
 struct ImageCapture {
     dest: String,

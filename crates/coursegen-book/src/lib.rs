@@ -12,13 +12,13 @@ mod emit;
 mod epub;
 pub mod escape;
 mod fragment;
-
-pub use epub::rfc3339_from_unix;
 mod html;
 mod labels;
 mod markdown;
 mod plan;
 mod text;
+
+pub use epub::rfc3339_from_unix;
 
 /// Everything needed to render the book.
 #[derive(Debug, Clone, Default)]
