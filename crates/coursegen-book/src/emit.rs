@@ -3,177 +3,50 @@
 //! The emitter writes markup that is both valid HTML5 and well-formed XHTML: void elements are
 //! self-closed, only the five XML entities are used, raw HTML from the Markdown is shown as text,
 //! and link/image destinations pass the URL policy in [`crate::text::classify_url`].
+//!
+//! Paragraphs, headings, lists, quotes, code, emphasis, breaks and text are written by
+//! pulldown-cmark's HTML writer; the emitter adds the book's rules on top: headings moved to their
+//! level in the book, visual tags turned into figures, a paragraph's `<p>` written only once it has
+//! content, and its own markup where the writer's differs (tables, links, images, raw HTML).
 
-use std::collections::BTreeMap;
+use pulldown_cmark::{Alignment, CodeBlockKind, Event, HeadingLevel, LinkType, Parser, Tag, TagEnd};
 
-use pulldown_cmark::{Alignment, CodeBlockKind, Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd};
-
+use crate::escape::xml_chars;
+use crate::fragment::{
+    heading_shape, level_number, parser_options, shifted_level, Figures, HeadingShape, Placement, Target,
+};
 use crate::labels::Labels;
 use crate::text::{self, classify_url, push_attr, push_text, segments, Segment, Url};
-use crate::BookImage;
 
-/// Parser options used everywhere, so all formats read lessons the same way.
-pub(crate) fn parser_options() -> Options {
-    Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS
-}
-
-/// Where the output goes, which decides how images and links are referenced.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Target<'a> {
-    /// The single HTML page (and Markdown): images by their `href`, any safe link kept.
-    Page,
-    /// An EPUB content document: images by their path inside the package, only absolute links kept.
-    Epub(&'a BTreeMap<String, String>),
-}
-
-/// A visual resolved for output.
-#[derive(Debug, Clone)]
-pub(crate) struct Figure {
-    pub number: u32,
-    /// Destination, not yet escaped.
-    pub src: String,
-    pub alt: String,
-    pub caption: String,
-}
-
-/// Resolves visual ids to images, numbering figures in book order and remembering which were used.
-#[derive(Debug)]
-pub(crate) struct Figures<'a> {
-    images: &'a BTreeMap<String, BookImage>,
-    target: Target<'a>,
-    counter: u32,
-    used: Vec<String>,
-}
-
-impl<'a> Figures<'a> {
-    /// A resolver for `images` writing to `target`.
-    pub(crate) fn new(images: &'a BTreeMap<String, BookImage>, target: Target<'a>) -> Self {
-        Figures { images, target, counter: 0, used: Vec::new() }
-    }
-
-    /// The ids of the visuals resolved so far, in order of first use.
-    pub(crate) fn used(&self) -> &[String] {
-        &self.used
-    }
-
-    /// The image for `id`, or `None` when it is unknown or its destination is unusable.
-    pub(crate) fn resolve(&mut self, id: &str) -> Option<Figure> {
-        let image = self.images.get(id)?;
-        let src = match self.target {
-            Target::Page => match classify_url(&image.href) {
-                Url::Absolute(u) | Url::Relative(u) if !u.is_empty() => u,
-                _ => return None,
-            },
-            Target::Epub(paths) => paths.get(id)?.clone(),
-        };
-        self.counter += 1;
-        if !self.used.iter().any(|u| u == id) {
-            self.used.push(id.to_string());
-        }
-        Some(Figure {
-            number: self.counter,
-            src,
-            alt: image.alt.split_whitespace().collect::<Vec<_>>().join(" "),
-            caption: image.caption.split_whitespace().collect::<Vec<_>>().join(" "),
-        })
-    }
-}
-
-/// How a Markdown fragment (a lesson or a lab) is placed in the book.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Placement<'t> {
-    /// The level the fragment's highest heading becomes (1–6).
-    pub heading_base: u8,
-    /// A heading that opens the fragment and repeats this title is dropped (the book prints its own).
-    pub title: &'t str,
-}
-
-/// The result of looking at a fragment's headings before rendering it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct HeadingShape {
-    /// The fragment starts with a heading repeating its title.
-    pub drop_first: bool,
-    /// The smallest heading level among the headings that are kept.
-    pub min_level: Option<u8>,
-}
-
-/// Numeric heading level.
-pub(crate) fn level_number(level: HeadingLevel) -> u8 {
-    match level {
-        HeadingLevel::H1 => 1,
-        HeadingLevel::H2 => 2,
-        HeadingLevel::H3 => 3,
-        HeadingLevel::H4 => 4,
-        HeadingLevel::H5 => 5,
-        HeadingLevel::H6 => 6,
-    }
-}
-
-/// The level a heading of `level` gets when the fragment's top heading becomes `base`.
-pub(crate) fn shifted_level(level: u8, shape: &HeadingShape, base: u8) -> u8 {
-    let min = shape.min_level.unwrap_or(level);
-    (base + level.saturating_sub(min)).clamp(1, 6)
-}
-
-/// True when a heading's text repeats `title`, possibly after a prefix such as `Lesson 1.2:`.
-fn repeats_title(heading: &str, title: &str) -> bool {
-    let heading = text::normalise_words(heading);
-    let title = text::normalise_words(title);
-    !title.is_empty() && (heading == title || heading.ends_with(&format!(" {title}")))
-}
-
-/// Finds whether the fragment opens with its own title and which heading levels it uses.
-pub(crate) fn heading_shape(md: &str, title: &str) -> HeadingShape {
-    let mut drop_first = false;
-    let mut min_level: Option<u8> = None;
-    // The heading that opens the fragment, while it is being read: its level and text.
-    let mut opening: Option<(u8, String)> = None;
-    for (index, event) in Parser::new_ext(md, parser_options()).enumerate() {
-        match event {
-            Event::Start(Tag::Heading { level, .. }) => {
-                let n = level_number(level);
-                if index == 0 {
-                    opening = Some((n, String::new()));
-                } else {
-                    min_level = Some(min_level.map_or(n, |m| m.min(n)));
-                }
-            }
-            Event::End(TagEnd::Heading(_)) => {
-                if let Some((n, heading_text)) = opening.take() {
-                    if repeats_title(&heading_text, title) {
-                        drop_first = true;
-                    } else {
-                        min_level = Some(min_level.map_or(n, |m| m.min(n)));
-                    }
-                }
-            }
-            Event::Text(t) | Event::Code(t) => {
-                if let Some((_, heading_text)) = opening.as_mut() {
-                    heading_text.push_str(&t);
-                }
-            }
-            _ => {}
-        }
-    }
-    HeadingShape { drop_first, min_level }
-}
-
+/// What an open element is; a figure may only be written directly in a paragraph or list item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FrameKind {
     Paragraph,
     Item,
     Block,
     Inline,
+    /// A link that is written (an unsafe destination leaves only its text).
+    Link,
     Cell,
+}
+
+/// How an open element is closed.
+#[derive(Debug)]
+enum Close {
+    /// By pulldown-cmark's writer, from this end event.
+    Writer(TagEnd),
+    /// With the book's own markup.
+    Markup(String),
 }
 
 #[derive(Debug)]
 struct Frame {
     kind: FrameKind,
-    close: String,
-    link: bool,
+    close: Close,
 }
 
+/// A paragraph's `<p>` is written only once it has content, so that a paragraph holding nothing
+/// but a figure leaves no empty `<p></p>` around it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Para {
     None,
@@ -181,6 +54,7 @@ enum Para {
     Open,
 }
 
+/// A Markdown image being read: its description is collected as plain text for `alt`.
 #[derive(Debug)]
 struct ImageCapture {
     dest: String,
@@ -204,7 +78,6 @@ struct Emitter<'o, 'f, 'a> {
     cell: usize,
     in_head: bool,
     tbody_open: bool,
-    link_depth: usize,
     image: Option<ImageCapture>,
     skip: Option<usize>,
 }
@@ -218,7 +91,7 @@ pub(crate) fn render_fragment(
     out: &mut String,
 ) {
     let shape = heading_shape(md, placement.title);
-    let target = figures.target;
+    let target = figures.target();
     let mut emitter = Emitter {
         out,
         figures,
@@ -234,7 +107,6 @@ pub(crate) fn render_fragment(
         cell: 0,
         in_head: false,
         tbody_open: false,
-        link_depth: 0,
         image: None,
         skip: None,
     };
@@ -249,6 +121,20 @@ pub(crate) fn render_fragment(
 }
 
 impl Emitter<'_, '_, '_> {
+    /// Writes one event with pulldown-cmark's HTML writer.
+    ///
+    /// Every event gets a fresh writer. Pulldown's writer puts a newline before a block element
+    /// that does not start a line (`<li>\n<p>`, `<li>a\n<ul>`), while the book's markup never
+    /// does (`<li><p>`); a fresh writer always starts at the beginning of a line.
+    fn write(&mut self, event: Event<'_>) {
+        pulldown_cmark::html::push_html(self.out, std::iter::once(event));
+    }
+
+    /// Writes text through the writer, without the characters XML forbids.
+    fn write_text(&mut self, t: &str) {
+        self.write(Event::Text(xml_chars(t).into()));
+    }
+
     fn event(&mut self, first: bool, event: Event<'_>) {
         if let Some(depth) = self.skip.as_mut() {
             match event {
@@ -277,30 +163,28 @@ impl Emitter<'_, '_, '_> {
         match event {
             Event::Start(tag) => self.start(first, tag),
             Event::End(tag) => self.end(tag),
-            Event::Text(t) => {
-                if self.in_code || self.in_html_block {
-                    push_text(self.out, &t);
-                } else {
-                    self.inline_text(&t);
-                }
-            }
+            Event::Text(t) if self.in_code || self.in_html_block => self.write_text(&t),
+            Event::Text(t) => self.inline_text(&t),
             Event::Code(t) => {
                 self.open_para();
-                self.out.push_str("<code>");
-                push_text(self.out, &t);
-                self.out.push_str("</code>");
+                self.write(Event::Code(xml_chars(&t).into()));
             }
+            // Raw HTML is shown as text, never passed through.
+            Event::Html(t) | Event::InlineHtml(t) => {
+                if !self.in_html_block {
+                    self.open_para();
+                }
+                self.write_text(&t);
+            }
+            Event::SoftBreak | Event::HardBreak if self.para == Para::Pending => {}
+            event @ (Event::SoftBreak | Event::HardBreak | Event::Rule) => self.write(event),
+            // Not produced with the parser options in use; written as plain, well-formed markup
+            // rather than the writer's (which links footnotes and uses spans for math).
             Event::InlineMath(t) | Event::DisplayMath(t) => {
                 self.open_para();
                 self.out.push_str("<code class=\"math\">");
                 push_text(self.out, &t);
                 self.out.push_str("</code>");
-            }
-            Event::Html(t) | Event::InlineHtml(t) => {
-                if !self.in_html_block {
-                    self.open_para();
-                }
-                push_text(self.out, &t);
             }
             Event::FootnoteReference(name) => {
                 self.open_para();
@@ -308,17 +192,7 @@ impl Emitter<'_, '_, '_> {
                 push_text(self.out, &name);
                 self.out.push_str("]</sup>");
             }
-            Event::SoftBreak => {
-                if self.para != Para::Pending {
-                    self.out.push('\n');
-                }
-            }
-            Event::HardBreak => {
-                if self.para != Para::Pending {
-                    self.out.push_str("<br />\n");
-                }
-            }
-            Event::Rule => self.out.push_str("<hr />\n"),
+            // The writer's checkbox has empty attribute values and no trailing space.
             Event::TaskListMarker(checked) => {
                 self.open_para();
                 self.out.push_str(if checked {
@@ -330,14 +204,22 @@ impl Emitter<'_, '_, '_> {
         }
     }
 
-    fn push_frame(&mut self, kind: FrameKind, open: &str, close: impl Into<String>) {
+    /// Opens an element the writer renders (and later closes).
+    fn open(&mut self, kind: FrameKind, start: Tag<'_>) {
+        let end = start.to_end();
+        self.write(Event::Start(start));
+        self.frames.push(Frame { kind, close: Close::Writer(end) });
+    }
+
+    /// Opens an element in the book's own markup.
+    fn open_markup(&mut self, kind: FrameKind, open: &str, close: impl Into<String>) {
         self.out.push_str(open);
-        self.frames.push(Frame { kind, close: close.into(), link: false });
+        self.frames.push(Frame { kind, close: Close::Markup(close.into()) });
     }
 
     fn open_para(&mut self) {
         if self.para == Para::Pending {
-            self.out.push_str("<p>");
+            self.write(Event::Start(Tag::Paragraph));
             self.para = Para::Open;
         }
     }
@@ -345,64 +227,57 @@ impl Emitter<'_, '_, '_> {
     fn start(&mut self, first: bool, tag: Tag<'_>) {
         match tag {
             Tag::Paragraph => {
-                self.frames.push(Frame { kind: FrameKind::Paragraph, close: String::new(), link: false });
+                self.frames.push(Frame { kind: FrameKind::Paragraph, close: Close::Markup(String::new()) });
                 self.para = Para::Pending;
             }
+            Tag::Heading { .. } if first && self.shape.drop_first => self.skip = Some(0),
             Tag::Heading { level, .. } => {
-                if first && self.shape.drop_first {
-                    self.skip = Some(0);
-                    return;
-                }
                 let n = shifted_level(level_number(level), &self.shape, self.base);
-                self.push_frame(FrameKind::Cell, &format!("<h{n}>"), format!("</h{n}>\n"));
+                let level = HeadingLevel::try_from(usize::from(n)).unwrap_or(HeadingLevel::H6);
+                let heading = Tag::Heading { level, id: None, classes: Vec::new(), attrs: Vec::new() };
+                self.open(FrameKind::Cell, heading);
             }
-            Tag::BlockQuote(_) => self.push_frame(FrameKind::Block, "<blockquote>\n", "</blockquote>\n"),
+            tag @ (Tag::BlockQuote(_) | Tag::List(_) | Tag::DefinitionList) => self.open(FrameKind::Block, tag),
+            tag @ (Tag::Item | Tag::DefinitionListDefinition) => self.open(FrameKind::Item, tag),
+            tag @ Tag::DefinitionListTitle => self.open(FrameKind::Cell, tag),
+            tag @ (Tag::Emphasis | Tag::Strong | Tag::Strikethrough | Tag::Superscript | Tag::Subscript) => {
+                self.open_para();
+                self.open(FrameKind::Inline, tag);
+            }
             Tag::CodeBlock(kind) => {
-                let mut open = String::from("<pre><code");
-                if let CodeBlockKind::Fenced(info) = kind {
-                    let lang: String = info
+                // Only the language's first word, reduced to characters safe in a class name.
+                let lang: String = match kind {
+                    CodeBlockKind::Fenced(info) => info
                         .split(|c: char| c.is_whitespace() || c == ',' || c == '{')
                         .next()
                         .unwrap_or("")
                         .chars()
                         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+' | '#' | '.'))
-                        .collect();
-                    if !lang.is_empty() {
-                        open.push_str(" class=\"language-");
-                        push_attr(&mut open, &lang);
-                        open.push('"');
-                    }
-                }
-                open.push('>');
+                        .collect(),
+                    CodeBlockKind::Indented => String::new(),
+                };
                 self.in_code = true;
-                self.push_frame(FrameKind::Block, &open, "</code></pre>\n");
+                self.open(FrameKind::Block, Tag::CodeBlock(CodeBlockKind::Fenced(lang.into())));
             }
             Tag::HtmlBlock => {
                 self.in_html_block = true;
-                self.push_frame(FrameKind::Block, "<pre class=\"raw-html\"><code>", "</code></pre>\n");
+                self.open_markup(FrameKind::Block, "<pre class=\"raw-html\"><code>", "</code></pre>\n");
             }
-            Tag::List(Some(start)) if start != 1 => {
-                self.push_frame(FrameKind::Block, &format!("<ol start=\"{start}\">\n"), "</ol>\n")
-            }
-            Tag::List(Some(_)) => self.push_frame(FrameKind::Block, "<ol>\n", "</ol>\n"),
-            Tag::List(None) => self.push_frame(FrameKind::Block, "<ul>\n", "</ul>\n"),
-            Tag::Item => self.push_frame(FrameKind::Item, "<li>", "</li>\n"),
             Tag::FootnoteDefinition(name) => {
                 let open = format!("<div class=\"footnote-definition\"><sup>[{}]</sup> ", text::text(&name));
-                self.push_frame(FrameKind::Block, &open, "</div>\n");
+                self.open_markup(FrameKind::Block, &open, "</div>\n");
             }
-            Tag::DefinitionList => self.push_frame(FrameKind::Block, "<dl>\n", "</dl>\n"),
-            Tag::DefinitionListTitle => self.push_frame(FrameKind::Cell, "<dt>", "</dt>\n"),
-            Tag::DefinitionListDefinition => self.push_frame(FrameKind::Item, "<dd>", "</dd>\n"),
+            // Tables are the book's own markup: the writer has no scrolling wrapper and puts
+            // `<table>`, `<thead>` and `<tr>` on one line.
             Tag::Table(aligns) => {
                 self.aligns = aligns;
                 self.tbody_open = false;
-                self.push_frame(FrameKind::Block, "<div class=\"table-wrap\">\n<table>\n", "</table>\n</div>\n");
+                self.open_markup(FrameKind::Block, "<div class=\"table-wrap\">\n<table>\n", "</table>\n</div>\n");
             }
             Tag::TableHead => {
                 self.in_head = true;
                 self.cell = 0;
-                self.push_frame(FrameKind::Block, "<thead>\n<tr>", "</tr>\n</thead>\n");
+                self.open_markup(FrameKind::Block, "<thead>\n<tr>", "</tr>\n</thead>\n");
             }
             Tag::TableRow => {
                 if !self.tbody_open {
@@ -410,7 +285,7 @@ impl Emitter<'_, '_, '_> {
                     self.tbody_open = true;
                 }
                 self.cell = 0;
-                self.push_frame(FrameKind::Block, "<tr>", "</tr>\n");
+                self.open_markup(FrameKind::Block, "<tr>", "</tr>\n");
             }
             Tag::TableCell => {
                 let name = if self.in_head { "th" } else { "td" };
@@ -421,40 +296,9 @@ impl Emitter<'_, '_, '_> {
                     _ => "",
                 };
                 self.cell += 1;
-                self.push_frame(FrameKind::Cell, &format!("<{name}{style}>"), format!("</{name}>"));
+                self.open_markup(FrameKind::Cell, &format!("<{name}{style}>"), format!("</{name}>"));
             }
-            Tag::Emphasis => self.inline_frame("<em>", "</em>"),
-            Tag::Strong => self.inline_frame("<strong>", "</strong>"),
-            Tag::Strikethrough => self.inline_frame("<del>", "</del>"),
-            Tag::Superscript => self.inline_frame("<sup>", "</sup>"),
-            Tag::Subscript => self.inline_frame("<sub>", "</sub>"),
-            Tag::Link { link_type, dest_url, title, .. } => {
-                self.open_para();
-                let dest =
-                    if link_type == LinkType::Email { format!("mailto:{dest_url}") } else { dest_url.to_string() };
-                let href = match (classify_url(&dest), self.target) {
-                    (Url::Absolute(u), _) => Some(u),
-                    (Url::Relative(u) | Url::Fragment(u), Target::Page) => Some(u),
-                    _ => None,
-                };
-                match href {
-                    Some(href) => {
-                        let mut open = String::from("<a href=\"");
-                        push_attr(&mut open, &href);
-                        open.push('"');
-                        if !title.is_empty() {
-                            open.push_str(" title=\"");
-                            push_attr(&mut open, &title);
-                            open.push('"');
-                        }
-                        open.push('>');
-                        self.out.push_str(&open);
-                        self.link_depth += 1;
-                        self.frames.push(Frame { kind: FrameKind::Inline, close: "</a>".into(), link: true });
-                    }
-                    None => self.frames.push(Frame { kind: FrameKind::Inline, close: String::new(), link: false }),
-                }
-            }
+            Tag::Link { link_type, dest_url, title, .. } => self.link(link_type, &dest_url, &title),
             Tag::Image { link_type: _, dest_url, title, .. } => {
                 self.image = Some(ImageCapture {
                     dest: dest_url.to_string(),
@@ -467,9 +311,30 @@ impl Emitter<'_, '_, '_> {
         }
     }
 
-    fn inline_frame(&mut self, open: &str, close: &str) {
+    /// Links are the book's own markup: the URL policy decides whether there is a link at all,
+    /// and the writer escapes URLs differently (`'` as `&#x27;`, brackets percent-encoded).
+    fn link(&mut self, link_type: LinkType, dest_url: &str, title: &str) {
         self.open_para();
-        self.push_frame(FrameKind::Inline, open, close);
+        let dest = if link_type == LinkType::Email { format!("mailto:{dest_url}") } else { dest_url.to_string() };
+        let href = match (classify_url(&dest), self.target) {
+            (Url::Absolute(u), _) => Some(u),
+            (Url::Relative(u) | Url::Fragment(u), Target::Page) => Some(u),
+            _ => None,
+        };
+        let Some(href) = href else {
+            self.frames.push(Frame { kind: FrameKind::Inline, close: Close::Markup(String::new()) });
+            return;
+        };
+        self.out.push_str("<a href=\"");
+        push_attr(self.out, &href);
+        self.out.push('"');
+        if !title.is_empty() {
+            self.out.push_str(" title=\"");
+            push_attr(self.out, title);
+            self.out.push('"');
+        }
+        self.out.push('>');
+        self.frames.push(Frame { kind: FrameKind::Link, close: Close::Markup("</a>".into()) });
     }
 
     fn end(&mut self, tag: TagEnd) {
@@ -491,15 +356,15 @@ impl Emitter<'_, '_, '_> {
     fn close_frame(&mut self, frame: Frame) {
         if frame.kind == FrameKind::Paragraph {
             if self.para == Para::Open {
-                self.out.push_str("</p>\n");
+                self.write(Event::End(TagEnd::Paragraph));
             }
             self.para = Para::None;
             return;
         }
-        if frame.link {
-            self.link_depth = self.link_depth.saturating_sub(1);
+        match frame.close {
+            Close::Writer(end) => self.write(Event::End(end)),
+            Close::Markup(close) => self.out.push_str(&close),
         }
-        self.out.push_str(&frame.close);
     }
 
     fn inline_text(&mut self, t: &str) {
@@ -511,24 +376,27 @@ impl Emitter<'_, '_, '_> {
                         continue;
                     }
                     self.open_para();
-                    push_text(self.out, s);
+                    self.write_text(s);
                 }
                 Segment::Visual(id) => self.visual(id),
             }
         }
     }
 
+    fn in_link(&self) -> bool {
+        self.frames.iter().any(|f| f.kind == FrameKind::Link)
+    }
+
     /// True when a block (figure) may be written here: directly in a paragraph or list item.
     fn block_allowed(&self) -> bool {
-        self.link_depth == 0
-            && matches!(self.frames.last().map(|f| f.kind), Some(FrameKind::Paragraph | FrameKind::Item))
+        !self.in_link() && matches!(self.frames.last().map(|f| f.kind), Some(FrameKind::Paragraph | FrameKind::Item))
     }
 
     fn suspend_para(&mut self) {
         if self.para == Para::Open {
             let kept = self.out.trim_end_matches([' ', '\n', '\t']).len();
             self.out.truncate(kept);
-            self.out.push_str("</p>\n");
+            self.write(Event::End(TagEnd::Paragraph));
             self.para = Para::Pending;
         }
     }
@@ -536,81 +404,60 @@ impl Emitter<'_, '_, '_> {
     fn visual(&mut self, id: &str) {
         let block = self.block_allowed();
         let figure_label = self.labels.figure;
-        match self.figures.resolve(id) {
-            Some(fig) => {
-                let label = format!("{figure_label} {}.", fig.number);
-                let alt = if !fig.alt.is_empty() {
-                    fig.alt.clone()
-                } else if !fig.caption.is_empty() {
-                    fig.caption.clone()
-                } else {
-                    format!("{figure_label} {}", fig.number)
-                };
-                let mut img = String::from("<img src=\"");
-                push_attr(&mut img, &fig.src);
-                img.push_str("\" alt=\"");
-                push_attr(&mut img, &alt);
-                img.push('"');
-                if block {
-                    self.suspend_para();
-                    self.out.push_str(&format!("<figure id=\"figure-{}\">", fig.number));
-                    self.out.push_str(&img);
-                    self.out.push_str(" /><figcaption><span class=\"figure-label\">");
-                    push_text(self.out, &label);
-                    self.out.push_str("</span>");
-                    if !fig.caption.is_empty() {
-                        self.out.push(' ');
-                        push_text(self.out, &fig.caption);
-                    }
-                    self.out.push_str("</figcaption></figure>\n");
-                } else {
-                    self.open_para();
-                    self.out.push_str(&img);
-                    self.out.push_str(" class=\"inline-visual\" /> <em class=\"inline-caption\">");
-                    push_text(self.out, &label);
-                    if !fig.caption.is_empty() {
-                        self.out.push(' ');
-                        push_text(self.out, &fig.caption);
-                    }
-                    self.out.push_str("</em>");
-                }
+        let Some(fig) = self.figures.resolve(id) else {
+            let note = format!("{} {id}", self.labels.missing_visual);
+            if block {
+                self.suspend_para();
+                self.out.push_str("<p class=\"missing-visual\" role=\"note\">");
+                push_text(self.out, &note);
+                self.out.push_str("</p>\n");
+            } else {
+                self.open_para();
+                self.out.push_str("<span class=\"missing-visual\">");
+                push_text(self.out, &note);
+                self.out.push_str("</span>");
             }
-            None => {
-                let note = format!("{} {id}", self.labels.missing_visual);
-                if block {
-                    self.suspend_para();
-                    self.out.push_str("<p class=\"missing-visual\" role=\"note\">");
-                    push_text(self.out, &note);
-                    self.out.push_str("</p>\n");
-                } else {
-                    self.open_para();
-                    self.out.push_str("<span class=\"missing-visual\">");
-                    push_text(self.out, &note);
-                    self.out.push_str("</span>");
-                }
-            }
+            return;
+        };
+        let label = format!("{figure_label} {}.", fig.number);
+        let alt = if !fig.alt.is_empty() {
+            fig.alt.clone()
+        } else if !fig.caption.is_empty() {
+            fig.caption.clone()
+        } else {
+            format!("{figure_label} {}", fig.number)
+        };
+        if block {
+            self.suspend_para();
+            self.out.push_str(&format!("<figure id=\"figure-{}\">", fig.number));
+            push_img(self.out, &fig.src, &alt, "");
+            self.out.push_str(" /><figcaption><span class=\"figure-label\">");
+            push_text(self.out, &label);
+            self.out.push_str("</span>");
+        } else {
+            self.open_para();
+            push_img(self.out, &fig.src, &alt, "");
+            self.out.push_str(" class=\"inline-visual\" /> <em class=\"inline-caption\">");
+            push_text(self.out, &label);
         }
+        if !fig.caption.is_empty() {
+            self.out.push(' ');
+            push_text(self.out, &fig.caption);
+        }
+        self.out.push_str(if block { "</figcaption></figure>\n" } else { "</em>" });
     }
 
+    /// Images are the book's own markup: only destinations the URL policy accepts are kept, and
+    /// in an EPUB a remote image becomes a link, since the package cannot contain it.
     fn finish_image(&mut self, capture: ImageCapture) {
         let alt = capture.alt.split_whitespace().collect::<Vec<_>>().join(" ");
         match (classify_url(&capture.dest), self.target) {
             (Url::Absolute(u) | Url::Relative(u) | Url::Fragment(u), Target::Page) => {
                 self.open_para();
-                self.out.push_str("<img src=\"");
-                push_attr(self.out, &u);
-                self.out.push_str("\" alt=\"");
-                push_attr(self.out, &alt);
-                self.out.push('"');
-                if !capture.title.is_empty() {
-                    self.out.push_str(" title=\"");
-                    push_attr(self.out, &capture.title);
-                    self.out.push('"');
-                }
+                push_img(self.out, &u, &alt, &capture.title);
                 self.out.push_str(" />");
             }
-            (Url::Absolute(u), Target::Epub(_)) if self.link_depth == 0 && !u.starts_with("mailto:") => {
-                // Remote images are not part of the package: link to them instead.
+            (Url::Absolute(u), Target::Epub(_)) if !self.in_link() && !u.starts_with("mailto:") => {
                 self.open_para();
                 self.out.push_str("<a class=\"external-image\" href=\"");
                 push_attr(self.out, &u);
@@ -625,5 +472,19 @@ impl Emitter<'_, '_, '_> {
                 }
             }
         }
+    }
+}
+
+/// Writes `<img src alt [title]` (the caller closes the tag, possibly after more attributes).
+fn push_img(out: &mut String, src: &str, alt: &str, title: &str) {
+    out.push_str("<img src=\"");
+    push_attr(out, src);
+    out.push_str("\" alt=\"");
+    push_attr(out, alt);
+    out.push('"');
+    if !title.is_empty() {
+        out.push_str(" title=\"");
+        push_attr(out, title);
+        out.push('"');
     }
 }

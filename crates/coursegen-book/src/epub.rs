@@ -1,13 +1,18 @@
 //! EPUB 3 packaging.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::hash::Hasher as _;
 use std::io::{Cursor, Write as _};
+
+use fnv::FnvHasher;
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
 
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
-use crate::emit::{render_fragment, Figures, Placement, Target};
-use crate::html::{push_summary, title_block, toc_list, BASE_CSS};
+use crate::fragment::{Figures, Target};
+use crate::html::{push_labs, push_module, title_block, toc_list, Layout, BASE_CSS};
 use crate::plan::{one_line, Plan, LABS_ANCHOR, LABS_FILE, TITLE_FILE};
 use crate::text::{attr, slug, text};
 use crate::{Book, BookImage, RenderError};
@@ -84,97 +89,34 @@ fn image_paths(images: &BTreeMap<String, BookImage>) -> BTreeMap<String, String>
     paths
 }
 
-/// Days since 1970-01-01 for a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date for a count of days since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// Converts an RFC 3339 time (or a bare `YYYY-MM-DD` date) to the `CCYY-MM-DDThh:mm:ssZ` form EPUB
 /// requires for `dcterms:modified`. An empty value becomes the Unix epoch.
+///
+/// Accepted beyond strict RFC 3339 parsing: a lower-case `t` or a space between date and time, and a
+/// leap second (`:60`) anywhere, read as `:59`. Fractions of a second are dropped.
 pub(crate) fn normalise_modified(value: &str) -> Result<String, RenderError> {
     let v = value.trim();
     if v.is_empty() {
-        return Ok("1970-01-01T00:00:00Z".to_string());
+        return Ok(rfc3339_from_unix(0));
     }
-    let bad = || RenderError::Package(format!("modified time {value:?} is not RFC 3339"));
-    let num = |s: &str| -> Result<i64, RenderError> {
-        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad());
-        }
-        s.parse::<i64>().map_err(|_| bad())
-    };
-    let b = v.as_bytes();
-    if !v.is_ascii() || b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+    let bad = || RenderError::Modified(value.to_string());
+    if !v.is_ascii() || v.len() < 10 {
         return Err(bad());
     }
-    let (year, month, day) = (num(&v[0..4])?, num(&v[5..7])?, num(&v[8..10])?);
-    let (mut hour, mut minute, mut second, mut offset) = (0, 0, 0, 0i64);
-    if b.len() > 10 {
-        if !matches!(b[10], b'T' | b't' | b' ') || b.len() < 19 || b[13] != b':' || b[16] != b':' {
-            return Err(bad());
-        }
-        hour = num(&v[11..13])?;
-        minute = num(&v[14..16])?;
-        second = num(&v[17..19])?;
-        let mut rest = &v[19..];
-        if let Some(frac) = rest.strip_prefix('.') {
-            let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-            if digits == 0 {
-                return Err(bad());
-            }
-            rest = &frac[digits..];
-        }
-        offset = match rest {
-            "Z" | "z" => 0,
-            _ if rest.len() == 6 && rest.as_bytes()[3] == b':' => {
-                let sign = match rest.as_bytes()[0] {
-                    b'+' => 1,
-                    b'-' => -1,
-                    _ => return Err(bad()),
-                };
-                let (oh, om) = (num(&rest[1..3])?, num(&rest[4..6])?);
-                if oh > 23 || om > 59 {
-                    return Err(bad());
-                }
-                sign * (oh * 60 + om)
-            }
-            _ => return Err(bad()),
-        };
-    }
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    let max_day = usize::try_from(month - 1).ok().and_then(|i| month_days.get(i)).copied().ok_or_else(bad)?;
-    if day < 1 || day > max_day || hour > 23 || minute > 59 || second > 60 {
+    let mut input = v.to_string();
+    if input.len() == 10 {
+        input.push_str("T00:00:00Z");
+    } else if !matches!(input.as_bytes()[10], b'T' | b't' | b' ') {
         return Err(bad());
     }
-    let second = second.min(59);
-    let total = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset * 60;
-    let days = total.div_euclid(86_400);
-    let secs = total.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    if !(0..=9999).contains(&y) {
-        return Err(bad());
+    if input.get(17..19) == Some("60") {
+        input.replace_range(17..19, "59");
     }
-    Ok(format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60))
+    let utc = OffsetDateTime::parse(&input, &Rfc3339)
+        .ok()
+        .and_then(|t| t.checked_to_offset(UtcOffset::UTC))
+        .ok_or_else(bad)?;
+    utc.replace_nanosecond(0).ok().and_then(|t| t.format(&Rfc3339).ok()).ok_or_else(bad)
 }
 
 /// A stable identifier: the book's own, or one derived from the title.
@@ -183,13 +125,10 @@ fn identifier(book: &Book) -> String {
     if !id.is_empty() {
         return id;
     }
-    // FNV-1a, so the derived identifier is stable across builds and platforms.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in book.title.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("urn:coursegen:book:{hash:016x}")
+    // FNV-1a over the raw title bytes, so the derived identifier is stable across builds and platforms.
+    let mut hasher = FnvHasher::default();
+    hasher.write(book.title.as_bytes());
+    format!("urn:coursegen:book:{:016x}", hasher.finish())
 }
 
 /// Wraps a body into an XHTML content document.
@@ -203,17 +142,41 @@ fn xhtml(lang: &str, title: &str, body: &str) -> String {
     )
 }
 
+/// Module and lab sections in EPUB: one chapter per content document.
+const EPUB_LAYOUT: Layout =
+    Layout { section_attributes: " epub:type=\"chapter\"", section_level: 1, entry_element: "section" };
+
 /// Renders the book as an EPUB 3 package.
 pub(crate) fn render(book: &Book) -> Result<Vec<u8>, RenderError> {
     let plan = Plan::new(book);
-    let labels = plan.labels;
     let paths = image_paths(&book.images);
-    let mut figures = Figures::new(&book.images, Target::Epub(&paths));
     let modified = normalise_modified(&book.modified)?;
     let identifier = identifier(book);
+    let hrefs = anchor_hrefs(&plan);
+    let href_of = |anchor: &str| hrefs.get(anchor).cloned().unwrap_or_else(|| TITLE_FILE.to_string());
 
-    // Where each anchor lives inside the package.
-    let mut hrefs: BTreeMap<String, String> = BTreeMap::new();
+    let mut figures = Figures::new(&book.images, Target::Epub(&paths));
+    let title_page = xhtml(&plan.lang, &plan.title, &title_block(book, &plan, 1, 2));
+    let mut documents = vec![document("title-page", TITLE_FILE, title_page)];
+    documents.extend(chapter_documents(&plan, &mut figures));
+    let images = image_items(book, &paths, figures.used())?;
+
+    // The title page comes first in reading order, then the contents, then the chapters.
+    let spine: Vec<String> = std::iter::once("title-page".to_string())
+        .chain(std::iter::once("nav".to_string()))
+        .chain(documents.iter().skip(1).map(|d| d.id.clone()))
+        .collect();
+    let mut items = vec![nav_document(&plan, &href_of), navigation_file(&plan, &identifier, &href_of), stylesheet()];
+    items.extend(documents);
+    items.extend(images);
+
+    let opf = opf(book, &plan, &identifier, &modified, &items, &spine);
+    write_zip(&opf, &items)
+}
+
+/// Where each anchor lives inside the package (`module-01.xhtml#m01-l02`).
+fn anchor_hrefs(plan: &Plan<'_>) -> BTreeMap<String, String> {
+    let mut hrefs = BTreeMap::new();
     for module in &plan.modules {
         hrefs.insert(module.anchor.clone(), module.file.clone());
         for lesson in &module.lessons {
@@ -224,74 +187,59 @@ pub(crate) fn render(book: &Book) -> Result<Vec<u8>, RenderError> {
     for lab in &plan.labs {
         hrefs.insert(lab.anchor.clone(), format!("{LABS_FILE}#{}", lab.anchor));
     }
-    let href_of = |anchor: &str| hrefs.get(anchor).cloned().unwrap_or_else(|| TITLE_FILE.to_string());
+    hrefs
+}
 
-    let mut docs: Vec<Item> = Vec::new();
-    let doc = |id: &str, href: &str, body: String| Item {
+/// An XHTML content document of the package.
+fn document(id: &str, href: &str, body: String) -> Item {
+    Item {
         id: id.to_string(),
         href: href.to_string(),
         media_type: "application/xhtml+xml",
         properties: None,
         bytes: body.into_bytes(),
         compress: true,
-    };
+    }
+}
 
-    docs.push(doc("title-page", TITLE_FILE, xhtml(&plan.lang, &plan.title, &title_block(book, &plan, 1, 2))));
-
-    let mut nav_body = format!(
+/// The EPUB 3 navigation document (the table of contents).
+fn nav_document(plan: &Plan<'_>, href_of: &dyn Fn(&str) -> String) -> Item {
+    let contents = plan.labels.contents;
+    let mut body = format!(
         "<nav epub:type=\"toc\" id=\"toc\">\n<h1>{}</h1>\n<ol>\n<li><a href=\"{TITLE_FILE}\">{}</a></li>\n",
-        text(labels.contents),
+        text(contents),
         text(&plan.title)
     );
-    let entries = toc_list(&plan, href_of);
-    nav_body.push_str(entries.strip_prefix("<ol>\n").unwrap_or(&entries));
-    nav_body.push_str("</nav>\n");
-    let mut nav = doc("nav", "nav.xhtml", xhtml(&plan.lang, labels.contents, &nav_body));
+    let entries = toc_list(plan, href_of);
+    body.push_str(entries.strip_prefix("<ol>\n").unwrap_or(&entries));
+    body.push_str("</nav>\n");
+    let mut nav = document("nav", "nav.xhtml", xhtml(&plan.lang, contents, &body));
     nav.properties = Some("nav");
+    nav
+}
 
+/// One document per module, then one for the lab guides when there are any.
+fn chapter_documents(plan: &Plan<'_>, figures: &mut Figures<'_>) -> Vec<Item> {
+    let mut documents = Vec::new();
     for module in &plan.modules {
-        let mut body = format!(
-            "<section class=\"module\" id=\"{}\" epub:type=\"chapter\">\n<h1>{}</h1>\n",
-            attr(&module.anchor),
-            text(&module.heading)
-        );
-        push_summary(&mut body, module.module.summary.as_deref());
-        for lesson in &module.lessons {
-            body.push_str(&format!(
-                "<section class=\"lesson\" id=\"{}\">\n<h2>{}</h2>\n",
-                attr(&lesson.anchor),
-                text(&lesson.heading)
-            ));
-            let placement = Placement { heading_base: 3, title: &lesson.lesson.title };
-            render_fragment(&lesson.lesson.markdown, placement, labels, &mut figures, &mut body);
-            body.push_str("</section>\n");
-        }
-        body.push_str("</section>\n");
+        let mut body = String::new();
+        push_module(&mut body, &EPUB_LAYOUT, module, plan.labels, figures);
         let id = module.file.trim_end_matches(".xhtml");
-        docs.push(doc(id, &module.file, xhtml(&plan.lang, &module.heading, &body)));
+        documents.push(document(id, &module.file, xhtml(&plan.lang, &module.heading, &body)));
     }
     if !plan.labs.is_empty() {
-        let mut body = format!(
-            "<section class=\"labs\" id=\"{LABS_ANCHOR}\" epub:type=\"chapter\">\n<h1>{}</h1>\n",
-            text(labels.labs)
-        );
-        for lab in &plan.labs {
-            body.push_str(&format!(
-                "<section class=\"lab\" id=\"{}\">\n<h2>{}</h2>\n",
-                attr(&lab.anchor),
-                text(&lab.heading)
-            ));
-            let placement = Placement { heading_base: 3, title: &lab.lab.title };
-            render_fragment(&lab.lab.markdown, placement, labels, &mut figures, &mut body);
-            body.push_str("</section>\n");
-        }
-        body.push_str("</section>\n");
-        docs.push(doc("labs", LABS_FILE, xhtml(&plan.lang, labels.labs, &body)));
+        let mut body = String::new();
+        push_labs(&mut body, &EPUB_LAYOUT, plan, figures);
+        documents.push(document("labs", LABS_FILE, xhtml(&plan.lang, plan.labels.labs, &body)));
     }
+    documents
+}
 
-    let mut images: Vec<Item> = Vec::new();
-    let mut used: Vec<&str> = figures.used().iter().map(String::as_str).collect();
+/// The images the text uses, checked, in id order.
+fn image_items(book: &Book, paths: &BTreeMap<String, String>, used: &[String]) -> Result<Vec<Item>, RenderError> {
+    let mut used: Vec<&str> = used.iter().map(String::as_str).collect();
     used.sort_unstable();
+    let mut images = Vec::new();
     for id in used {
         let (Some(image), Some(path)) = (book.images.get(id), paths.get(id)) else {
             continue;
@@ -307,37 +255,31 @@ pub(crate) fn render(book: &Book) -> Result<Vec<u8>, RenderError> {
             compress,
         });
     }
+    Ok(images)
+}
 
-    let ncx = ncx(&plan, &identifier, &href_of);
-    let css = format!("{BASE_CSS}{EPUB_CSS}");
-
-    let mut items: Vec<Item> = Vec::new();
-    items.push(nav);
-    items.push(Item {
+/// The EPUB 2 navigation file as a package item.
+fn navigation_file(plan: &Plan<'_>, identifier: &str, href_of: &dyn Fn(&str) -> String) -> Item {
+    Item {
         id: "ncx".into(),
         href: "toc.ncx".into(),
         media_type: "application/x-dtbncx+xml",
         properties: None,
-        bytes: ncx.into_bytes(),
+        bytes: ncx(plan, identifier, href_of).into_bytes(),
         compress: true,
-    });
-    items.push(Item {
+    }
+}
+
+/// The stylesheet every content document links to.
+fn stylesheet() -> Item {
+    Item {
         id: "css".into(),
         href: "style.css".into(),
         media_type: "text/css",
         properties: None,
-        bytes: css.into_bytes(),
+        bytes: format!("{BASE_CSS}{EPUB_CSS}").into_bytes(),
         compress: true,
-    });
-    let spine: Vec<String> = std::iter::once("title-page".to_string())
-        .chain(std::iter::once("nav".to_string()))
-        .chain(docs.iter().skip(1).map(|d| d.id.clone()))
-        .collect();
-    items.extend(docs);
-    items.extend(images);
-
-    let opf = opf(book, &plan, &identifier, &modified, &items, &spine);
-    write_zip(&opf, &items)
+    }
 }
 
 /// The package document.
@@ -426,33 +368,33 @@ const CONTAINER_XML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
 
 /// Writes the zip container with fixed timestamps and permissions.
 fn write_zip(opf: &str, items: &[Item]) -> Result<Vec<u8>, RenderError> {
-    let package = |e: zip::result::ZipError| RenderError::Package(e.to_string());
-    let io = |e: std::io::Error| RenderError::Package(e.to_string());
     let base = SimpleFileOptions::default().last_modified_time(DateTime::default()).unix_permissions(0o644);
     let stored = base.compression_method(CompressionMethod::Stored);
     let deflated = base.compression_method(CompressionMethod::Deflated).compression_level(Some(6));
 
     let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
-    zip.start_file("mimetype", stored).map_err(package)?;
-    zip.write_all(b"application/epub+zip").map_err(io)?;
-    zip.start_file("META-INF/container.xml", deflated).map_err(package)?;
-    zip.write_all(CONTAINER_XML.as_bytes()).map_err(io)?;
-    zip.start_file("OEBPS/content.opf", deflated).map_err(package)?;
-    zip.write_all(opf.as_bytes()).map_err(io)?;
+    zip.start_file("mimetype", stored)?;
+    zip.write_all(b"application/epub+zip")?;
+    zip.start_file("META-INF/container.xml", deflated)?;
+    zip.write_all(CONTAINER_XML.as_bytes())?;
+    zip.start_file("OEBPS/content.opf", deflated)?;
+    zip.write_all(opf.as_bytes())?;
     for item in items {
-        zip.start_file(format!("OEBPS/{}", item.href), if item.compress { deflated } else { stored })
-            .map_err(package)?;
-        zip.write_all(&item.bytes).map_err(io)?;
+        zip.start_file(format!("OEBPS/{}", item.href), if item.compress { deflated } else { stored })?;
+        zip.write_all(&item.bytes)?;
     }
-    Ok(zip.finish().map_err(package)?.into_inner())
+    Ok(zip.finish()?.into_inner())
 }
 
 /// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (for [`crate::Book::modified`]).
+///
+/// Times after 9999-12-31T23:59:59Z, which RFC 3339 cannot write, give that last second.
 pub fn rfc3339_from_unix(secs: u64) -> String {
-    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 86_400);
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    i64::try_from(secs)
+        .ok()
+        .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
+        .and_then(|time| time.format(&Rfc3339).ok())
+        .unwrap_or_else(|| "9999-12-31T23:59:59Z".to_string())
 }
 
 #[cfg(test)]
@@ -466,6 +408,9 @@ mod tests {
         assert_eq!(normalise_modified("2023-12-31T23:30:00-01:00").unwrap(), "2024-01-01T00:30:00Z");
         assert_eq!(normalise_modified("2024-05-06").unwrap(), "2024-05-06T00:00:00Z");
         assert_eq!(normalise_modified("").unwrap(), "1970-01-01T00:00:00Z");
+        assert_eq!(normalise_modified("2024-03-01 10:20:60z").unwrap(), "2024-03-01T10:20:59Z");
+        assert_eq!(normalise_modified("2024-03-01t10:20:30.5-00:30").unwrap(), "2024-03-01T10:50:30Z");
+        assert_eq!(normalise_modified("9999-12-31T23:59:59Z").unwrap(), "9999-12-31T23:59:59Z");
         for bad in [
             "yesterday",
             "2024-02-30T00:00:00Z",
@@ -473,9 +418,35 @@ mod tests {
             "2024-13-01",
             "+024-01-01",
             "2024-01-01T25:00:00Z",
+            "2024-01-01X00:00:00Z",
+            "2024-01-01T00:00:00+24:00",
+            "2024-01-01T00:00:00.Z",
+            "0000-01-01T00:00:00+01:00",
+            "9999-12-31T23:59:59-01:00",
         ] {
             assert!(normalise_modified(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn formats_unix_times() {
+        assert_eq!(rfc3339_from_unix(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_from_unix(1_709_210_096), "2024-02-29T12:34:56Z");
+        assert_eq!(rfc3339_from_unix(253_402_300_799), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339_from_unix(u64::MAX), "9999-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn derived_identifier_is_fnv1a_of_the_title() {
+        let book = Book { title: "Practical Pipelines".into(), ..Default::default() };
+        // FNV-1a 64 of the title, as written by the former hand-rolled loop.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in book.title.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        assert_eq!(identifier(&book), format!("urn:coursegen:book:{hash:016x}"));
+        assert_eq!(identifier(&Book::default()), "urn:coursegen:book:cbf29ce484222325");
     }
 
     #[test]

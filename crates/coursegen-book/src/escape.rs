@@ -5,6 +5,15 @@ fn is_xml_char(c: char) -> bool {
     matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
 }
 
+/// `s` without the characters XML forbids (borrowed when there are none).
+pub(crate) fn xml_chars(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().all(is_xml_char) {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(s.chars().filter(|&c| is_xml_char(c)).collect())
+    }
+}
+
 /// Appends `s` escaped for an HTML/XML text node; characters XML forbids are dropped.
 pub fn push_text(out: &mut String, s: &str) {
     for c in s.chars() {

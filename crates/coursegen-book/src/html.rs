@@ -1,8 +1,10 @@
 //! The single self-contained HTML page.
 
-use crate::emit::{render_fragment, Figures, Placement, Target};
+use crate::emit::render_fragment;
+use crate::fragment::{Figures, Placement, Target};
+use crate::labels::Labels;
 use crate::markdown::paragraphs;
-use crate::plan::{one_line, Plan, CONTENTS_ANCHOR, LABS_ANCHOR};
+use crate::plan::{one_line, EntryPlan, ModulePlan, Plan, CONTENTS_ANCHOR, LABS_ANCHOR};
 use crate::text::{attr, push_text, text};
 use crate::Book;
 
@@ -108,44 +110,86 @@ pub(crate) fn render(book: &Book) -> String {
     out.push_str("</nav>\n<main>\n");
 
     for module in &plan.modules {
-        out.push_str(&format!(
-            "<section class=\"module\" id=\"{}\">\n<h2>{}</h2>\n",
-            attr(&module.anchor),
-            text(&module.heading)
-        ));
-        push_summary(&mut out, module.module.summary.as_deref());
-        for lesson in &module.lessons {
-            out.push_str(&format!(
-                "<article class=\"lesson\" id=\"{}\">\n<h3>{}</h3>\n",
-                attr(&lesson.anchor),
-                text(&lesson.heading)
-            ));
-            let placement = Placement { heading_base: 4, title: &lesson.lesson.title };
-            render_fragment(&lesson.lesson.markdown, placement, labels, &mut figures, &mut out);
-            out.push_str("</article>\n");
-        }
-        out.push_str("</section>\n");
+        push_module(&mut out, &PAGE_LAYOUT, module, labels, &mut figures);
     }
-    if !plan.labs.is_empty() {
-        out.push_str(&format!("<section class=\"labs\" id=\"{LABS_ANCHOR}\">\n<h2>{}</h2>\n", text(labels.labs)));
-        for lab in &plan.labs {
-            out.push_str(&format!(
-                "<article class=\"lab\" id=\"{}\">\n<h3>{}</h3>\n",
-                attr(&lab.anchor),
-                text(&lab.heading)
-            ));
-            let placement = Placement { heading_base: 4, title: &lab.lab.title };
-            render_fragment(&lab.lab.markdown, placement, labels, &mut figures, &mut out);
-            out.push_str("</article>\n");
-        }
-        out.push_str("</section>\n");
-    }
+    push_labs(&mut out, &PAGE_LAYOUT, &plan, &mut figures);
     out.push_str("</main>\n</body>\n</html>\n");
     out
 }
 
+/// How module and lab sections are marked up: the HTML page and the EPUB documents differ only here.
+pub(crate) struct Layout {
+    /// Extra attributes of a module or labs `<section>` (each with a leading space).
+    pub section_attributes: &'static str,
+    /// The heading level of a module or labs section; lessons and labs are one below, their
+    /// Markdown's headings start one further below.
+    pub section_level: u8,
+    /// The element holding one lesson or lab guide.
+    pub entry_element: &'static str,
+}
+
+const PAGE_LAYOUT: Layout = Layout { section_attributes: "", section_level: 2, entry_element: "article" };
+
+/// Writes a module: its section, heading, summary and lessons.
+pub(crate) fn push_module(
+    out: &mut String,
+    layout: &Layout,
+    module: &ModulePlan<'_>,
+    labels: &'static Labels,
+    figures: &mut Figures<'_>,
+) {
+    open_section(out, layout, "module", &module.anchor, &module.heading);
+    push_summary(out, module.module.summary.as_deref());
+    for lesson in &module.lessons {
+        push_entry(out, layout, "lesson", lesson, labels, figures);
+    }
+    out.push_str("</section>\n");
+}
+
+/// Writes the labs section with every lab guide; nothing when the book has no labs.
+pub(crate) fn push_labs(out: &mut String, layout: &Layout, plan: &Plan<'_>, figures: &mut Figures<'_>) {
+    if plan.labs.is_empty() {
+        return;
+    }
+    open_section(out, layout, "labs", LABS_ANCHOR, plan.labels.labs);
+    for lab in &plan.labs {
+        push_entry(out, layout, "lab", lab, plan.labels, figures);
+    }
+    out.push_str("</section>\n");
+}
+
+fn open_section(out: &mut String, layout: &Layout, class: &str, anchor: &str, heading: &str) {
+    let h = layout.section_level;
+    out.push_str(&format!(
+        "<section class=\"{class}\" id=\"{}\"{}>\n<h{h}>{}</h{h}>\n",
+        attr(anchor),
+        layout.section_attributes,
+        text(heading)
+    ));
+}
+
+/// Writes one lesson or lab guide: its element, heading and rendered Markdown.
+fn push_entry(
+    out: &mut String,
+    layout: &Layout,
+    class: &str,
+    entry: &EntryPlan<'_>,
+    labels: &'static Labels,
+    figures: &mut Figures<'_>,
+) {
+    let (element, h) = (layout.entry_element, layout.section_level + 1);
+    out.push_str(&format!(
+        "<{element} class=\"{class}\" id=\"{}\">\n<h{h}>{}</h{h}>\n",
+        attr(&entry.anchor),
+        text(&entry.heading)
+    ));
+    let placement = Placement { heading_base: h + 1, title: entry.title };
+    render_fragment(entry.markdown, placement, labels, figures, out);
+    out.push_str(&format!("</{element}>\n"));
+}
+
 /// Writes a module summary as italic paragraphs.
-pub(crate) fn push_summary(out: &mut String, summary: Option<&str>) {
+fn push_summary(out: &mut String, summary: Option<&str>) {
     for paragraph in paragraphs(summary.unwrap_or("")) {
         out.push_str("<p class=\"summary\">");
         push_text(out, &paragraph);
@@ -174,18 +218,10 @@ pub(crate) fn title_block(book: &Book, plan: &Plan<'_>, h: u8, sub: u8) -> Strin
         out.push_str(&notice.iter().map(|p| text(p)).collect::<Vec<_>>().join("</p>\n<p>"));
         out.push_str("</p>\n</div>\n");
     }
-    for (label, items) in [
-        (labels.audience, &book.audience),
-        (labels.prerequisites, &book.prerequisites),
-        (labels.learning_outcomes, &book.learning_outcomes),
-    ] {
-        let items: Vec<String> = items.iter().map(|i| one_line(i)).filter(|i| !i.is_empty()).collect();
-        if items.is_empty() {
-            continue;
-        }
+    for (label, items) in &plan.lists {
         out.push_str(&format!("<section class=\"meta-list\">\n<h{sub}>{}</h{sub}>\n<ul>\n", text(label)));
         for item in items {
-            out.push_str(&format!("<li>{}</li>\n", text(&item)));
+            out.push_str(&format!("<li>{}</li>\n", text(item)));
         }
         out.push_str("</ul>\n</section>\n");
     }

@@ -11,13 +11,14 @@ use std::collections::BTreeMap;
 mod emit;
 mod epub;
 pub mod escape;
-
-pub use epub::rfc3339_from_unix;
+mod fragment;
 mod html;
 mod labels;
 mod markdown;
 mod plan;
 mod text;
+
+pub use epub::rfc3339_from_unix;
 
 /// Everything needed to render the book.
 #[derive(Debug, Clone, Default)]
@@ -117,9 +118,15 @@ pub enum RenderError {
         /// What is wrong with it.
         message: String,
     },
-    /// The package could not be assembled (e.g. an unparsable modification time).
+    /// `Book::modified` is neither empty nor an RFC 3339 time or date.
+    #[error("epub packaging failed: modified time {0:?} is not RFC 3339")]
+    Modified(String),
+    /// The zip container could not be written.
     #[error("epub packaging failed: {0}")]
-    Package(String),
+    Zip(#[from] zip::result::ZipError),
+    /// Writing a file into the zip container failed.
+    #[error("epub packaging failed: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// Renders the whole book as one Markdown document.

@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd, TextMergeStream};
 
-use crate::emit::{heading_shape, level_number, parser_options, shifted_level, Figures, HeadingShape, Target};
+use crate::fragment::{heading_shape, level_number, parser_options, shifted_level, Figures, HeadingShape, Target};
 use crate::labels::Labels;
 use crate::plan::{one_line, Plan, CONTENTS_ANCHOR, LABS_ANCHOR};
 use crate::text::{find_tags, md_inline, segments, Segment};
@@ -35,18 +35,10 @@ pub(crate) fn render(book: &Book) -> String {
             out.push_str("\n\n");
         }
     }
-    for (label, items) in [
-        (labels.audience, &book.audience),
-        (labels.prerequisites, &book.prerequisites),
-        (labels.learning_outcomes, &book.learning_outcomes),
-    ] {
-        let items: Vec<String> = items.iter().map(|i| one_line(i)).filter(|i| !i.is_empty()).collect();
-        if items.is_empty() {
-            continue;
-        }
+    for (label, items) in &plan.lists {
         out.push_str(&format!("## {}\n\n", md_inline(label)));
         for item in items {
-            out.push_str(&format!("- {}\n", md_inline(&item)));
+            out.push_str(&format!("- {}\n", md_inline(item)));
         }
         out.push('\n');
     }
@@ -76,14 +68,14 @@ pub(crate) fn render(book: &Book) -> String {
         }
         for lesson in &module.lessons {
             out.push_str(&format!("<a id=\"{}\"></a>\n\n### {}\n\n", lesson.anchor, md_inline(&lesson.heading)));
-            out.push_str(&rewrite_fragment(&lesson.lesson.markdown, &lesson.lesson.title, 4, labels, &mut figures));
+            out.push_str(&rewrite_fragment(lesson.markdown, lesson.title, 4, labels, &mut figures));
         }
     }
     if !plan.labs.is_empty() {
         out.push_str(&format!("<a id=\"{LABS_ANCHOR}\"></a>\n\n## {}\n\n", md_inline(labels.labs)));
         for lab in &plan.labs {
             out.push_str(&format!("<a id=\"{}\"></a>\n\n### {}\n\n", lab.anchor, md_inline(&lab.heading)));
-            out.push_str(&rewrite_fragment(&lab.lab.markdown, &lab.lab.title, 4, labels, &mut figures));
+            out.push_str(&rewrite_fragment(lab.markdown, lab.title, 4, labels, &mut figures));
         }
     }
     while out.ends_with("\n\n") {
@@ -260,26 +252,30 @@ fn unclosed_fence_closer(md: &str, range: Range<usize>) -> Option<String> {
     Some(format!("{prefix}{}", fence_char.to_string().repeat(fence_len)))
 }
 
+/// The events of `markdown` (adjacent text merged), each with whether it lies inside a literal
+/// part: a code block, raw HTML, an image description or a metadata block.
+fn events_with_literal(markdown: &str) -> impl Iterator<Item = (Event<'_>, bool)> {
+    let mut depth = 0usize;
+    TextMergeStream::new(Parser::new_ext(markdown, parser_options())).map(move |event| {
+        match &event {
+            Event::Start(tag) if is_literal(tag) => depth += 1,
+            Event::End(tag) if is_literal_end(*tag) => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        (event, depth > 0)
+    })
+}
+
 /// Ids of the visual tags in `markdown` (outside code and raw HTML), each once, in order of first use.
 pub(crate) fn visual_ids(markdown: &str) -> Vec<String> {
     let mut ids: Vec<String> = Vec::new();
-    let mut literal_depth = 0usize;
-    for event in TextMergeStream::new(Parser::new_ext(markdown, parser_options())) {
-        match event {
-            Event::Start(Tag::CodeBlock(_) | Tag::HtmlBlock | Tag::Image { .. } | Tag::MetadataBlock(_)) => {
-                literal_depth += 1
-            }
-            Event::End(TagEnd::CodeBlock | TagEnd::HtmlBlock | TagEnd::Image | TagEnd::MetadataBlock(_)) => {
-                literal_depth = literal_depth.saturating_sub(1)
-            }
-            Event::Text(t) if literal_depth == 0 => {
-                for (_, _, id) in find_tags(&t) {
-                    if !ids.iter().any(|known| known == id) {
-                        ids.push(id.to_string());
-                    }
+    for (event, literal) in events_with_literal(markdown) {
+        if let (Event::Text(t), false) = (event, literal) {
+            for (_, _, id) in find_tags(&t) {
+                if !ids.iter().any(|known| known == id) {
+                    ids.push(id.to_string());
                 }
             }
-            _ => {}
         }
     }
     ids
@@ -289,17 +285,11 @@ pub(crate) fn visual_ids(markdown: &str) -> Vec<String> {
 /// code blocks, raw HTML, image descriptions, link destinations, Markdown syntax and visual tags do not.
 pub(crate) fn word_count(markdown: &str) -> u64 {
     let mut prose = String::with_capacity(markdown.len());
-    let mut literal_depth = 0usize;
-    for event in TextMergeStream::new(Parser::new_ext(markdown, parser_options())) {
+    for (event, literal) in events_with_literal(markdown) {
         match event {
-            Event::Start(Tag::CodeBlock(_) | Tag::HtmlBlock | Tag::Image { .. } | Tag::MetadataBlock(_)) => {
-                literal_depth += 1
-            }
-            Event::End(TagEnd::CodeBlock | TagEnd::HtmlBlock | TagEnd::Image | TagEnd::MetadataBlock(_)) => {
-                literal_depth = literal_depth.saturating_sub(1);
-                prose.push(' ');
-            }
-            Event::Text(t) | Event::Code(t) if literal_depth == 0 => prose.push_str(&t),
+            Event::Start(tag) if is_literal(&tag) => {}
+            Event::End(tag) if is_literal_end(tag) => prose.push(' '),
+            Event::Text(t) | Event::Code(t) if !literal => prose.push_str(&t),
             Event::SoftBreak | Event::HardBreak | Event::Rule => prose.push(' '),
             Event::Start(tag) if !is_inline(&tag) => prose.push(' '),
             Event::End(tag) if !is_inline_end(tag) => prose.push(' '),
@@ -314,6 +304,14 @@ pub(crate) fn word_count(markdown: &str) -> u64 {
         }
     }
     count
+}
+
+fn is_literal(tag: &Tag<'_>) -> bool {
+    matches!(tag, Tag::CodeBlock(_) | Tag::HtmlBlock | Tag::Image { .. } | Tag::MetadataBlock(_))
+}
+
+fn is_literal_end(tag: TagEnd) -> bool {
+    matches!(tag, TagEnd::CodeBlock | TagEnd::HtmlBlock | TagEnd::Image | TagEnd::MetadataBlock(_))
 }
 
 fn is_inline(tag: &Tag<'_>) -> bool {

@@ -4,15 +4,18 @@ use std::collections::BTreeSet;
 
 use crate::labels::{labels_for, language_tag, Labels};
 use crate::text::slug;
-use crate::{Book, BookLab, BookLesson, BookModule};
+use crate::{Book, BookModule};
 
-/// One lesson's place in the book.
+/// One lesson's or lab guide's place in the book.
 #[derive(Debug)]
-pub(crate) struct LessonPlan<'a> {
-    pub lesson: &'a BookLesson,
-    /// Fragment id, e.g. `m01-l02`.
+pub(crate) struct EntryPlan<'a> {
+    /// The title as the outline gives it; a leading heading repeating it is dropped from the text.
+    pub title: &'a str,
+    /// The text (untrusted Markdown).
+    pub markdown: &'a str,
+    /// Fragment id, e.g. `m01-l02` or `lab-01-02-01`.
     pub anchor: String,
-    /// Display heading, e.g. `Lesson 1.2: Title`.
+    /// Display heading, e.g. `Lesson 1.2: Title` or `Lab 01-02-01: Title`.
     pub heading: String,
 }
 
@@ -26,17 +29,7 @@ pub(crate) struct ModulePlan<'a> {
     pub heading: String,
     /// EPUB content document holding the module, e.g. `module-01.xhtml`.
     pub file: String,
-    pub lessons: Vec<LessonPlan<'a>>,
-}
-
-/// One lab guide's place in the book.
-#[derive(Debug)]
-pub(crate) struct LabPlan<'a> {
-    pub lab: &'a BookLab,
-    /// Fragment id, e.g. `lab-01-02-01`.
-    pub anchor: String,
-    /// Display heading, e.g. `Lab 01-02-01: Title`.
-    pub heading: String,
+    pub lessons: Vec<EntryPlan<'a>>,
 }
 
 /// The structure of a book, computed once per rendering.
@@ -48,7 +41,10 @@ pub(crate) struct Plan<'a> {
     /// The title to display (never empty).
     pub title: String,
     pub modules: Vec<ModulePlan<'a>>,
-    pub labs: Vec<LabPlan<'a>>,
+    pub labs: Vec<EntryPlan<'a>>,
+    /// The audience, prerequisites and learning outcomes that have entries, with their labels;
+    /// each entry collapsed to one line.
+    pub lists: Vec<(&'static str, Vec<String>)>,
 }
 
 /// Fragment id of the labs section.
@@ -119,8 +115,9 @@ impl<'a> Plan<'a> {
                 let lessons = module
                     .lessons
                     .iter()
-                    .map(|lesson| LessonPlan {
-                        lesson,
+                    .map(|lesson| EntryPlan {
+                        title: &lesson.title,
+                        markdown: &lesson.markdown,
                         anchor: anchors.take(format!("m{:02}-l{:02}", module.number, lesson.number)),
                         heading: with_title(
                             format!("{} {}.{}", labels.lesson, module.number, lesson.number),
@@ -148,9 +145,23 @@ impl<'a> Plan<'a> {
                 } else {
                     (format!("lab-{}", slug(&id)), format!("{} {id}", labels.lab))
                 };
-                LabPlan { lab, anchor: anchors.take(anchor_base), heading: with_title(prefix, &lab.title) }
+                EntryPlan {
+                    title: &lab.title,
+                    markdown: &lab.markdown,
+                    anchor: anchors.take(anchor_base),
+                    heading: with_title(prefix, &lab.title),
+                }
             })
             .collect();
+        let lists = [
+            (labels.audience, &book.audience),
+            (labels.prerequisites, &book.prerequisites),
+            (labels.learning_outcomes, &book.learning_outcomes),
+        ]
+        .into_iter()
+        .map(|(label, items)| (label, items.iter().map(|i| one_line(i)).filter(|i| !i.is_empty()).collect::<Vec<_>>()))
+        .filter(|(_, items)| !items.is_empty())
+        .collect();
         let title = one_line(&book.title);
         Plan {
             labels,
@@ -158,6 +169,7 @@ impl<'a> Plan<'a> {
             title: if title.is_empty() { labels.untitled.to_string() } else { title },
             modules,
             labs,
+            lists,
         }
     }
 }

@@ -1,11 +1,9 @@
 //! Rendering tests over a sample book: structure, security, determinism and EPUB validity.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::io::{Cursor, Read};
 
-use common::{hostile_book, sample_book, LESSON_TITLES};
+use crate::support::{self, hostile_book, sample_book, LESSON_TITLES};
 use coursegen_book::{render_epub, render_html, render_markdown, visual_ids, word_count, Book, RenderError};
 
 /// Every file of an EPUB: name, compression method and content.
@@ -282,7 +280,7 @@ fn epub_manifest_lists_every_file() {
     }
     // Embedded images are byte-identical to the input.
     let png = entries.iter().find(|e| e.0 == "OEBPS/images/02-01-01.png").expect("png");
-    assert_eq!(png.2, common::PNG);
+    assert_eq!(png.2, support::PNG);
 }
 
 #[test]
@@ -416,7 +414,12 @@ fn epub_rejects_unusable_images_only_when_used() {
     assert!(!entries.iter().any(|e| e.0.contains("09-09-09")));
     let mut book = sample_book();
     book.modified = "last tuesday".into();
-    assert!(matches!(render_epub(&book), Err(RenderError::Package(_))));
+    match render_epub(&book) {
+        Err(error @ RenderError::Modified(_)) => {
+            assert_eq!(error.to_string(), "epub packaging failed: modified time \"last tuesday\" is not RFC 3339");
+        }
+        other => panic!("expected a modified-time error, got {other:?}"),
+    }
 }
 
 #[test]
@@ -430,9 +433,9 @@ fn odd_inputs_render_without_panicking() {
             assert_no_active_content(name, std::str::from_utf8(content).expect("utf-8"));
         }
     }
-    let nasty = common::NASTY_MARKDOWN;
+    let nasty = support::NASTY_MARKDOWN;
     for (i, md) in nasty.iter().enumerate() {
-        let book = common::book_with_lesson(md);
+        let book = support::book_with_lesson(md);
         let html = render_html(&book);
         assert_no_active_content(&format!("nasty page {i}"), &html);
         let entries = epub_entries(&render_epub(&book).expect("epub"));
@@ -501,7 +504,7 @@ fn random_markdown_never_breaks_the_output() {
     for round in 0..150 {
         let len = 1 + next(60);
         let md: String = (0..len).map(|_| TOKENS[next(TOKENS.len())]).collect();
-        let book = common::book_with_lesson(&md);
+        let book = support::book_with_lesson(&md);
         let html = render_html(&book);
         assert_no_active_content(&format!("random page {round}: {md:?}"), &html);
         let entries = epub_entries(&render_epub(&book).expect("epub"));

@@ -1,0 +1,4 @@
+//! The integration tests of coursegen-book, in one binary.
+
+mod render;
+mod support;
