@@ -111,7 +111,7 @@ async fn a_429_is_retried_after_the_servers_retry_after() {
 }
 
 /// A server that supports neither `response_format` json_schema nor tools, like some local
-/// model servers: it answers in prose with JSON inside, invalid the first time.
+/// model servers: it answers in prose with JSON inside, invalid the second time it answers.
 #[derive(Clone)]
 struct Plain {
     bodies: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
@@ -148,7 +148,7 @@ async fn plain_chat(State(s): State<Plain>, body: axum::body::Bytes) -> Response
 }
 
 #[tokio::test]
-async fn a_server_without_schema_or_tools_support_gets_prompt_json_with_one_repair() {
+async fn a_server_without_schema_or_tools_support_gets_prompt_json_one_call_per_request() {
     let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
     let app =
         Router::new().route("/v1/chat/completions", post(plain_chat)).with_state(Plain { bodies: bodies.clone() });
@@ -167,15 +167,14 @@ async fn a_server_without_schema_or_tools_support_gets_prompt_json_with_one_repa
         let system = bodies[2]["messages"][0]["content"].as_str().unwrap();
         assert!(system.contains("JSON Schema") && system.contains("\"visuals\""), "{system}");
     }
-    // The next call starts in prompt mode; its invalid answer gets exactly one repair turn.
+    // The next call starts in prompt mode; its invalid answer is returned as it is (the caller
+    // validates and repairs), after exactly one call.
     let out = model.generate(&req).await.unwrap();
-    assert_eq!(out.usage.calls, 2);
+    assert_eq!(out.usage.calls, 1);
+    assert_eq!(out.structured.as_ref().unwrap()["visuals"][0]["kind"], "sketch");
     let bodies = bodies.lock().unwrap();
-    assert_eq!(bodies.len(), 5);
-    let repair = bodies[4]["messages"].as_array().unwrap();
-    assert_eq!(repair[repair.len() - 2]["role"], "assistant");
-    let feedback = repair[repair.len() - 1]["content"].as_str().unwrap();
-    assert!(feedback.contains("description") && feedback.contains("sketch"), "{feedback}");
+    assert_eq!(bodies.len(), 4);
+    assert!(bodies[3].get("response_format").is_none() && bodies[3].get("tools").is_none());
 }
 
 async fn get_secret_value(headers: axum::http::HeaderMap, body: axum::body::Bytes) -> Response {

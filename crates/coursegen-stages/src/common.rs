@@ -246,9 +246,11 @@ fn repair_request(request: &TextRequest, previous: &str, errors: &[String]) -> T
     repair
 }
 
-/// Call the model; if `accept` rejects the answer, make one repair call that lists the problems;
-/// if that is rejected too, raise `StageError::Model` naming the stage and subject. Errors the
-/// model raises (throttling, provider failures) propagate unchanged.
+/// The one "call, validate, repair once" loop every provider goes through: call the model; if
+/// `accept` rejects the answer (schema or stage rules), make one repair call that lists the
+/// problems; if that is rejected too, raise `StageError::Model` naming the stage and subject.
+/// Providers make one model call per request and never repair, so a call here is at most two
+/// model calls. Errors the model raises (throttling, provider failures) propagate unchanged.
 pub(crate) async fn call_with_repair<T>(
     model: &dyn TextModel,
     request: &TextRequest,

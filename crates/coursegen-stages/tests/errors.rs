@@ -64,6 +64,29 @@ async fn a_malformed_visual_plan_is_repaired_once_then_fails_naming_the_stage_an
 }
 
 #[tokio::test]
+async fn a_malformed_visual_plan_repaired_by_the_second_call_is_used_after_exactly_two_calls() {
+    let store = mem();
+    put_outline(store.as_ref(), "fixed", &outline_yaml("Fixed Plans", "en", 1, 1, false)).await;
+    let content = lesson_of(&Deps::offline(store.clone()), "fixed", 1).await;
+    let bad = r#"{"visuals": [{"index": 1, "kind": "photograph"}]}"#;
+    let scripted = Arc::new(ScriptedText::new(vec![(TextTask::VisualPlan, Script::FirstThenOffline(bad.into()))]));
+    let deps = deps_with(store.clone(), scripted.clone(), Arc::new(OfflineImage));
+    let input = json!({"project_folder": "fixed", "module_number": 1, "lesson_number": 1,
+                       "lesson_key": content.lesson_keys[0]});
+    let out: VisualPlannerOutput =
+        serde_json::from_value(invoke(Stage::VisualPlanner, input, &deps).await.unwrap()).unwrap();
+    assert!(out.visuals > 0, "{out:?}");
+    let seen = scripted.seen();
+    assert_eq!(seen.len(), 2, "one call and one repair");
+    assert!(
+        seen[1].prompt.contains("could not be used") && seen[1].prompt.contains("photograph"),
+        "{}",
+        seen[1].prompt
+    );
+    assert!(seen[1].brief["repair"]["errors"].as_array().is_some_and(|e| !e.is_empty()), "{}", seen[1].brief);
+}
+
+#[tokio::test]
 async fn content_gen_on_a_module_out_of_range_is_an_invalid_request_with_no_model_call() {
     let store = mem();
     put_outline(store.as_ref(), "range", &outline_yaml("Range", "en", 2, 1, false)).await;

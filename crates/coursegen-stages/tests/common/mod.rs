@@ -99,6 +99,8 @@ pub enum Script {
     Text(String),
     /// Always this error.
     Fail(fn() -> StageError),
+    /// This text the first time, then the offline answer.
+    FirstThenOffline(String),
 }
 
 /// Answers scripted tasks from its script and every other task offline; records scripted requests.
@@ -125,12 +127,20 @@ impl TextModel for ScriptedText {
         match self.scripts.get(&request.task) {
             None => OfflineText.generate(request).await,
             Some(script) => {
-                self.seen.lock().unwrap().push(request.clone());
+                let calls = {
+                    let mut seen = self.seen.lock().unwrap();
+                    seen.push(request.clone());
+                    seen.len()
+                };
                 match script {
                     Script::Text(t) => {
                         Ok(TextResponse { text: t.clone(), structured: None, usage: Default::default() })
                     }
                     Script::Fail(f) => Err(f()),
+                    Script::FirstThenOffline(t) if calls == 1 => {
+                        Ok(TextResponse { text: t.clone(), structured: None, usage: Default::default() })
+                    }
+                    Script::FirstThenOffline(_) => OfflineText.generate(request).await,
                 }
             }
         }

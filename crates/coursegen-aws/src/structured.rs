@@ -1,0 +1,112 @@
+//! What the providers share for structured output: a remembered request mode that only steps
+//! down, the one-answer call that steps it down when the server rejects it, and the response
+//! built from the answer's JSON value.
+//!
+//! A provider makes exactly one model call per structured request (plus re-sends of a request
+//! the server refused for its mode, which cost no answer). It does not validate or repair the
+//! answer: the caller (the stage's call-validate-repair-once loop) checks it against the schema
+//! and its own rules and makes the single repair call, so one structured call is at most two
+//! model calls whatever the provider.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use coursegen_core::error::{StageError, StageResult};
+use coursegen_core::model::{TextRequest, TextResponse, Usage};
+use serde_json::Value;
+
+/// A provider's ways of asking for structured output, strongest first. Each mode has a rank;
+/// [`Ladder::next`] is the mode to fall back to when the server rejects this one.
+pub(crate) trait Ladder: Copy + std::fmt::Debug {
+    /// The strongest mode, tried first.
+    const FIRST: Self;
+    /// This mode's rank, 0 for [`Ladder::FIRST`].
+    fn rank(self) -> u8;
+    /// The mode of `rank`; the weakest one for any rank past the end.
+    fn from_rank(rank: u8) -> Self;
+    /// The next weaker mode, `None` for the weakest.
+    fn next(self) -> Option<Self>;
+}
+
+/// The mode a client currently uses, shared by its clones; it only ever steps down, so the
+/// mode a server accepted is remembered for every later call.
+#[derive(Debug, Clone)]
+pub(crate) struct ModeCell<M> {
+    rank: Arc<AtomicU8>,
+    _mode: std::marker::PhantomData<M>,
+}
+
+impl<M: Ladder> ModeCell<M> {
+    /// A cell at the strongest mode.
+    pub(crate) fn new() -> Self {
+        Self { rank: Arc::new(AtomicU8::new(M::FIRST.rank())), _mode: std::marker::PhantomData }
+    }
+
+    /// The current mode.
+    pub(crate) fn get(&self) -> M {
+        M::from_rank(self.rank.load(Ordering::Relaxed))
+    }
+
+    /// Step down from `from` after the server rejected it; false when nothing weaker is left.
+    /// Concurrent callers that saw the same rejection step down once.
+    fn step_down(&self, from: M, who: &str) -> bool {
+        let Some(next) = from.next() else {
+            return false;
+        };
+        let _ = self.rank.compare_exchange(from.rank(), next.rank(), Ordering::Relaxed, Ordering::Relaxed);
+        tracing::warn!(who, ?from, to = ?next, "server rejected the structured-output mode; falling back");
+        true
+    }
+}
+
+/// The outcome of one request in a given mode.
+pub(crate) enum Attempt<T> {
+    /// The model answered.
+    Answered(T),
+    /// The server refused the request as invalid, with its message; `names_mode` when the
+    /// message blames the structured-output mode (a weaker mode may then work).
+    Rejected { message: String, names_mode: bool },
+}
+
+/// Send `attempt` in the client's current mode until the model answers, stepping the mode down
+/// each time the server rejects it. A rejection that does not name the mode, or one in the
+/// weakest mode, is a permanent `ModelError` labelled `rejected_by` ("Bedrock rejected the
+/// request: ...").
+pub(crate) async fn answer_in_best_mode<M, T, F, Fut>(
+    modes: &ModeCell<M>,
+    request: &TextRequest,
+    rejected_by: &str,
+    mut attempt: F,
+) -> StageResult<T>
+where
+    M: Ladder,
+    F: FnMut(M) -> Fut,
+    Fut: Future<Output = StageResult<Attempt<T>>>,
+{
+    loop {
+        let mode = modes.get();
+        match attempt(mode).await? {
+            Attempt::Answered(answer) => return Ok(answer),
+            Attempt::Rejected { message, names_mode } => {
+                if names_mode && modes.step_down(mode, rejected_by) {
+                    continue;
+                }
+                return Err(StageError::model(
+                    request.task.stage(),
+                    &request.subject,
+                    format!("{rejected_by} rejected the request: {message}"),
+                ));
+            }
+        }
+    }
+}
+
+/// The response to a structured request: the answer's JSON value (as text and parsed) when it
+/// has one, else its raw text. The value is not validated here; see the module documentation.
+pub(crate) fn structured_response(candidate: Option<Value>, raw_text: String, usage: Usage) -> TextResponse {
+    match candidate {
+        Some(value) => TextResponse { text: value.to_string(), structured: Some(value), usage },
+        None => TextResponse { text: raw_text, structured: None, usage },
+    }
+}
