@@ -29,10 +29,10 @@ use coursegen_core::model::{
 };
 use serde_json::{json, Value};
 
-use crate::json::{check_schema, document_to_json, estimate_tokens, extract_json, json_to_document};
+use crate::json::{document_to_json, estimate_tokens, extract_json, json_to_document};
 use crate::quota::{CallInfo, Failure, Governor};
 use crate::sdk::{classify, http_client, model_timeouts, status_of};
-use crate::structured::{answer_in_best_mode, structured_response, Attempt, Ladder, ModeCell};
+use crate::structured::{answer_in_best_mode, check_request_schema, structured_response, Attempt, Ladder, ModeCell};
 
 /// Default text model: Claude Sonnet 4 through the US cross-region inference profile.
 pub const DEFAULT_TEXT_MODEL_ID: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
@@ -257,10 +257,7 @@ impl BedrockText {
 
     /// One forced-tool-use turn; its answer is returned unvalidated (see [`crate::structured`]).
     async fn generate_structured(&self, request: &TextRequest, schema: &Value) -> StageResult<TextResponse> {
-        let stage = request.task.stage();
-        let subject = request.subject.as_str();
-        check_schema(schema)
-            .map_err(|e| StageError::model(stage, subject, format!("the stage's JSON schema is invalid: {e}")))?;
+        check_request_schema(request, schema)?;
         let prompt = format!(
             "{}\n\nSubmit your answer by calling the `{STRUCTURED_TOOL_NAME}` tool; its input must match the tool's input schema.",
             request.prompt
@@ -377,29 +374,47 @@ pub trait ImageBodyAdapter: Send + Sync + fmt::Debug {
     /// The JSON request body for `req` (prompt truncated, size and seed made valid).
     fn body(&self, req: &ImageRequest) -> Value;
     /// The PNG bytes of the first image in a response body.
-    fn parse(&self, body: &[u8]) -> Result<Vec<u8>, String>;
+    fn parse(&self, body: &[u8]) -> Result<Vec<u8>, ImageAnswerError>;
 }
 
 /// The PNG file signature.
 pub const PNG_SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
 
+/// Why an image answer body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageAnswerError {
+    /// The body is not JSON.
+    #[error("response is not JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+    /// The model answered with an error message.
+    #[error("the model reported an error: {0}")]
+    Reported(String),
+    /// There is no `images[0]` string.
+    #[error("response has no images[0] string")]
+    NoImage,
+    /// `images[0]` is not base64.
+    #[error("images[0] is not valid base64: {0}")]
+    NotBase64(#[from] base64::DecodeError),
+    /// `images[0]` decodes to something other than a PNG.
+    #[error("images[0] is not a PNG (bad signature)")]
+    NotPng,
+}
+
 /// Parse the `{"images": [base64...], "error": ...}` answer shared by Titan and Nova Canvas.
-fn parse_images_body(body: &[u8]) -> Result<Vec<u8>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("response is not JSON: {e}"))?;
+fn parse_images_body(body: &[u8]) -> Result<Vec<u8>, ImageAnswerError> {
+    let v: Value = serde_json::from_slice(body)?;
     if let Some(err) = v.get("error").and_then(Value::as_str).filter(|s| !s.is_empty()) {
-        return Err(format!("the model reported an error: {err}"));
+        return Err(ImageAnswerError::Reported(err.to_string()));
     }
     let first = v
         .get("images")
         .and_then(Value::as_array)
         .and_then(|a| a.first())
         .and_then(Value::as_str)
-        .ok_or_else(|| "response has no images[0] string".to_string())?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(first.trim())
-        .map_err(|e| format!("images[0] is not valid base64: {e}"))?;
+        .ok_or(ImageAnswerError::NoImage)?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(first.trim())?;
     if !bytes.starts_with(PNG_SIGNATURE) {
-        return Err("images[0] is not a PNG (bad signature)".into());
+        return Err(ImageAnswerError::NotPng);
     }
     Ok(bytes)
 }
@@ -497,7 +512,7 @@ impl ImageBodyAdapter for TitanImageV2 {
         let (w, h) = Self::snap_size(req.width, req.height);
         text_image_body(truncate_prompt(&req.prompt, 512), w, h, req.seed % 2_147_483_647)
     }
-    fn parse(&self, body: &[u8]) -> Result<Vec<u8>, String> {
+    fn parse(&self, body: &[u8]) -> Result<Vec<u8>, ImageAnswerError> {
         parse_images_body(body)
     }
 }
@@ -549,7 +564,7 @@ impl ImageBodyAdapter for NovaCanvas {
         let (w, h) = Self::snap_size(req.width, req.height);
         text_image_body(truncate_prompt(&req.prompt, 1024), w, h, req.seed % 858_993_460)
     }
-    fn parse(&self, body: &[u8]) -> Result<Vec<u8>, String> {
+    fn parse(&self, body: &[u8]) -> Result<Vec<u8>, ImageAnswerError> {
         parse_images_body(body)
     }
 }
@@ -709,13 +724,14 @@ mod tests {
         let ok = json!({"images": [base64::engine::general_purpose::STANDARD.encode(&png)], "error": null});
         assert_eq!(NovaCanvas.parse(ok.to_string().as_bytes()).unwrap(), png);
         let not_png = json!({"images": [base64::engine::general_purpose::STANDARD.encode(b"GIF89a")]});
-        assert!(TitanImageV2.parse(not_png.to_string().as_bytes()).unwrap_err().contains("PNG"));
-        assert!(NovaCanvas.parse(br#"{"images": ["!!!"]}"#).unwrap_err().contains("base64"));
+        assert!(TitanImageV2.parse(not_png.to_string().as_bytes()).unwrap_err().to_string().contains("PNG"));
+        assert!(NovaCanvas.parse(br#"{"images": ["!!!"]}"#).unwrap_err().to_string().contains("base64"));
         assert!(NovaCanvas.parse(br#"{"images": []}"#).is_err());
-        assert!(NovaCanvas.parse(br#"{"images": ["#).unwrap_err().contains("not JSON"));
+        assert!(NovaCanvas.parse(br#"{"images": ["#).unwrap_err().to_string().contains("not JSON"));
         assert!(NovaCanvas
             .parse(br#"{"images": [], "error": "blocked by content filter"}"#)
             .unwrap_err()
+            .to_string()
             .contains("blocked"));
     }
 

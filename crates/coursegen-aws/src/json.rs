@@ -91,9 +91,14 @@ pub fn validate_against_schema(schema: &Value, instance: &Value) -> Result<(), V
     }
 }
 
-/// Whether `schema` compiles as a JSON Schema; `Err` carries the compiler's message.
-pub fn check_schema(schema: &Value) -> Result<(), String> {
-    jsonschema::validator_for(schema).map(|_| ()).map_err(|e| e.to_string())
+/// A JSON Schema that does not compile, with the compiler's message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidSchema(String);
+
+/// Whether `schema` compiles as a JSON Schema.
+pub fn check_schema(schema: &Value) -> Result<(), InvalidSchema> {
+    jsonschema::validator_for(schema).map(|_| ()).map_err(|e| InvalidSchema(e.to_string()))
 }
 
 /// Find the first JSON object or array in `text`: the whole text when it parses, else a fenced

@@ -18,9 +18,9 @@ use coursegen_core::error::{StageError, StageResult};
 use coursegen_core::model::{ModelId, TextModel, TextRequest, TextResponse, Usage};
 use serde_json::{json, Value};
 
-use crate::json::{check_schema, estimate_tokens, extract_json};
+use crate::json::{estimate_tokens, extract_json};
 use crate::quota::{CallInfo, Failure, Governor};
-use crate::structured::{answer_in_best_mode, structured_response, Attempt, Ladder, ModeCell};
+use crate::structured::{answer_in_best_mode, check_request_schema, structured_response, Attempt, Ladder, ModeCell};
 
 /// The default base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -268,10 +268,7 @@ impl OpenAiText {
     /// One answer in the best mode the server accepts; returned unvalidated (see
     /// [`crate::structured`]).
     async fn generate_structured(&self, request: &TextRequest, schema: &Value) -> StageResult<TextResponse> {
-        let stage = request.task.stage();
-        let subject = request.subject.as_str();
-        check_schema(schema)
-            .map_err(|e| StageError::model(stage, subject, format!("the stage's JSON schema is invalid: {e}")))?;
+        check_request_schema(request, schema)?;
         let schema_text = schema.to_string();
         let answer = answer_in_best_mode(&self.mode, request, "the server", |mode| {
             let schema_text = &schema_text;
@@ -396,10 +393,23 @@ fn strict_compatible(schema: &Value) -> bool {
     }
 }
 
-fn parse_answer(body: &str, reserve_tokens: u64) -> Result<Answer, String> {
-    let v: Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
-    let choice = v.get("choices").and_then(Value::as_array).and_then(|c| c.first()).ok_or("no choices[0]")?;
-    let message = choice.get("message").ok_or("no choices[0].message")?;
+/// Why a 200 answer could not be read.
+#[derive(Debug, thiserror::Error)]
+enum AnswerError {
+    #[error("not JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+    #[error("no choices[0]")]
+    NoChoice,
+    #[error("no choices[0].message")]
+    NoMessage,
+    #[error("the message has neither content nor tool calls")]
+    Empty,
+}
+
+fn parse_answer(body: &str, reserve_tokens: u64) -> Result<Answer, AnswerError> {
+    let v: Value = serde_json::from_str(body)?;
+    let choice = v.get("choices").and_then(Value::as_array).and_then(|c| c.first()).ok_or(AnswerError::NoChoice)?;
+    let message = choice.get("message").ok_or(AnswerError::NoMessage)?;
     let content = message.get("content").and_then(Value::as_str).map(str::to_string);
     let tool_arguments =
         message.get("tool_calls").and_then(Value::as_array).and_then(|calls| calls.first()).and_then(|c| {
@@ -409,7 +419,7 @@ fn parse_answer(body: &str, reserve_tokens: u64) -> Result<Answer, String> {
             })
         });
     if content.is_none() && tool_arguments.is_none() {
-        return Err("the message has neither content nor tool calls".into());
+        return Err(AnswerError::Empty);
     }
     let finish_reason = choice.get("finish_reason").and_then(Value::as_str).unwrap_or("").to_string();
     let usage = v.get("usage");

@@ -16,6 +16,8 @@ use coursegen_core::error::{StageError, StageResult};
 use coursegen_core::model::{TextRequest, TextResponse, Usage};
 use serde_json::Value;
 
+use crate::json::check_schema;
+
 /// A provider's ways of asking for structured output, strongest first. Each mode has a rank;
 /// [`Ladder::next`] is the mode to fall back to when the server rejects this one.
 pub(crate) trait Ladder: Copy + std::fmt::Debug {
@@ -58,6 +60,13 @@ impl<M: Ladder> ModeCell<M> {
         tracing::warn!(who, ?from, to = ?next, "server rejected the structured-output mode; falling back");
         true
     }
+}
+
+/// A permanent `ModelError` before any call when the request's schema does not compile.
+pub(crate) fn check_request_schema(request: &TextRequest, schema: &Value) -> StageResult<()> {
+    check_schema(schema).map_err(|e| {
+        StageError::model(request.task.stage(), &request.subject, format!("the stage's JSON schema is invalid: {e}"))
+    })
 }
 
 /// The outcome of one request in a given mode.
