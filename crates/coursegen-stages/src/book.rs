@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use crate::common::{check_project, find_tags, load_outline, read_meta_value};
 use crate::images::IMAGE_EXTENSIONS;
 use crate::lang::phrases;
-use crate::visuals::PLAN_FIELD;
+use crate::visuals::PlanRecord;
 use crate::Deps;
 
 /// Merge the per-module mappings. The same id mapped to two different keys is an error, and
@@ -75,8 +75,9 @@ impl Ledger {
         if meta.get("model").and_then(|m| m.get("provider")).and_then(Value::as_str) == Some("offline") {
             self.offline_text = true;
         }
-        if let Some(plan) = meta.get(PLAN_FIELD) {
-            self.record(plan);
+        if let Some(plan) = PlanRecord::in_sidecar(meta) {
+            self.usage.add(&plan.usage);
+            self.models.insert((plan.model.provider, plan.model.model));
         }
     }
 }
