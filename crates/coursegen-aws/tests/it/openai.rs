@@ -1,17 +1,15 @@
 //! The OpenAI-compatible provider over the wire, against the simulator's chat completions API
 //! (and a tiny server for a 429 with `retry-after`) on loopback.
 
-mod common;
-
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::{governor, request, sim_stats, visual_plan_schema};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use common::{governor, request, sim_stats, visual_plan_schema};
 use coursegen_aws::json::validate_against_schema;
 use coursegen_aws::openai::{OpenAiSettings, OpenAiText, StructuredMode};
 use coursegen_aws::quota::QuotaConfig;
@@ -208,7 +206,7 @@ async fn the_api_key_is_read_from_secrets_manager() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let sdk = common::sdk_config(&format!("http://{addr}"));
+    let sdk = crate::support::sdk_config(&format!("http://{addr}"));
     let key =
         coursegen_aws::config::read_secret_key(&sdk, "arn:aws:secretsmanager:us-east-1:123456789012:secret:openai")
             .await

@@ -1,7 +1,5 @@
 //! Helpers shared by the integration tests: hermetic AWS configuration for loopback servers.
 
-#![allow(dead_code)]
-
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,13 +1,11 @@
 //! Error paths: each raises a stable error type, names what is wrong, and writes nothing it
 //! should not.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::support::*;
 use async_trait::async_trait;
-use common::*;
 use coursegen_core::contracts::*;
 use coursegen_core::{
     keys, BlobStore, BlobStoreExt, ImageModel, ImageRequest, ImageResponse, ModelId, StageError, StageResult,

@@ -1,18 +1,16 @@
 //! Bedrock providers over the wire, against the Bedrock simulator (and, for answers the
 //! simulator never gives, a tiny Converse server) on loopback.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::{governor, request, sdk_config, sim_stats, visual_plan_schema};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use common::{governor, request, sdk_config, sim_stats, visual_plan_schema};
 use coursegen_aws::bedrock::{bedrock_client, BedrockImage, BedrockText, PNG_SIGNATURE};
 use coursegen_aws::json::validate_against_schema;
 use coursegen_aws::quota::QuotaConfig;

@@ -1,14 +1,12 @@
 //! One test per defect of the system we replace (ARCHITECTURE.md, "Defects ruled out"): each
 //! fails if the defect returns.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::support::*;
 use async_trait::async_trait;
-use common::*;
 use coursegen_core::contracts::*;
 use coursegen_core::{
     keys, BlobStore, BlobStoreExt, MemStore, ModelId, StageError, StageResult, TextModel, TextRequest, TextResponse,

@@ -1,7 +1,5 @@
 //! Test helpers: outlines, counting and scripted models, and a driver that runs every stage in
 //! workflow order, directly.
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
