@@ -72,24 +72,7 @@ pub(crate) enum ToolChoiceMode {
 }
 
 impl Ladder for ToolChoiceMode {
-    const FIRST: Self = ToolChoiceMode::Specific;
-    fn rank(self) -> u8 {
-        self as u8
-    }
-    fn from_rank(rank: u8) -> Self {
-        match rank {
-            0 => ToolChoiceMode::Specific,
-            1 => ToolChoiceMode::Any,
-            _ => ToolChoiceMode::Auto,
-        }
-    }
-    fn next(self) -> Option<Self> {
-        match self {
-            ToolChoiceMode::Specific => Some(ToolChoiceMode::Any),
-            ToolChoiceMode::Any => Some(ToolChoiceMode::Auto),
-            ToolChoiceMode::Auto => None,
-        }
-    }
+    const ORDER: &'static [Self] = &[ToolChoiceMode::Specific, ToolChoiceMode::Any, ToolChoiceMode::Auto];
 }
 
 /// Text generation through the Bedrock Converse API.
@@ -373,8 +356,11 @@ pub trait ImageBodyAdapter: Send + Sync + fmt::Debug {
     fn family(&self) -> &'static str;
     /// The JSON request body for `req` (prompt truncated, size and seed made valid).
     fn body(&self, req: &ImageRequest) -> Value;
-    /// The PNG bytes of the first image in a response body.
-    fn parse(&self, body: &[u8]) -> Result<Vec<u8>, ImageAnswerError>;
+    /// The PNG bytes of the first image in a response body; by default the
+    /// `{"images": [base64...], "error": ...}` answer Titan and Nova Canvas share.
+    fn parse(&self, body: &[u8]) -> Result<Vec<u8>, ImageAnswerError> {
+        parse_images_body(body)
+    }
 }
 
 /// The PNG file signature.
@@ -512,9 +498,6 @@ impl ImageBodyAdapter for TitanImageV2 {
         let (w, h) = Self::snap_size(req.width, req.height);
         text_image_body(truncate_prompt(&req.prompt, 512), w, h, req.seed % 2_147_483_647)
     }
-    fn parse(&self, body: &[u8]) -> Result<Vec<u8>, ImageAnswerError> {
-        parse_images_body(body)
-    }
 }
 
 /// Amazon Nova Canvas: prompts up to 1,024 characters; sides multiples of 16 in 320..=4096,
@@ -563,9 +546,6 @@ impl ImageBodyAdapter for NovaCanvas {
     fn body(&self, req: &ImageRequest) -> Value {
         let (w, h) = Self::snap_size(req.width, req.height);
         text_image_body(truncate_prompt(&req.prompt, 1024), w, h, req.seed % 858_993_460)
-    }
-    fn parse(&self, body: &[u8]) -> Result<Vec<u8>, ImageAnswerError> {
-        parse_images_body(body)
     }
 }
 

@@ -62,24 +62,7 @@ pub enum StructuredMode {
 }
 
 impl Ladder for StructuredMode {
-    const FIRST: Self = StructuredMode::JsonSchema;
-    fn rank(self) -> u8 {
-        self as u8
-    }
-    fn from_rank(rank: u8) -> Self {
-        match rank {
-            0 => StructuredMode::JsonSchema,
-            1 => StructuredMode::Tools,
-            _ => StructuredMode::Prompt,
-        }
-    }
-    fn next(self) -> Option<Self> {
-        match self {
-            StructuredMode::JsonSchema => Some(StructuredMode::Tools),
-            StructuredMode::Tools => Some(StructuredMode::Prompt),
-            StructuredMode::Prompt => None,
-        }
-    }
+    const ORDER: &'static [Self] = &[StructuredMode::JsonSchema, StructuredMode::Tools, StructuredMode::Prompt];
 }
 
 /// A text model behind an OpenAI-compatible chat completions endpoint.

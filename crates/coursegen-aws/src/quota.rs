@@ -184,6 +184,13 @@ struct State {
 }
 
 impl State {
+    /// Refill both buckets up to `now`.
+    fn refill(&mut self, now: Instant) {
+        for bucket in [self.rpm.as_mut(), self.tpm.as_mut()].into_iter().flatten() {
+            bucket.refill(now);
+        }
+    }
+
     fn allowed(&self) -> u32 {
         (self.limit.floor() as u32).max(1)
     }
@@ -261,13 +268,7 @@ impl Quota {
     /// A view of the current state.
     pub fn snapshot(&self) -> QuotaSnapshot {
         let mut s = self.lock();
-        let now = self.clock.now();
-        if let Some(b) = s.rpm.as_mut() {
-            b.refill(now);
-        }
-        if let Some(b) = s.tpm.as_mut() {
-            b.refill(now);
-        }
+        s.refill(self.clock.now());
         QuotaSnapshot {
             concurrency_limit: s.limit,
             in_flight: s.in_flight,
@@ -289,12 +290,7 @@ impl Quota {
             let wait = {
                 let mut s = self.lock();
                 let now = self.clock.now();
-                if let Some(b) = s.rpm.as_mut() {
-                    b.refill(now);
-                }
-                if let Some(b) = s.tpm.as_mut() {
-                    b.refill(now);
-                }
+                s.refill(now);
                 let rpm_wait = s.rpm.as_ref().map_or(Duration::ZERO, |b| b.wait_for(1.0));
                 let tpm_wait = s.tpm.as_ref().map_or(Duration::ZERO, |b| b.wait_for(tokens));
                 if s.in_flight >= s.allowed() {

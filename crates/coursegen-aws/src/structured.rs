@@ -18,17 +18,25 @@ use serde_json::Value;
 
 use crate::json::check_schema;
 
-/// A provider's ways of asking for structured output, strongest first. Each mode has a rank;
-/// [`Ladder::next`] is the mode to fall back to when the server rejects this one.
-pub(crate) trait Ladder: Copy + std::fmt::Debug {
-    /// The strongest mode, tried first.
-    const FIRST: Self;
-    /// This mode's rank, 0 for [`Ladder::FIRST`].
-    fn rank(self) -> u8;
-    /// The mode of `rank`; the weakest one for any rank past the end.
-    fn from_rank(rank: u8) -> Self;
+/// A provider's ways of asking for structured output, strongest first: the client falls back
+/// to the next mode of [`Ladder::ORDER`] when the server rejects one.
+pub(crate) trait Ladder: Copy + PartialEq + std::fmt::Debug + 'static {
+    /// Every mode, strongest first (at least one).
+    const ORDER: &'static [Self];
+
+    /// This mode's position in [`Ladder::ORDER`].
+    fn rank(self) -> u8 {
+        Self::ORDER.iter().position(|m| *m == self).unwrap_or(0) as u8
+    }
+    /// The mode at `rank`; the weakest one for any rank past the end.
+    fn from_rank(rank: u8) -> Self {
+        let last = Self::ORDER.len() - 1;
+        Self::ORDER[usize::from(rank).min(last)]
+    }
     /// The next weaker mode, `None` for the weakest.
-    fn next(self) -> Option<Self>;
+    fn next(self) -> Option<Self> {
+        Self::ORDER.get(usize::from(self.rank()) + 1).copied()
+    }
 }
 
 /// The mode a client currently uses, shared by its clones; it only ever steps down, so the
@@ -42,7 +50,7 @@ pub(crate) struct ModeCell<M> {
 impl<M: Ladder> ModeCell<M> {
     /// A cell at the strongest mode.
     pub(crate) fn new() -> Self {
-        Self { rank: Arc::new(AtomicU8::new(M::FIRST.rank())), _mode: std::marker::PhantomData }
+        Self { rank: Arc::new(AtomicU8::new(0)), _mode: std::marker::PhantomData }
     }
 
     /// The current mode.

@@ -176,17 +176,7 @@ async fn lab_writer_for_a_lab_not_in_the_plan_is_missing_input_naming_it() {
         force: false,
     };
     assert_eq!(lab_writer(input.clone(), &deps).await.unwrap_err().error_type(), "MissingInput", "no plan yet");
-    lab_planner(
-        LabPlannerInput {
-            project_folder: "labs".into(),
-            outline_key: keys::outline_key("labs"),
-            modules: vec![1],
-            force: false,
-        },
-        &deps,
-    )
-    .await
-    .unwrap();
+    lab_planner(lab_plan_input("labs", vec![1]), &deps).await.unwrap();
     let err = lab_writer(LabWriterInput { lab_id: "01-09-01".into(), ..input.clone() }, &deps).await.unwrap_err();
     assert_eq!(err.error_type(), "MissingInput");
     assert!(err.to_string().contains("01-09-01"), "{err}");
@@ -198,12 +188,7 @@ async fn lab_planner_keeps_other_modules_entries_when_merging() {
     let store = mem();
     put_outline(store.as_ref(), "merge-labs", &outline_yaml("Merge Labs", "en", 3, 2, true)).await;
     let (deps, counter) = counting_deps(store.clone());
-    let plan_for = |modules: Vec<u32>| LabPlannerInput {
-        project_folder: "merge-labs".into(),
-        outline_key: keys::outline_key("merge-labs"),
-        modules,
-        force: false,
-    };
+    let plan_for = |modules: Vec<u32>| lab_plan_input("merge-labs", modules);
     let first = lab_planner(plan_for(vec![1, 3]), &deps).await.unwrap();
     assert_eq!(first.lab_ids, ["01-01-01", "01-02-01", "03-01-01", "03-02-01"]);
     let second = lab_planner(plan_for(vec![2]), &deps).await.unwrap();

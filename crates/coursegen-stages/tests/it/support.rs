@@ -170,6 +170,11 @@ pub fn content_input(project: &str, module: u32) -> ContentGenInput {
     }
 }
 
+/// LabPlanner's input for `modules` of the outline stored at the project's default key.
+pub fn lab_plan_input(project: &str, modules: Vec<u32>) -> LabPlannerInput {
+    LabPlannerInput { project_folder: project.into(), outline_key: keys::outline_key(project), modules, force: false }
+}
+
 pub async fn put_outline(store: &dyn BlobStore, project: &str, yaml: &str) -> String {
     let key = keys::outline_key(project);
     store.put(&key, yaml.as_bytes().to_vec(), "application/yaml").await.unwrap();
