@@ -5,14 +5,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::{governor, request, sdk_config, sim_stats, visual_plan_schema};
+use crate::support::{governor, request, sdk_config, sim_stats, validate_against_schema, visual_plan_schema};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use coursegen_aws::bedrock::{bedrock_client, BedrockImage, BedrockText, PNG_SIGNATURE};
-use coursegen_aws::json::validate_against_schema;
 use coursegen_aws::quota::QuotaConfig;
 use coursegen_core::model::{ImageModel, ImageRequest, TextModel, TextTask};
 use serde_json::{json, Value};

@@ -5,12 +5,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::{governor, request, sim_stats, visual_plan_schema};
+use crate::support::{governor, request, sim_stats, validate_against_schema, visual_plan_schema};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use coursegen_aws::json::validate_against_schema;
 use coursegen_aws::openai::{OpenAiSettings, OpenAiText, StructuredMode};
 use coursegen_aws::quota::QuotaConfig;
 use coursegen_core::model::{TextModel, TextTask};
