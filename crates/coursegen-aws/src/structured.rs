@@ -127,3 +127,44 @@ pub(crate) fn structured_response(candidate: Option<Value>, raw_text: String, us
         None => TextResponse { text: raw_text, structured: None, usage },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Mode {
+        Strict,
+        Loose,
+        Plain,
+    }
+
+    impl Ladder for Mode {
+        const ORDER: &'static [Self] = &[Mode::Strict, Mode::Loose, Mode::Plain];
+    }
+
+    #[test]
+    fn modes_step_down_once_per_rejection_and_stop_at_the_weakest() {
+        let cell = ModeCell::<Mode>::new();
+        let shared = cell.clone();
+        assert_eq!(cell.get(), Mode::Strict);
+        assert!(cell.step_down(Mode::Strict, "test"));
+        assert_eq!(shared.get(), Mode::Loose, "clones share the remembered mode");
+        // A second caller that saw the same rejection retries without stepping down again.
+        assert!(cell.step_down(Mode::Strict, "test"));
+        assert_eq!(cell.get(), Mode::Loose);
+        assert!(cell.step_down(Mode::Loose, "test"));
+        assert_eq!(cell.get(), Mode::Plain);
+        assert!(!cell.step_down(Mode::Plain, "test"), "nothing weaker is left");
+        assert_eq!((Mode::Plain.next(), Mode::from_rank(9)), (None, Mode::Plain));
+    }
+
+    #[test]
+    fn a_structured_response_carries_the_value_or_else_the_raw_text() {
+        let usage = Usage { input_tokens: 3, output_tokens: 2, calls: 1 };
+        let with = structured_response(Some(serde_json::json!({"a": 1})), "prose".into(), usage);
+        assert_eq!((with.text.as_str(), with.structured), (r#"{"a":1}"#, Some(serde_json::json!({"a": 1}))));
+        let without = structured_response(None, "prose".into(), usage);
+        assert_eq!((without.text.as_str(), without.structured, without.usage), ("prose", None, usage));
+    }
+}
