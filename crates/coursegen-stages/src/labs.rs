@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 
 use crate::brief::{list_or, CourseFacts, LabGuideBrief, LabPlanBrief, LabToPlan};
 use crate::common::{
-    call_with_repair, check_module, check_project, course_outline, is_fresh, load_outline, model_json, new_meta,
-    parse_structured, put_with_meta, read_meta,
+    accept_structured, call_with_repair, check_module, check_project, course_outline, is_fresh, load_outline,
+    model_json, new_meta, put_with_meta, read_meta,
 };
 use crate::lang::{phrases, Phrases};
 use crate::Deps;
@@ -288,17 +288,8 @@ async fn plan_labs(
         json_schema: Some(lab_plan_schema(&expected)),
         brief: serde_json::to_value(&brief).map_err(|e| StageError::Internal(format!("lab plan brief: {e}")))?,
     };
-    let accept = |resp: &TextResponse| -> StageResult<Result<LabPlanAnswer, Vec<String>>> {
-        let value = match parse_structured(&request, resp, &|_| Vec::new())? {
-            Ok(v) => v,
-            Err(errors) => return Ok(Err(errors)),
-        };
-        let answer: LabPlanAnswer = match serde_json::from_value(value) {
-            Ok(a) => a,
-            Err(e) => return Ok(Err(vec![format!("the plan does not have the expected shape: {e}")])),
-        };
-        let errors = check_lab_plan(&answer, &expected);
-        Ok(if errors.is_empty() { Ok(answer) } else { Err(errors) })
+    let accept = |resp: &TextResponse| {
+        accept_structured(&request, resp, &|answer: &LabPlanAnswer| check_lab_plan(answer, &expected))
     };
     call_with_repair(deps.text.as_ref(), &request, &accept).await
 }

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::brief::{VisualPlanBrief, VisualToPlan};
 use crate::common::{
-    call_with_repair, check_project, course_outline, find_tags, lesson_subject, model_json, parse_structured,
+    accept_structured, call_with_repair, check_project, course_outline, find_tags, lesson_subject, model_json,
     read_meta_value, replace_tags, Tag,
 };
 use crate::Deps;
@@ -288,17 +288,8 @@ async fn plan_prompts(
     };
     let request = plan_request(&brief, lesson.language)?;
     let n = lesson.tags.len();
-    let accept = |resp: &coursegen_core::TextResponse| -> StageResult<Result<PlanAnswer, Vec<String>>> {
-        let value = match parse_structured(&request, resp, &|_| Vec::new())? {
-            Ok(v) => v,
-            Err(errors) => return Ok(Err(errors)),
-        };
-        let answer: PlanAnswer = match serde_json::from_value(value) {
-            Ok(a) => a,
-            Err(e) => return Ok(Err(vec![format!("the plan does not have the expected shape: {e}")])),
-        };
-        let errors = check_plan(&answer, n);
-        Ok(if errors.is_empty() { Ok(answer) } else { Err(errors) })
+    let accept = |resp: &coursegen_core::TextResponse| {
+        accept_structured(&request, resp, &|answer: &PlanAnswer| check_plan(answer, n))
     };
     let (answer, usage) = call_with_repair(deps.text.as_ref(), &request, &accept).await?;
     let mut by_index: BTreeMap<u32, PlannedVisual> = answer.visuals.into_iter().map(|v| (v.index, v)).collect();
