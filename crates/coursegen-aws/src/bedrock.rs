@@ -8,7 +8,6 @@
 //!   [`TITAN_IMAGE_V2_MODEL_ID`] (`amazon.titan-image-generator-v2:0`).
 
 use std::fmt;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,8 +18,8 @@ use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
     AnyToolChoice, ContentBlock, ConversationRole, ConverseOutput, InferenceConfiguration, Message, SpecificToolChoice,
-    StopReason, SystemContentBlock, Tool, ToolChoice, ToolConfiguration, ToolInputSchema, ToolResultBlock,
-    ToolResultContentBlock, ToolResultStatus, ToolSpecification,
+    StopReason, SystemContentBlock, Tool, ToolChoice, ToolConfiguration, ToolInputSchema, ToolResultContentBlock,
+    ToolSpecification,
 };
 use aws_sdk_bedrockruntime::Client;
 use base64::Engine as _;
@@ -30,11 +29,10 @@ use coursegen_core::model::{
 };
 use serde_json::{json, Value};
 
-use crate::json::{
-    check_schema, document_to_json, estimate_tokens, extract_json, json_to_document, validate_against_schema,
-};
+use crate::json::{document_to_json, estimate_tokens, extract_json, json_to_document};
 use crate::quota::{CallInfo, Failure, Governor};
 use crate::sdk::{classify, http_client, model_timeouts, status_of};
+use crate::structured::{answer_in_best_mode, check_request_schema, structured_response, Attempt, Ladder, ModeCell};
 
 /// Default text model: Claude Sonnet 4 through the US cross-region inference profile.
 pub const DEFAULT_TEXT_MODEL_ID: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
@@ -61,11 +59,21 @@ pub fn bedrock_client(sdk: &SdkConfig) -> Client {
     Client::from_conf(builder.build())
 }
 
-/// How the structured-output tool is forced. Some models reject a specific tool choice; the
-/// client then steps down once and remembers the mode that works.
-const TOOL_CHOICE_SPECIFIC: u8 = 0;
-const TOOL_CHOICE_ANY: u8 = 1;
-const TOOL_CHOICE_AUTO: u8 = 2;
+/// How the structured-output tool is forced, strongest first. Some models reject a specific
+/// tool choice; the client then steps down and remembers the mode that works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ToolChoiceMode {
+    /// `toolChoice: {tool: {name}}`: this tool must be called.
+    Specific,
+    /// `toolChoice: {any: {}}`: some tool must be called (the only one offered).
+    Any,
+    /// No tool choice: the tool is offered and the prompt asks for it.
+    Auto,
+}
+
+impl Ladder for ToolChoiceMode {
+    const ORDER: &'static [Self] = &[ToolChoiceMode::Specific, ToolChoiceMode::Any, ToolChoiceMode::Auto];
+}
 
 /// Text generation through the Bedrock Converse API.
 #[derive(Clone)]
@@ -73,7 +81,7 @@ pub struct BedrockText {
     client: Client,
     model_id: String,
     governor: Governor,
-    tool_choice: Arc<AtomicU8>,
+    tool_choice: ModeCell<ToolChoiceMode>,
 }
 
 impl fmt::Debug for BedrockText {
@@ -98,7 +106,7 @@ impl BedrockText {
     /// A text model calling `model_id` (a model id, inference profile id or ARN) through
     /// `client`, with calls run under `governor`.
     pub fn new(client: Client, model_id: impl Into<String>, governor: Governor) -> Self {
-        Self { client, model_id: model_id.into(), governor, tool_choice: Arc::new(AtomicU8::new(TOOL_CHOICE_SPECIFIC)) }
+        Self { client, model_id: model_id.into(), governor, tool_choice: ModeCell::new() }
     }
 
     /// The same model, whose calls (retries included) finish by `deadline`.
@@ -202,7 +210,12 @@ impl BedrockText {
         Ok(TextResponse { text, structured: None, usage: turn.usage })
     }
 
-    fn tool_config(&self, schema: &Value, request: &TextRequest) -> StageResult<ToolConfiguration> {
+    fn tool_config(
+        &self,
+        schema: &Value,
+        request: &TextRequest,
+        mode: ToolChoiceMode,
+    ) -> StageResult<ToolConfiguration> {
         let stage = request.task.stage();
         let internal = |e: aws_sdk_bedrockruntime::error::BuildError| {
             StageError::model(stage, &request.subject, format!("could not build the tool request: {e}"))
@@ -214,114 +227,46 @@ impl BedrockText {
             .build()
             .map_err(internal)?;
         let mut builder = ToolConfiguration::builder().tools(Tool::ToolSpec(spec));
-        match self.tool_choice.load(Ordering::Relaxed) {
-            TOOL_CHOICE_SPECIFIC => {
+        match mode {
+            ToolChoiceMode::Specific => {
                 let choice = SpecificToolChoice::builder().name(STRUCTURED_TOOL_NAME).build().map_err(internal)?;
                 builder = builder.tool_choice(ToolChoice::Tool(choice));
             }
-            TOOL_CHOICE_ANY => builder = builder.tool_choice(ToolChoice::Any(AnyToolChoice::builder().build())),
-            _ => {}
+            ToolChoiceMode::Any => builder = builder.tool_choice(ToolChoice::Any(AnyToolChoice::builder().build())),
+            ToolChoiceMode::Auto => {}
         }
         builder.build().map_err(internal)
     }
 
-    /// Step the tool-choice mode down after `mode` was rejected; false when nothing is left.
-    fn downgrade_tool_choice(&self, mode: u8) -> bool {
-        if mode >= TOOL_CHOICE_AUTO {
-            return false;
-        }
-        let _ = self.tool_choice.compare_exchange(mode, mode + 1, Ordering::Relaxed, Ordering::Relaxed);
-        tracing::warn!(model = %self.model_id, from = mode, "model rejected the tool choice; stepping down");
-        true
-    }
-
+    /// One forced-tool-use turn; its answer is returned unvalidated (see [`crate::structured`]).
     async fn generate_structured(&self, request: &TextRequest, schema: &Value) -> StageResult<TextResponse> {
-        let stage = request.task.stage();
-        let subject = request.subject.as_str();
-        check_schema(schema)
-            .map_err(|e| StageError::model(stage, subject, format!("the stage's JSON schema is invalid: {e}")))?;
+        check_request_schema(request, schema)?;
         let prompt = format!(
             "{}\n\nSubmit your answer by calling the `{STRUCTURED_TOOL_NAME}` tool; its input must match the tool's input schema.",
             request.prompt
         );
-        let mut messages = vec![user_text(&prompt, request)?];
-        let schema_tokens = estimate_tokens(&schema.to_string());
-        let mut usage = Usage::default();
-        let mut repaired = false;
-        loop {
-            let mode = self.tool_choice.load(Ordering::Relaxed);
-            let tools = self.tool_config(schema, request)?;
-            let history: u64 = messages.iter().map(|m| estimate_tokens(&message_text(m))).sum();
-            let reserve = estimate_tokens(&request.system) + schema_tokens + history + u64::from(request.max_tokens);
-            let turn = match self.turn(request, &messages, Some(&tools), reserve).await? {
-                TurnOutcome::Answer(t) => t,
-                TurnOutcome::Rejected(msg) => {
-                    if mentions_tool_choice(&msg) && self.downgrade_tool_choice(mode) {
-                        continue;
+        let messages = vec![user_text(&prompt, request)?];
+        let reserve = estimate_tokens(&request.system)
+            + estimate_tokens(&schema.to_string())
+            + estimate_tokens(&prompt)
+            + u64::from(request.max_tokens);
+        let turn = answer_in_best_mode(&self.tool_choice, request, "Bedrock", |mode| {
+            let messages = &messages;
+            async move {
+                let tools = self.tool_config(schema, request, mode)?;
+                Ok(match self.turn(request, messages, Some(&tools), reserve).await? {
+                    TurnOutcome::Answer(turn) => Attempt::Answered(turn),
+                    TurnOutcome::Rejected(message) => {
+                        Attempt::Rejected { names_mode: mentions_tool_choice(&message), message }
                     }
-                    return Err(StageError::model(stage, subject, format!("Bedrock rejected the request: {msg}")));
-                }
-            };
-            usage.add(&turn.usage);
-            refuse_blocked(&turn, request)?;
-            let (candidate, tool_use_id) = match &turn.message {
-                Some(m) => structured_candidate(m),
-                None => (None, None),
-            };
-            let problems = match &candidate {
-                Some(value) => match validate_against_schema(schema, value) {
-                    Ok(()) => {
-                        let value = candidate.unwrap_or(Value::Null);
-                        return Ok(TextResponse { text: value.to_string(), structured: Some(value), usage });
-                    }
-                    Err(problems) => problems,
-                },
-                None => vec![format!("no `{STRUCTURED_TOOL_NAME}` tool call and no JSON value in the answer")],
-            };
-            if repaired {
-                return Err(StageError::model(
-                    stage,
-                    subject,
-                    format!("the structured answer is still invalid after one repair turn: {}", problems.join("; ")),
-                ));
+                })
             }
-            repaired = true;
-            tracing::warn!(stage, subject, problems = %problems.join("; "), "structured answer invalid; asking for a repair");
-            let feedback = format!(
-                "The input does not match the schema:\n- {}\nCall `{STRUCTURED_TOOL_NAME}` again with a corrected input.",
-                problems.join("\n- ")
-            );
-            match (turn.message, tool_use_id) {
-                (Some(assistant), Some(id)) => {
-                    let result = ToolResultBlock::builder()
-                        .tool_use_id(id)
-                        .content(ToolResultContentBlock::Text(feedback))
-                        .status(ToolResultStatus::Error)
-                        .build()
-                        .map_err(|e| {
-                            StageError::model(stage, subject, format!("could not build the repair turn: {e}"))
-                        })?;
-                    messages.push(assistant);
-                    messages.push(
-                        Message::builder()
-                            .role(ConversationRole::User)
-                            .content(ContentBlock::ToolResult(result))
-                            .build()
-                            .map_err(|e| {
-                                StageError::model(stage, subject, format!("could not build the repair turn: {e}"))
-                            })?,
-                    );
-                }
-                (Some(assistant), None) if !assistant.content().is_empty() => {
-                    messages.push(assistant);
-                    messages.push(user_text(&feedback, request)?);
-                }
-                _ => {
-                    // Nothing to answer to: ask the question again with the problems appended.
-                    messages = vec![user_text(&format!("{prompt}\n\n{feedback}"), request)?];
-                }
-            }
-        }
+        })
+        .await?;
+        refuse_blocked(&turn, request)?;
+        let raw_text = turn.message.as_ref().map(message_text).unwrap_or_default();
+        let candidate = turn.message.as_ref().and_then(structured_candidate);
+        Ok(structured_response(candidate, raw_text, turn.usage))
     }
 }
 
@@ -373,8 +318,8 @@ fn message_text(message: &Message) -> String {
 }
 
 /// The structured value of an answer: the input of its tool call (preferring the structured
-/// tool), else the first JSON value in its text; with the tool use id when there was a call.
-fn structured_candidate(message: &Message) -> (Option<Value>, Option<String>) {
+/// tool), else the first JSON value in its text.
+fn structured_candidate(message: &Message) -> Option<Value> {
     let tool_uses: Vec<_> = message
         .content()
         .iter()
@@ -384,10 +329,10 @@ fn structured_candidate(message: &Message) -> (Option<Value>, Option<String>) {
         })
         .collect();
     let chosen = tool_uses.iter().find(|t| t.name() == STRUCTURED_TOOL_NAME).or(tool_uses.first());
-    if let Some(t) = chosen {
-        return (Some(document_to_json(t.input())), Some(t.tool_use_id().to_string()));
+    match chosen {
+        Some(t) => Some(document_to_json(t.input())),
+        None => extract_json(&message_text(message)),
     }
-    (extract_json(&message_text(message)), None)
 }
 
 #[async_trait]
@@ -411,30 +356,51 @@ pub trait ImageBodyAdapter: Send + Sync + fmt::Debug {
     fn family(&self) -> &'static str;
     /// The JSON request body for `req` (prompt truncated, size and seed made valid).
     fn body(&self, req: &ImageRequest) -> Value;
-    /// The PNG bytes of the first image in a response body.
-    fn parse(&self, body: &[u8]) -> Result<Vec<u8>, String>;
+    /// The PNG bytes of the first image in a response body; by default the
+    /// `{"images": [base64...], "error": ...}` answer Titan and Nova Canvas share.
+    fn parse(&self, body: &[u8]) -> Result<Vec<u8>, ImageAnswerError> {
+        parse_images_body(body)
+    }
 }
 
 /// The PNG file signature.
 pub const PNG_SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
 
+/// Why an image answer body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageAnswerError {
+    /// The body is not JSON.
+    #[error("response is not JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+    /// The model answered with an error message.
+    #[error("the model reported an error: {0}")]
+    Reported(String),
+    /// There is no `images[0]` string.
+    #[error("response has no images[0] string")]
+    NoImage,
+    /// `images[0]` is not base64.
+    #[error("images[0] is not valid base64: {0}")]
+    NotBase64(#[from] base64::DecodeError),
+    /// `images[0]` decodes to something other than a PNG.
+    #[error("images[0] is not a PNG (bad signature)")]
+    NotPng,
+}
+
 /// Parse the `{"images": [base64...], "error": ...}` answer shared by Titan and Nova Canvas.
-fn parse_images_body(body: &[u8]) -> Result<Vec<u8>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("response is not JSON: {e}"))?;
+fn parse_images_body(body: &[u8]) -> Result<Vec<u8>, ImageAnswerError> {
+    let v: Value = serde_json::from_slice(body)?;
     if let Some(err) = v.get("error").and_then(Value::as_str).filter(|s| !s.is_empty()) {
-        return Err(format!("the model reported an error: {err}"));
+        return Err(ImageAnswerError::Reported(err.to_string()));
     }
     let first = v
         .get("images")
         .and_then(Value::as_array)
         .and_then(|a| a.first())
         .and_then(Value::as_str)
-        .ok_or_else(|| "response has no images[0] string".to_string())?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(first.trim())
-        .map_err(|e| format!("images[0] is not valid base64: {e}"))?;
+        .ok_or(ImageAnswerError::NoImage)?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(first.trim())?;
     if !bytes.starts_with(PNG_SIGNATURE) {
-        return Err("images[0] is not a PNG (bad signature)".into());
+        return Err(ImageAnswerError::NotPng);
     }
     Ok(bytes)
 }
@@ -532,9 +498,6 @@ impl ImageBodyAdapter for TitanImageV2 {
         let (w, h) = Self::snap_size(req.width, req.height);
         text_image_body(truncate_prompt(&req.prompt, 512), w, h, req.seed % 2_147_483_647)
     }
-    fn parse(&self, body: &[u8]) -> Result<Vec<u8>, String> {
-        parse_images_body(body)
-    }
 }
 
 /// Amazon Nova Canvas: prompts up to 1,024 characters; sides multiples of 16 in 320..=4096,
@@ -583,9 +546,6 @@ impl ImageBodyAdapter for NovaCanvas {
     fn body(&self, req: &ImageRequest) -> Value {
         let (w, h) = Self::snap_size(req.width, req.height);
         text_image_body(truncate_prompt(&req.prompt, 1024), w, h, req.seed % 858_993_460)
-    }
-    fn parse(&self, body: &[u8]) -> Result<Vec<u8>, String> {
-        parse_images_body(body)
     }
 }
 
@@ -744,13 +704,14 @@ mod tests {
         let ok = json!({"images": [base64::engine::general_purpose::STANDARD.encode(&png)], "error": null});
         assert_eq!(NovaCanvas.parse(ok.to_string().as_bytes()).unwrap(), png);
         let not_png = json!({"images": [base64::engine::general_purpose::STANDARD.encode(b"GIF89a")]});
-        assert!(TitanImageV2.parse(not_png.to_string().as_bytes()).unwrap_err().contains("PNG"));
-        assert!(NovaCanvas.parse(br#"{"images": ["!!!"]}"#).unwrap_err().contains("base64"));
+        assert!(TitanImageV2.parse(not_png.to_string().as_bytes()).unwrap_err().to_string().contains("PNG"));
+        assert!(NovaCanvas.parse(br#"{"images": ["!!!"]}"#).unwrap_err().to_string().contains("base64"));
         assert!(NovaCanvas.parse(br#"{"images": []}"#).is_err());
-        assert!(NovaCanvas.parse(br#"{"images": ["#).unwrap_err().contains("not JSON"));
+        assert!(NovaCanvas.parse(br#"{"images": ["#).unwrap_err().to_string().contains("not JSON"));
         assert!(NovaCanvas
             .parse(br#"{"images": [], "error": "blocked by content filter"}"#)
             .unwrap_err()
+            .to_string()
             .contains("blocked"));
     }
 

@@ -19,5 +19,6 @@ pub mod openai;
 pub mod quota;
 pub mod s3;
 pub mod sdk;
+mod structured;
 
 pub use config::{build_image_model, build_text_model, s3_store, ProviderConfig, ProviderKind};

@@ -8,11 +8,9 @@
 //! 3. when tools are rejected too: the schema in the prompt and the first JSON value of the
 //!    answer.
 //!
-//! Every answer is validated against the schema; an invalid one gets one repair turn.
+//! One call per request: the caller validates the answer and makes the single repair call.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -20,8 +18,9 @@ use coursegen_core::error::{StageError, StageResult};
 use coursegen_core::model::{ModelId, TextModel, TextRequest, TextResponse, Usage};
 use serde_json::{json, Value};
 
-use crate::json::{check_schema, estimate_tokens, extract_json, validate_against_schema};
+use crate::json::{estimate_tokens, extract_json};
 use crate::quota::{CallInfo, Failure, Governor};
+use crate::structured::{answer_in_best_mode, check_request_schema, structured_response, Attempt, Ladder, ModeCell};
 
 /// The default base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -62,21 +61,8 @@ pub enum StructuredMode {
     Prompt,
 }
 
-impl StructuredMode {
-    fn from_u8(v: u8) -> Self {
-        match v {
-            0 => StructuredMode::JsonSchema,
-            1 => StructuredMode::Tools,
-            _ => StructuredMode::Prompt,
-        }
-    }
-    fn as_u8(self) -> u8 {
-        match self {
-            StructuredMode::JsonSchema => 0,
-            StructuredMode::Tools => 1,
-            StructuredMode::Prompt => 2,
-        }
-    }
+impl Ladder for StructuredMode {
+    const ORDER: &'static [Self] = &[StructuredMode::JsonSchema, StructuredMode::Tools, StructuredMode::Prompt];
 }
 
 /// A text model behind an OpenAI-compatible chat completions endpoint.
@@ -85,7 +71,7 @@ pub struct OpenAiText {
     http: reqwest::Client,
     settings: OpenAiSettings,
     governor: Governor,
-    mode: Arc<AtomicU8>,
+    mode: ModeCell<StructuredMode>,
 }
 
 impl fmt::Debug for OpenAiText {
@@ -100,8 +86,8 @@ impl fmt::Debug for OpenAiText {
 /// One parsed chat answer.
 struct Answer {
     content: Option<String>,
-    tool_call: Option<(String, String)>,
-    raw_message: Value,
+    /// The arguments of the first tool call.
+    tool_arguments: Option<String>,
     finish_reason: String,
     usage: Usage,
 }
@@ -123,7 +109,7 @@ impl OpenAiText {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| StageError::Config(format!("OPENAI_BASE_URL: cannot build the HTTP client: {e}")))?;
-        Ok(Self { http, settings, governor, mode: Arc::new(AtomicU8::new(StructuredMode::JsonSchema.as_u8())) })
+        Ok(Self { http, settings, governor, mode: ModeCell::new() })
     }
 
     /// The same client, whose calls (retries included) finish by `deadline`.
@@ -134,7 +120,7 @@ impl OpenAiText {
 
     /// The structured-output mode currently in use (it only ever steps down).
     pub fn structured_mode(&self) -> StructuredMode {
-        StructuredMode::from_u8(self.mode.load(Ordering::Relaxed))
+        self.mode.get()
     }
 
     fn url(&self) -> String {
@@ -262,92 +248,39 @@ impl OpenAiText {
         body
     }
 
-    fn downgrade(&self, from: StructuredMode) -> bool {
-        let next = match from {
-            StructuredMode::JsonSchema => StructuredMode::Tools,
-            StructuredMode::Tools => StructuredMode::Prompt,
-            StructuredMode::Prompt => return false,
-        };
-        let _ = self.mode.compare_exchange(from.as_u8(), next.as_u8(), Ordering::Relaxed, Ordering::Relaxed);
-        tracing::warn!(base_url = %self.settings.base_url, ?from, to = ?next, "server rejected the structured-output mode; falling back");
-        true
-    }
-
+    /// One answer in the best mode the server accepts; returned unvalidated (see
+    /// [`crate::structured`]).
     async fn generate_structured(&self, request: &TextRequest, schema: &Value) -> StageResult<TextResponse> {
-        let stage = request.task.stage();
-        let subject = request.subject.as_str();
-        check_schema(schema)
-            .map_err(|e| StageError::model(stage, subject, format!("the stage's JSON schema is invalid: {e}")))?;
+        check_request_schema(request, schema)?;
         let schema_text = schema.to_string();
-        let mut usage = Usage::default();
-        'modes: loop {
-            let mode = self.structured_mode();
-            let suffix = match mode {
-                StructuredMode::Prompt => Some(format!(
-                    "Answer with exactly one JSON value valid against this JSON Schema, and nothing else:\n{schema_text}"
-                )),
-                _ => None,
-            };
-            let mut messages = Self::initial_messages(request, suffix.as_deref());
-            let mut repaired = false;
-            loop {
+        let answer = answer_in_best_mode(&self.mode, request, "the server", |mode| {
+            let schema_text = &schema_text;
+            async move {
+                let suffix = match mode {
+                    StructuredMode::Prompt => Some(format!(
+                        "Answer with exactly one JSON value valid against this JSON Schema, and nothing else:\n{schema_text}"
+                    )),
+                    _ => None,
+                };
+                let messages = Self::initial_messages(request, suffix.as_deref());
                 let body = self.structured_body(request, schema, mode, &messages);
                 let history: u64 = messages.iter().map(|m| estimate_tokens(&m.to_string())).sum();
-                let reserve = history + estimate_tokens(&schema_text) + u64::from(request.max_tokens);
-                let answer = match self.call(request, &body, reserve).await? {
-                    CallOutcome::Answer(a) => a,
+                let reserve = history + estimate_tokens(schema_text) + u64::from(request.max_tokens);
+                Ok(match self.call(request, &body, reserve).await? {
+                    CallOutcome::Answer(answer) => Attempt::Answered(answer),
                     CallOutcome::Rejected { message, param } => {
-                        if rejects_mode(mode, &message, param.as_deref()) && self.downgrade(mode) {
-                            continue 'modes;
-                        }
-                        return Err(StageError::model(
-                            stage,
-                            subject,
-                            format!("the server rejected the request: {message}"),
-                        ));
+                        Attempt::Rejected { names_mode: rejects_mode(mode, &message, param.as_deref()), message }
                     }
-                };
-                usage.add(&answer.usage);
-                let candidate = match (&answer.tool_call, &answer.content) {
-                    (Some((_, args)), _) => serde_json::from_str::<Value>(args).ok().or_else(|| extract_json(args)),
-                    (None, Some(text)) => extract_json(text),
-                    (None, None) => None,
-                };
-                let problems = match candidate {
-                    Some(value) => match validate_against_schema(schema, &value) {
-                        Ok(()) => return Ok(TextResponse { text: value.to_string(), structured: Some(value), usage }),
-                        Err(p) => p,
-                    },
-                    None => vec!["the answer contains no JSON value".to_string()],
-                };
-                if repaired {
-                    return Err(StageError::model(
-                        stage,
-                        subject,
-                        format!(
-                            "the structured answer is still invalid after one repair turn: {}",
-                            problems.join("; ")
-                        ),
-                    ));
-                }
-                repaired = true;
-                tracing::warn!(stage, subject, problems = %problems.join("; "), "structured answer invalid; asking for a repair");
-                let feedback = format!(
-                    "The JSON does not match the schema:\n- {}\nAnswer again with corrected JSON only.",
-                    problems.join("\n- ")
-                );
-                match &answer.tool_call {
-                    Some((id, _)) => {
-                        messages.push(answer.raw_message.clone());
-                        messages.push(json!({"role": "tool", "tool_call_id": id, "content": feedback}));
-                    }
-                    None => {
-                        messages.push(json!({"role": "assistant", "content": answer.content.unwrap_or_default()}));
-                        messages.push(json!({"role": "user", "content": feedback}));
-                    }
-                }
+                })
             }
-        }
+        })
+        .await?;
+        let candidate = match (&answer.tool_arguments, &answer.content) {
+            (Some(args), _) => serde_json::from_str::<Value>(args).ok().or_else(|| extract_json(args)),
+            (None, Some(text)) => extract_json(text),
+            (None, None) => None,
+        };
+        Ok(structured_response(candidate, answer.content.unwrap_or_default(), answer.usage))
     }
 }
 
@@ -443,22 +376,33 @@ fn strict_compatible(schema: &Value) -> bool {
     }
 }
 
-fn parse_answer(body: &str, reserve_tokens: u64) -> Result<Answer, String> {
-    let v: Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
-    let choice = v.get("choices").and_then(Value::as_array).and_then(|c| c.first()).ok_or("no choices[0]")?;
-    let message = choice.get("message").ok_or("no choices[0].message")?;
+/// Why a 200 answer could not be read.
+#[derive(Debug, thiserror::Error)]
+enum AnswerError {
+    #[error("not JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+    #[error("no choices[0]")]
+    NoChoice,
+    #[error("no choices[0].message")]
+    NoMessage,
+    #[error("the message has neither content nor tool calls")]
+    Empty,
+}
+
+fn parse_answer(body: &str, reserve_tokens: u64) -> Result<Answer, AnswerError> {
+    let v: Value = serde_json::from_str(body)?;
+    let choice = v.get("choices").and_then(Value::as_array).and_then(|c| c.first()).ok_or(AnswerError::NoChoice)?;
+    let message = choice.get("message").ok_or(AnswerError::NoMessage)?;
     let content = message.get("content").and_then(Value::as_str).map(str::to_string);
-    let tool_call = message.get("tool_calls").and_then(Value::as_array).and_then(|calls| calls.first()).and_then(|c| {
-        let id = c.get("id").and_then(Value::as_str).unwrap_or("call_0").to_string();
-        let args = c.get("function")?.get("arguments")?;
-        let args = match args {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        Some((id, args))
-    });
-    if content.is_none() && tool_call.is_none() {
-        return Err("the message has neither content nor tool calls".into());
+    let tool_arguments =
+        message.get("tool_calls").and_then(Value::as_array).and_then(|calls| calls.first()).and_then(|c| {
+            Some(match c.get("function")?.get("arguments")? {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+        });
+    if content.is_none() && tool_arguments.is_none() {
+        return Err(AnswerError::Empty);
     }
     let finish_reason = choice.get("finish_reason").and_then(Value::as_str).unwrap_or("").to_string();
     let usage = v.get("usage");
@@ -467,18 +411,7 @@ fn parse_answer(body: &str, reserve_tokens: u64) -> Result<Answer, String> {
     let output_tokens =
         count("completion_tokens").unwrap_or_else(|| content.as_deref().map(estimate_tokens).unwrap_or_default());
     let input_tokens = count("prompt_tokens").unwrap_or(reserve_tokens.saturating_sub(output_tokens));
-    let mut raw_message = message.clone();
-    if let Some(obj) = raw_message.as_object_mut() {
-        obj.retain(|k, _| k == "role" || k == "content" || k == "tool_calls");
-        obj.insert("role".into(), Value::String("assistant".into()));
-    }
-    Ok(Answer {
-        content,
-        tool_call,
-        raw_message,
-        finish_reason,
-        usage: Usage { input_tokens, output_tokens, calls: 1 },
-    })
+    Ok(Answer { content, tool_arguments, finish_reason, usage: Usage { input_tokens, output_tokens, calls: 1 } })
 }
 
 #[cfg(test)]
@@ -502,8 +435,7 @@ mod tests {
             100,
         )
         .unwrap();
-        assert_eq!(t.tool_call, Some(("call_1".to_string(), r#"{"a":1}"#.to_string())));
-        assert_eq!(t.raw_message["tool_calls"][0]["id"], "call_1");
+        assert_eq!(t.tool_arguments.as_deref(), Some(r#"{"a":1}"#));
         assert!(parse_answer("{\"choices\":[]}", 0).is_err());
         assert!(parse_answer("{\"choices\":[{\"message\":{}}]}", 0).is_err());
         assert!(parse_answer("{\"choi", 0).is_err());

@@ -184,6 +184,13 @@ struct State {
 }
 
 impl State {
+    /// Refill both buckets up to `now`.
+    fn refill(&mut self, now: Instant) {
+        for bucket in [self.rpm.as_mut(), self.tpm.as_mut()].into_iter().flatten() {
+            bucket.refill(now);
+        }
+    }
+
     fn allowed(&self) -> u32 {
         (self.limit.floor() as u32).max(1)
     }
@@ -261,13 +268,7 @@ impl Quota {
     /// A view of the current state.
     pub fn snapshot(&self) -> QuotaSnapshot {
         let mut s = self.lock();
-        let now = self.clock.now();
-        if let Some(b) = s.rpm.as_mut() {
-            b.refill(now);
-        }
-        if let Some(b) = s.tpm.as_mut() {
-            b.refill(now);
-        }
+        s.refill(self.clock.now());
         QuotaSnapshot {
             concurrency_limit: s.limit,
             in_flight: s.in_flight,
@@ -289,12 +290,7 @@ impl Quota {
             let wait = {
                 let mut s = self.lock();
                 let now = self.clock.now();
-                if let Some(b) = s.rpm.as_mut() {
-                    b.refill(now);
-                }
-                if let Some(b) = s.tpm.as_mut() {
-                    b.refill(now);
-                }
+                s.refill(now);
                 let rpm_wait = s.rpm.as_ref().map_or(Duration::ZERO, |b| b.wait_for(1.0));
                 let tpm_wait = s.tpm.as_ref().map_or(Duration::ZERO, |b| b.wait_for(tokens));
                 if s.in_flight >= s.allowed() {
@@ -535,6 +531,37 @@ pub fn deadline_from_epoch_millis(deadline_ms: u64, safety_margin: Duration) -> 
     later(now, remaining)
 }
 
+/// What one attempt's outcome means for the call.
+enum Settled<T> {
+    /// The call is over: its value, or an error not worth retrying.
+    Done(StageResult<T>),
+    /// A failure worth another attempt.
+    Retry(Failure),
+}
+
+/// Return the permit to the quota according to `result` (success, throttle or failure).
+fn settle<T>(permit: Permit, result: Result<(T, u64), Failure>) -> Settled<T> {
+    match result {
+        Ok((value, used)) => {
+            permit.succeed(used);
+            Settled::Done(Ok(value))
+        }
+        Err(Failure::Fatal(e)) => {
+            permit.failed();
+            tracing::warn!(error = %e, "call failed, not retryable");
+            Settled::Done(Err(e))
+        }
+        Err(f @ Failure::Throttled { .. }) => {
+            permit.throttled();
+            Settled::Retry(f)
+        }
+        Err(f) => {
+            permit.failed();
+            Settled::Retry(f)
+        }
+    }
+}
+
 fn task_deadline() -> Option<Instant> {
     CALL_DEADLINE.try_with(|d| *d).ok()
 }
@@ -591,73 +618,27 @@ impl Governor {
     {
         let clock = self.quota.clock();
         let start = clock.now();
-        let mut deadline = later(start, self.policy.budget);
-        if let Some(d) = self.deadline {
-            deadline = deadline.min(d);
-        }
-        if let Some(d) = task_deadline() {
-            deadline = deadline.min(d);
-        }
+        let deadline = self.call_deadline(start);
         let span =
             tracing::info_span!("model_call", provider = %self.provider, stage = call.stage, subject = call.subject);
         async move {
             let mut last: Option<Failure> = None;
             let mut attempts: u32 = 0;
             loop {
-                let permit = match self.quota.acquire(call.reserve_tokens, deadline).await {
-                    Ok(p) => p,
-                    Err(AcquireError::Deadline) => {
-                        let waited = clock.now().saturating_duration_since(start);
-                        let reason = match &last {
-                            Some(f) => f.message(),
-                            None => "the local request/token budget could not admit the call".to_string(),
-                        };
-                        tracing::warn!(attempts, waited_ms = waited.as_millis() as u64, "quota wait passed the deadline");
-                        return Err(StageError::Throttling {
-                            provider: self.provider.clone(),
-                            message: format!(
-                                "{} ({}): no capacity before the deadline after {attempts} attempt(s) in {:.1}s: {reason}",
-                                call.stage,
-                                call.subject,
-                                waited.as_secs_f64()
-                            ),
-                        });
-                    }
+                let Ok(permit) = self.quota.acquire(call.reserve_tokens, deadline).await else {
+                    let waited = clock.now().saturating_duration_since(start);
+                    return Err(self.no_capacity(call, attempts, waited, last.as_ref()));
                 };
                 let remaining = deadline.saturating_duration_since(clock.now());
-                let limit = remaining.min(self.policy.attempt_timeout);
                 attempts += 1;
-                let result = if remaining.is_zero() {
-                    Err(Failure::Transient { message: "the call deadline passed".into() })
-                } else {
-                    match tokio::time::timeout(limit, attempt()).await {
-                        Ok(r) => r,
-                        Err(_) => Err(Failure::Transient {
-                            message: format!("no answer within {:.1}s", limit.as_secs_f64()),
-                        }),
-                    }
-                };
-                let failure = match result {
-                    Ok((value, used)) => {
-                        permit.succeed(used);
-                        if attempts > 1 {
+                let failure = match settle(permit, self.attempt_once(remaining, &mut attempt).await) {
+                    Settled::Done(result) => {
+                        if result.is_ok() && attempts > 1 {
                             tracing::info!(attempts, "call succeeded after retries");
                         }
-                        return Ok(value);
+                        return result;
                     }
-                    Err(Failure::Fatal(e)) => {
-                        permit.failed();
-                        tracing::warn!(error = %e, "call failed, not retryable");
-                        return Err(e);
-                    }
-                    Err(f @ Failure::Throttled { .. }) => {
-                        permit.throttled();
-                        f
-                    }
-                    Err(f) => {
-                        permit.failed();
-                        f
-                    }
+                    Settled::Retry(failure) => failure,
                 };
                 let retry_after = match &failure {
                     Failure::Throttled { retry_after, .. } => *retry_after,
@@ -682,6 +663,46 @@ impl Governor {
         }
         .instrument(span)
         .await
+    }
+
+    /// When a call started at `start` must be done: the retry budget, this governor's deadline
+    /// and the running task's deadline, whichever comes first.
+    fn call_deadline(&self, start: Instant) -> Instant {
+        [self.deadline, task_deadline()].into_iter().flatten().fold(later(start, self.policy.budget), Instant::min)
+    }
+
+    /// One attempt, cut at the attempt timeout or the `remaining` time, whichever is shorter.
+    async fn attempt_once<T, F, Fut>(&self, remaining: Duration, attempt: &mut F) -> Result<(T, u64), Failure>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<(T, u64), Failure>>,
+    {
+        if remaining.is_zero() {
+            return Err(Failure::Transient { message: "the call deadline passed".into() });
+        }
+        let limit = remaining.min(self.policy.attempt_timeout);
+        match tokio::time::timeout(limit, attempt()).await {
+            Ok(r) => r,
+            Err(_) => Err(Failure::Transient { message: format!("no answer within {:.1}s", limit.as_secs_f64()) }),
+        }
+    }
+
+    /// The throttling error for a call the local budget could not admit before its deadline.
+    fn no_capacity(&self, call: CallInfo<'_>, attempts: u32, waited: Duration, last: Option<&Failure>) -> StageError {
+        let reason = match last {
+            Some(f) => f.message(),
+            None => "the local request/token budget could not admit the call".to_string(),
+        };
+        tracing::warn!(attempts, waited_ms = waited.as_millis() as u64, "quota wait passed the deadline");
+        StageError::Throttling {
+            provider: self.provider.clone(),
+            message: format!(
+                "{} ({}): no capacity before the deadline after {attempts} attempt(s) in {:.1}s: {reason}",
+                call.stage,
+                call.subject,
+                waited.as_secs_f64()
+            ),
+        }
     }
 
     fn exhausted(&self, call: CallInfo<'_>, attempts: u32, elapsed: Duration, last: Failure) -> StageError {

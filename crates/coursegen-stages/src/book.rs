@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use crate::common::{check_project, find_tags, load_outline, read_meta_value};
 use crate::images::IMAGE_EXTENSIONS;
 use crate::lang::phrases;
-use crate::visuals::PLAN_FIELD;
+use crate::visuals::PlanRecord;
 use crate::Deps;
 
 /// Merge the per-module mappings. The same id mapped to two different keys is an error, and
@@ -75,8 +75,9 @@ impl Ledger {
         if meta.get("model").and_then(|m| m.get("provider")).and_then(Value::as_str) == Some("offline") {
             self.offline_text = true;
         }
-        if let Some(plan) = meta.get(PLAN_FIELD) {
-            self.record(plan);
+        if let Some(plan) = PlanRecord::in_sidecar(meta) {
+            self.usage.add(&plan.usage);
+            self.models.insert((plan.model.provider, plan.model.model));
         }
     }
 }
@@ -123,12 +124,18 @@ fn selected_modules(
     }
 }
 
-/// Build the book. Everything expected but missing is listed in the manifest's
-/// failures and counted in `failed`; the stage itself fails only on invalid input or store errors.
-pub async fn book_builder(input: BookBuilderInput, deps: &Deps) -> StageResult<BookBuilderOutput> {
+/// What the book is built for: the outline, the merged image mappings and what was asked.
+struct Plan {
+    outline: Outline,
+    mappings: BTreeMap<String, String>,
+    selected: BTreeSet<u32>,
+    wants_theory: bool,
+    wants_labs: bool,
+}
+
+/// Read the outline and the normalised request and work out what the book must contain.
+async fn plan(input: &BookBuilderInput, store: &dyn BlobStore) -> StageResult<Plan> {
     let project = input.project_folder.as_str();
-    check_project(project)?;
-    let store = deps.store.as_ref();
     let outline = load_outline(store, &input.outline_key).await?;
     let mappings = merge_mappings(project, &input.all_image_mappings)?;
     let request: Option<coursegen_core::Request> = match store.get(&keys::request_key(project)).await? {
@@ -136,96 +143,215 @@ pub async fn book_builder(input: BookBuilderInput, deps: &Deps) -> StageResult<B
         None => None,
     };
     let content_type = request.as_ref().map(|r| r.content_type).unwrap_or(input.content_type);
-    let wants_theory = matches!(content_type, ContentType::Theory | ContentType::Both);
-    let wants_labs = matches!(content_type, ContentType::Labs | ContentType::Both);
     let selected = selected_modules(project, &outline, request.as_ref(), &input.all_lesson_keys);
-    let ph = phrases(outline.course.language);
+    Ok(Plan {
+        outline,
+        mappings,
+        selected,
+        wants_theory: matches!(content_type, ContentType::Theory | ContentType::Both),
+        wants_labs: matches!(content_type, ContentType::Labs | ContentType::Both),
+    })
+}
 
-    let mut ledger = Ledger::default();
-    let mut failures = Vec::new();
-    let mut modules = Vec::new();
-    let mut manifest_modules = Vec::new();
-    let mut images: BTreeMap<String, BookImage> = BTreeMap::new();
-    let mut manifest_images = Vec::new();
-    let mut seen_ids = BTreeSet::new();
-    let mut digest = Vec::new();
+/// Everything gathered while walking the course folder, in outline order.
+#[derive(Default)]
+struct Gathered {
+    ledger: Ledger,
+    failures: Vec<ManifestFailure>,
+    modules: Vec<BookModule>,
+    manifest_modules: Vec<ManifestModule>,
+    images: BTreeMap<String, BookImage>,
+    manifest_images: Vec<ManifestImage>,
+    labs: Vec<BookLab>,
+    manifest_labs: Vec<ManifestLab>,
+    /// The inputs the EPUB's modification time is derived from.
+    digest: Vec<Value>,
+}
 
-    for (mi, module) in outline.modules.iter().enumerate() {
-        let m = mi as u32 + 1;
-        let mut lessons = Vec::new();
-        let mut manifest_lessons = Vec::new();
-        for (li, lesson) in module.lessons.iter().enumerate() {
-            let l = li as u32 + 1;
-            let key = keys::lesson_key(project, m, l, &lesson.title);
-            let Some(markdown) = read_text(store, &key).await? else {
-                if wants_theory && selected.contains(&m) {
-                    failures.push(failure("lesson", format!("{m:02}-{l:02}"), format!("expected at {key}, not found")));
-                }
-                continue;
-            };
-            if let Some(meta) = read_meta_value(store, &key).await? {
-                ledger.record_text(&meta);
-            }
-            for tag in find_tags(&markdown) {
-                if keys::parse_visual_id(&tag.content).is_none() {
-                    failures.push(failure(
-                        "image",
-                        format!("{m:02}-{l:02}"),
-                        format!("visual not planned yet: {}", crate::common::clip(&tag.content, 80)),
-                    ));
-                }
-            }
-            let ids: Vec<String> = coursegen_book::visual_ids(&markdown)
-                .into_iter()
-                .filter(|id| keys::parse_visual_id(id).is_some())
-                .collect();
-            for id in &ids {
-                if !seen_ids.insert(id.clone()) {
-                    continue;
-                }
-                match load_image(store, project, id, mappings.get(id), &mut ledger).await? {
-                    Ok((image, kind, key)) => {
-                        digest.push(json!([key, fingerprint(&json!(image.bytes.len())), image.alt, image.caption]));
-                        manifest_images.push(ManifestImage { id: id.clone(), key, kind });
-                        images.insert(id.clone(), image);
+impl Gathered {
+    /// Every lesson of the outline that exists, with its images.
+    async fn lessons(&mut self, store: &dyn BlobStore, project: &str, plan: &Plan) -> StageResult<()> {
+        let mut seen_ids = BTreeSet::new();
+        for (mi, module) in plan.outline.modules.iter().enumerate() {
+            let m = mi as u32 + 1;
+            let mut lessons = Vec::new();
+            let mut manifest_lessons = Vec::new();
+            for (li, lesson) in module.lessons.iter().enumerate() {
+                let l = li as u32 + 1;
+                let key = keys::lesson_key(project, m, l, &lesson.title);
+                let Some(markdown) = read_text(store, &key).await? else {
+                    if plan.wants_theory && plan.selected.contains(&m) {
+                        self.failures.push(failure(
+                            "lesson",
+                            format!("{m:02}-{l:02}"),
+                            format!("expected at {key}, not found"),
+                        ));
                     }
-                    Err(reason) => failures.push(failure("image", id.clone(), reason)),
+                    continue;
+                };
+                if let Some(meta) = read_meta_value(store, &key).await? {
+                    self.ledger.record_text(&meta);
+                }
+                self.unplanned_tags(m, l, &markdown);
+                let ids: Vec<String> = coursegen_book::visual_ids(&markdown)
+                    .into_iter()
+                    .filter(|id| keys::parse_visual_id(id).is_some())
+                    .collect();
+                for id in ids.iter().filter(|id| seen_ids.insert((*id).clone())) {
+                    self.image(store, project, id, plan.mappings.get(id)).await?;
+                }
+                let words = coursegen_book::word_count(&markdown);
+                self.digest.push(json!([key, markdown]));
+                manifest_lessons.push(ManifestLesson {
+                    lesson_number: l,
+                    title: lesson.title.clone(),
+                    key,
+                    words,
+                    visuals: ids,
+                });
+                lessons.push(BookLesson { module_number: m, number: l, title: lesson.title.clone(), markdown });
+            }
+            if !lessons.is_empty() {
+                self.modules.push(BookModule {
+                    number: m,
+                    title: module.title.clone(),
+                    summary: module.summary.clone(),
+                    lessons,
+                });
+                self.manifest_modules.push(ManifestModule {
+                    module_number: m,
+                    title: module.title.clone(),
+                    lessons: manifest_lessons,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A failure for every tag of lesson `m`-`l` that VisualPlanner has not rewritten to an id.
+    fn unplanned_tags(&mut self, m: u32, l: u32, markdown: &str) {
+        for tag in find_tags(markdown) {
+            if keys::parse_visual_id(&tag.content).is_none() {
+                self.failures.push(failure(
+                    "image",
+                    format!("{m:02}-{l:02}"),
+                    format!("visual not planned yet: {}", crate::common::clip(&tag.content, 80)),
+                ));
+            }
+        }
+    }
+
+    /// The image of visual `id`, or a failure naming why it is missing.
+    async fn image(
+        &mut self,
+        store: &dyn BlobStore,
+        project: &str,
+        id: &str,
+        mapped: Option<&String>,
+    ) -> StageResult<()> {
+        match load_image(store, project, id, mapped, &mut self.ledger).await? {
+            Ok(LoadedImage { image, kind, key }) => {
+                self.digest.push(json!([key, fingerprint(&json!(image.bytes.len())), image.alt, image.caption]));
+                self.manifest_images.push(ManifestImage { id: id.to_string(), key, kind });
+                self.images.insert(id.to_string(), image);
+            }
+            Err(missing) => self.failures.push(failure("image", id, missing.to_string())),
+        }
+        Ok(())
+    }
+
+    /// Every lab guide of the outline that exists; the lab plan's cost when there is one.
+    async fn labs(&mut self, store: &dyn BlobStore, project: &str, plan: &Plan) -> StageResult<()> {
+        for (mi, module) in plan.outline.modules.iter().enumerate() {
+            let m = mi as u32 + 1;
+            for (li, lesson) in module.lessons.iter().enumerate() {
+                let l = li as u32 + 1;
+                for (ki, activity) in lesson.lab_activities.iter().enumerate() {
+                    let k = ki as u32 + 1;
+                    let lab_id = keys::lab_id(m, l, k);
+                    let key = keys::lab_key(project, m, l, k, &activity.title);
+                    let Some(markdown) = read_text(store, &key).await? else {
+                        if plan.wants_labs && plan.selected.contains(&m) {
+                            self.failures.push(failure("lab", lab_id, format!("expected at {key}, not found")));
+                        }
+                        continue;
+                    };
+                    if let Some(meta) = read_meta_value(store, &key).await? {
+                        self.ledger.record_text(&meta);
+                    }
+                    self.digest.push(json!([key, markdown]));
+                    self.manifest_labs.push(ManifestLab {
+                        lab_id: lab_id.clone(),
+                        title: activity.title.clone(),
+                        key,
+                        words: coursegen_book::word_count(&markdown),
+                    });
+                    self.labs.push(BookLab { lab_id, module_number: m, title: activity.title.clone(), markdown });
                 }
             }
-            let words = coursegen_book::word_count(&markdown);
-            digest.push(json!([key, markdown]));
-            manifest_lessons.push(ManifestLesson {
-                lesson_number: l,
-                title: lesson.title.clone(),
-                key,
-                words,
-                visuals: ids,
-            });
-            lessons.push(BookLesson { module_number: m, number: l, title: lesson.title.clone(), markdown });
         }
-        if !lessons.is_empty() {
-            modules.push(BookModule {
-                number: m,
-                title: module.title.clone(),
-                summary: module.summary.clone(),
-                lessons,
-            });
-            manifest_modules.push(ManifestModule {
-                module_number: m,
-                title: module.title.clone(),
-                lessons: manifest_lessons,
-            });
+        if !self.labs.is_empty() {
+            if let Some(meta) = read_meta_value(store, &keys::lab_plan_key(project)).await? {
+                self.ledger.record(&meta);
+            }
         }
+        Ok(())
     }
+}
 
-    let (labs, manifest_labs) =
-        collect_labs(store, project, &outline, &selected, wants_labs, &mut ledger, &mut failures, &mut digest).await?;
-    if !labs.is_empty() {
-        if let Some(meta) = read_meta_value(store, &keys::lab_plan_key(project)).await? {
-            ledger.record(&meta);
-        }
-    }
+/// Build the book. Everything expected but missing is listed in the manifest's
+/// failures and counted in `failed`; the stage itself fails only on invalid input or store errors.
+pub async fn book_builder(input: BookBuilderInput, deps: &Deps) -> StageResult<BookBuilderOutput> {
+    let project = input.project_folder.as_str();
+    check_project(project)?;
+    let store = deps.store.as_ref();
+    let plan = plan(&input, store).await?;
+    let mut gathered = Gathered::default();
+    gathered.lessons(store, project, &plan).await?;
+    gathered.labs(store, project, &plan).await?;
+    let (book_keys, manifest) = write_book(store, project, &plan.outline, gathered).await?;
+    let manifest_key = keys::book_manifest_key(project);
+    store.put_json(&manifest_key, &manifest).await?;
+    let totals = &manifest.totals;
+    tracing::info!(
+        project,
+        modules = totals.modules,
+        lessons = totals.lessons,
+        images = totals.images,
+        labs = totals.labs,
+        failed = manifest.failures.len(),
+        "book built"
+    );
+    Ok(BookBuilderOutput {
+        book_keys,
+        manifest_key,
+        module_count: totals.modules,
+        lesson_count: totals.lessons,
+        word_count: totals.words,
+        image_count: totals.images,
+        lab_count: totals.labs,
+        failed: manifest.failures.len() as u32,
+    })
+}
 
+/// Render and store the three editions; the manifest describing them (not yet stored).
+async fn write_book(
+    store: &dyn BlobStore,
+    project: &str,
+    outline: &Outline,
+    gathered: Gathered,
+) -> StageResult<(Vec<String>, Manifest)> {
+    let Gathered {
+        ledger,
+        mut failures,
+        modules,
+        manifest_modules,
+        images,
+        mut manifest_images,
+        labs,
+        manifest_labs,
+        digest,
+    } = gathered;
     let mut book = Book {
         title: outline.course.title.clone(),
         description: outline.course.description.clone(),
@@ -234,7 +360,7 @@ pub async fn book_builder(input: BookBuilderInput, deps: &Deps) -> StageResult<B
         audience: outline.course.audience.clone(),
         prerequisites: outline.course.prerequisites.clone(),
         learning_outcomes: outline.course.learning_outcomes.clone(),
-        notice: ledger.offline_text.then(|| ph.notice.to_string()),
+        notice: ledger.offline_text.then(|| phrases(outline.course.language).notice.to_string()),
         modules,
         labs,
         images,
@@ -269,41 +395,39 @@ pub async fn book_builder(input: BookBuilderInput, deps: &Deps) -> StageResult<B
         models: ledger.models.iter().map(|(p, m)| ModelId { provider: p.clone(), model: m.clone() }).collect(),
         usage: ledger.usage,
         failures,
-        totals: totals.clone(),
+        totals,
         book_keys: book_keys.clone(),
     };
-    let manifest_key = keys::book_manifest_key(project);
-    store.put_json(&manifest_key, &manifest).await?;
-    tracing::info!(
-        project,
-        modules = totals.modules,
-        lessons = totals.lessons,
-        images = totals.images,
-        labs = totals.labs,
-        failed = manifest.failures.len(),
-        "book built"
-    );
-    Ok(BookBuilderOutput {
-        book_keys,
-        manifest_key,
-        module_count: totals.modules,
-        lesson_count: totals.lessons,
-        word_count: totals.words,
-        image_count: totals.images,
-        lab_count: totals.labs,
-        failed: manifest.failures.len() as u32,
-    })
+    Ok((book_keys, manifest))
+}
+
+/// A found image: the book's copy, its kind and the key it was read from.
+struct LoadedImage {
+    image: BookImage,
+    kind: VisualKind,
+    key: String,
+}
+
+/// Why a visual has no image.
+#[derive(Debug, thiserror::Error)]
+enum MissingImage {
+    /// The mapping names a key that does not exist.
+    #[error("mapped to {0}, which does not exist")]
+    MappedKeyAbsent(String),
+    /// No mapping, and no image under any known extension.
+    #[error("no image was rendered for this visual")]
+    NotRendered,
 }
 
 /// Load one image: the mapped key, else the first existing `keys::image_key` with a known
-/// extension. `Ok(Err(reason))` when it cannot be found.
+/// extension. `Ok(Err(why))` when it cannot be found.
 async fn load_image(
     store: &dyn BlobStore,
     project: &str,
     id: &str,
     mapped: Option<&String>,
     ledger: &mut Ledger,
-) -> StageResult<Result<(BookImage, VisualKind, String), String>> {
+) -> StageResult<Result<LoadedImage, MissingImage>> {
     let candidates: Vec<String> = match mapped {
         Some(key) => vec![key.clone()],
         None => IMAGE_EXTENSIONS.iter().map(|ext| keys::image_key(project, id, ext)).collect(),
@@ -316,11 +440,10 @@ async fn load_image(
         }
     }
     let Some((key, bytes)) = found else {
-        let reason = match mapped {
-            Some(k) => format!("mapped to {k}, which does not exist"),
-            None => "no image was rendered for this visual".to_string(),
-        };
-        return Ok(Err(reason));
+        return Ok(Err(match mapped {
+            Some(k) => MissingImage::MappedKeyAbsent(k.clone()),
+            None => MissingImage::NotRendered,
+        }));
     };
     if let Some(meta) = read_meta_value(store, &key).await? {
         ledger.record(&meta);
@@ -344,51 +467,7 @@ async fn load_image(
         alt,
         caption,
     };
-    Ok(Ok((image, kind, key)))
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn collect_labs(
-    store: &dyn BlobStore,
-    project: &str,
-    outline: &Outline,
-    selected: &BTreeSet<u32>,
-    wants_labs: bool,
-    ledger: &mut Ledger,
-    failures: &mut Vec<ManifestFailure>,
-    digest: &mut Vec<Value>,
-) -> StageResult<(Vec<BookLab>, Vec<ManifestLab>)> {
-    let mut labs = Vec::new();
-    let mut manifest = Vec::new();
-    for (mi, module) in outline.modules.iter().enumerate() {
-        let m = mi as u32 + 1;
-        for (li, lesson) in module.lessons.iter().enumerate() {
-            let l = li as u32 + 1;
-            for (ki, activity) in lesson.lab_activities.iter().enumerate() {
-                let k = ki as u32 + 1;
-                let lab_id = keys::lab_id(m, l, k);
-                let key = keys::lab_key(project, m, l, k, &activity.title);
-                let Some(markdown) = read_text(store, &key).await? else {
-                    if wants_labs && selected.contains(&m) {
-                        failures.push(failure("lab", lab_id, format!("expected at {key}, not found")));
-                    }
-                    continue;
-                };
-                if let Some(meta) = read_meta_value(store, &key).await? {
-                    ledger.record_text(&meta);
-                }
-                digest.push(json!([key, markdown]));
-                manifest.push(ManifestLab {
-                    lab_id: lab_id.clone(),
-                    title: activity.title.clone(),
-                    key,
-                    words: coursegen_book::word_count(&markdown),
-                });
-                labs.push(BookLab { lab_id, module_number: m, title: activity.title.clone(), markdown });
-            }
-        }
-    }
-    Ok((labs, manifest))
+    Ok(Ok(LoadedImage { image, kind, key }))
 }
 
 /// Render the EPUB; an image the packager rejects is dropped from the book and listed as a

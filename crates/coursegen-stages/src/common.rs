@@ -7,6 +7,7 @@ use coursegen_core::{
     keys, BlobStore, BlobStoreExt, ModelId, Outline, StageError, StageResult, TextModel, TextRequest, TextResponse,
     Usage,
 };
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// Reject a project folder that is not `[a-z0-9][a-z0-9-]{0,62}` before any key is built from it.
@@ -203,24 +204,28 @@ pub(crate) fn schema_errors(schema: &Value, value: &Value) -> StageResult<Vec<St
 }
 
 /// The structured answer of a response (the provider's parsed value, else the text as JSON),
-/// checked against the request's schema and then by `check`.
-pub(crate) fn parse_structured(
+/// checked against the request's schema, read as a `T` and then checked by `check`: the
+/// verdict the repair loop acts on.
+pub(crate) fn accept_structured<T: DeserializeOwned>(
     request: &TextRequest,
     response: &TextResponse,
-    check: &dyn Fn(&Value) -> Vec<String>,
-) -> StageResult<Result<Value, Vec<String>>> {
-    let value = match response.structured.clone().or_else(|| extract_json(&response.text)) {
-        Some(v) => v,
-        None => return Ok(Err(vec!["the answer is not a JSON object".to_string()])),
+    check: &dyn Fn(&T) -> Vec<String>,
+) -> StageResult<Verdict<T>> {
+    let Some(value) = response.structured.clone().or_else(|| extract_json(&response.text)) else {
+        return Ok(Err(vec!["the answer is not a JSON object".to_string()]));
     };
-    let mut errors = match &request.json_schema {
-        Some(schema) => schema_errors(schema, &value)?,
-        None => Vec::new(),
-    };
-    if errors.is_empty() {
-        errors = check(&value);
+    if let Some(schema) = &request.json_schema {
+        let errors = schema_errors(schema, &value)?;
+        if !errors.is_empty() {
+            return Ok(Err(errors));
+        }
     }
-    Ok(if errors.is_empty() { Ok(value) } else { Err(errors) })
+    let answer: T = match serde_json::from_value(value) {
+        Ok(a) => a,
+        Err(e) => return Ok(Err(vec![format!("the plan does not have the expected shape: {e}")])),
+    };
+    let errors = check(&answer);
+    Ok(if errors.is_empty() { Ok(answer) } else { Err(errors) })
 }
 
 /// A checked answer: the usable value, or every problem found (fed back in the repair call).
@@ -246,9 +251,11 @@ fn repair_request(request: &TextRequest, previous: &str, errors: &[String]) -> T
     repair
 }
 
-/// Call the model; if `accept` rejects the answer, make one repair call that lists the problems;
-/// if that is rejected too, raise `StageError::Model` naming the stage and subject. Errors the
-/// model raises (throttling, provider failures) propagate unchanged.
+/// The one "call, validate, repair once" loop every provider goes through: call the model; if
+/// `accept` rejects the answer (schema or stage rules), make one repair call that lists the
+/// problems; if that is rejected too, raise `StageError::Model` naming the stage and subject.
+/// Providers make one model call per request and never repair, so a call here is at most two
+/// model calls. Errors the model raises (throttling, provider failures) propagate unchanged.
 pub(crate) async fn call_with_repair<T>(
     model: &dyn TextModel,
     request: &TextRequest,

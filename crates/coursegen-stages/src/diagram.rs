@@ -1,6 +1,7 @@
 //! Deterministic SVG diagrams: boxes with the exact node labels, arrows with markers, numbered
 //! steps. Same spec and title, same bytes.
 
+use coursegen_book::escape;
 use coursegen_core::contracts::{DiagramEdge, DiagramSpec};
 
 const MARGIN: i64 = 28;
@@ -18,23 +19,6 @@ const TITLE_LINE_H: i64 = 26;
 
 const FILLS: [&str; 4] = ["#e0f2fe", "#dcfce7", "#fef3c7", "#ede9fe"];
 const STROKES: [&str; 4] = ["#0369a1", "#15803d", "#b45309", "#6d28d9"];
-
-/// Escape text for SVG/XML content and attribute values.
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' && c != '\t' => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// Wrap `text` into lines of at most `width` characters, splitting words longer than a line.
 pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
@@ -90,61 +74,93 @@ impl Rect {
     }
 }
 
-/// Render a diagram as a standalone SVG document. Layouts: `flow` (left to right, snaking to
-/// the next row), `steps` (numbered, top to bottom), anything else as `boxes` (a grid). Every
-/// node label appears verbatim (escaped) in the node's `<title>` and, wrapped, as its text.
-/// Edges whose ends are out of range or equal are skipped; `flow` and `steps` without edges get
-/// arrows from each node to the next.
-pub fn render_svg(spec: &DiagramSpec, title: &str) -> String {
-    let layout = match spec.layout.as_str() {
-        "flow" => "flow",
-        "steps" => "steps",
-        _ => "boxes",
-    };
-    let n = spec.nodes.len();
-    let label_chars = if layout == "steps" { STEP_CHARS } else { LABEL_CHARS };
-    let wrapped: Vec<Vec<String>> = spec.nodes.iter().map(|l| wrap(l, label_chars)).collect();
-    let max_lines = wrapped.iter().map(Vec::len).max().unwrap_or(1) as i64;
+/// How the nodes are placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// Left to right, snaking back on every other row.
+    Flow,
+    /// Numbered, top to bottom, one per row.
+    Steps,
+    /// A grid of related components.
+    Boxes,
+}
+
+impl Layout {
+    /// The layout a spec names; anything unknown is `boxes`.
+    fn of(name: &str) -> Layout {
+        match name {
+            "flow" => Layout::Flow,
+            "steps" => Layout::Steps,
+            _ => Layout::Boxes,
+        }
+    }
+
+    /// Characters per line of a node label.
+    fn label_chars(self) -> usize {
+        if self == Layout::Steps {
+            STEP_CHARS
+        } else {
+            LABEL_CHARS
+        }
+    }
+
+    /// Nodes per row for `n` nodes.
+    fn columns(self, n: usize) -> i64 {
+        match self {
+            Layout::Flow => n.clamp(1, 4) as i64,
+            Layout::Steps => 1,
+            Layout::Boxes => n.clamp(1, 3) as i64,
+        }
+    }
+
+    /// Whether a spec without edges gets arrows from each node to the next.
+    fn chains_by_default(self) -> bool {
+        matches!(self, Layout::Flow | Layout::Steps)
+    }
+}
+
+/// Where every node goes, and the size of the drawing.
+struct Geometry {
+    rects: Vec<Rect>,
+    title_lines: Vec<String>,
+    width: i64,
+    height: i64,
+}
+
+fn geometry(layout: Layout, n: usize, max_lines: i64, title: &str) -> Geometry {
     let box_h = max_lines * LINE_H + 2 * PAD;
     let title_lines = wrap(title, TITLE_CHARS);
     let top = MARGIN + title_lines.len() as i64 * TITLE_LINE_H + 16;
-
-    let cols: i64 = match layout {
-        "flow" => n.clamp(1, 4) as i64,
-        "steps" => 1,
-        _ => n.clamp(1, 3) as i64,
-    };
-    let (box_w, left) = if layout == "steps" { (STEP_W, MARGIN + 52) } else { (BOX_W, MARGIN) };
+    let cols = layout.columns(n);
+    let (box_w, left) = if layout == Layout::Steps { (STEP_W, MARGIN + 52) } else { (BOX_W, MARGIN) };
+    let gap_y = if layout == Layout::Steps { GAP_Y - 16 } else { GAP_Y };
     let rects: Vec<Rect> = (0..n as i64)
         .map(|i| {
             let row = i / cols;
             let mut col = i % cols;
-            if layout == "flow" && row % 2 == 1 {
+            if layout == Layout::Flow && row % 2 == 1 {
                 col = cols - 1 - col;
             }
-            let gap_y = if layout == "steps" { GAP_Y - 16 } else { GAP_Y };
             Rect { x: left + col * (box_w + GAP_X), y: top + row * (box_h + gap_y), w: box_w, h: box_h }
         })
         .collect();
-
     let content_w = rects.iter().map(|r| r.x + r.w).max().unwrap_or(MARGIN) + MARGIN;
     let title_w = title_lines.iter().map(|l| l.chars().count() as i64).max().unwrap_or(0) * 11 + 2 * MARGIN;
     let width = content_w.max(title_w).max(360);
     let height = rects.iter().map(|r| r.y + r.h).max().unwrap_or(top) + MARGIN;
+    Geometry { rects, title_lines, width, height }
+}
 
-    let edges: Vec<DiagramEdge> = if spec.edges.is_empty() && matches!(layout, "flow" | "steps") {
-        (1..n).map(|i| DiagramEdge { from: i - 1, to: i, label: None }).collect()
-    } else {
-        spec.edges.clone()
-    };
-
-    let mut s = String::new();
+/// The document head: root element, title, description (every label), arrow marker,
+/// background and the title lines.
+fn push_head(s: &mut String, geo: &Geometry, spec: &DiagramSpec, title: &str) {
+    let (width, height) = (geo.width, geo.height);
     s.push_str(&format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" \
          height=\"{height}\" role=\"img\" font-family=\"Helvetica, Arial, sans-serif\">\n"
     ));
-    s.push_str(&format!("<title>{}</title>\n", escape(title)));
-    let desc: Vec<String> = spec.nodes.iter().map(|l| escape(l)).collect();
+    s.push_str(&format!("<title>{}</title>\n", escape::text(title)));
+    let desc: Vec<String> = spec.nodes.iter().map(|l| escape::text(l)).collect();
     s.push_str(&format!("<desc>{}</desc>\n", desc.join(" | ")));
     s.push_str(
         "<defs><marker id=\"cg-arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"8\" \
@@ -152,72 +168,98 @@ pub fn render_svg(spec: &DiagramSpec, title: &str) -> String {
          </marker></defs>\n",
     );
     s.push_str(&format!("<rect x=\"0\" y=\"0\" width=\"{width}\" height=\"{height}\" fill=\"#ffffff\"/>\n"));
-    for (i, line) in title_lines.iter().enumerate() {
+    for (i, line) in geo.title_lines.iter().enumerate() {
         s.push_str(&format!(
             "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"20\" font-weight=\"bold\" \
              fill=\"#0f172a\">{}</text>\n",
             width / 2,
             MARGIN + 18 + i as i64 * TITLE_LINE_H,
-            escape(line)
+            escape::text(line)
         ));
     }
+}
 
-    for e in &edges {
-        if e.from >= n || e.to >= n || e.from == e.to {
-            continue;
-        }
-        let (a, b) = (rects[e.from], rects[e.to]);
-        let (ax, ay) = a.center();
-        let (bx, by) = b.center();
-        let (dx, dy) = (bx - ax, by - ay);
-        let len = (dx * dx + dy * dy).sqrt().max(f64::EPSILON);
-        let (ux, uy) = (dx / len, dy / len);
-        let (x1, y1) = a.exit(ux, uy, 2.0);
-        let (x2, y2) = b.exit(-ux, -uy, 4.0);
+/// One arrow from `a` to `b`, edge to edge, with its label on a white patch at the middle.
+fn push_edge(s: &mut String, a: Rect, b: Rect, label: Option<&str>) {
+    let (ax, ay) = a.center();
+    let (bx, by) = b.center();
+    let (dx, dy) = (bx - ax, by - ay);
+    let len = (dx * dx + dy * dy).sqrt().max(f64::EPSILON);
+    let (ux, uy) = (dx / len, dy / len);
+    let (x1, y1) = a.exit(ux, uy, 2.0);
+    let (x2, y2) = b.exit(-ux, -uy, 4.0);
+    s.push_str(&format!(
+        "<line x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\" stroke=\"#334155\" \
+         stroke-width=\"2\" marker-end=\"url(#cg-arrow)\"/>\n"
+    ));
+    if let Some(label) = label.map(str::trim).filter(|l| !l.is_empty()) {
+        let (mx, my) = ((x1 + x2) / 2.0, (y1 + y2) / 2.0);
+        let w = label.chars().count() as f64 * 7.0 + 10.0;
         s.push_str(&format!(
-            "<line x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\" stroke=\"#334155\" \
-             stroke-width=\"2\" marker-end=\"url(#cg-arrow)\"/>\n"
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"18\" rx=\"4\" fill=\"#ffffff\" \
+             fill-opacity=\"0.9\"/>\n<text x=\"{mx:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"12\" \
+             fill=\"#334155\">{}</text>\n",
+            mx - w / 2.0,
+            my - 9.0,
+            my + 4.0,
+            escape::text(label)
         ));
-        if let Some(label) = e.label.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
-            let (mx, my) = ((x1 + x2) / 2.0, (y1 + y2) / 2.0);
-            let w = label.chars().count() as f64 * 7.0 + 10.0;
-            s.push_str(&format!(
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"18\" rx=\"4\" fill=\"#ffffff\" \
-                 fill-opacity=\"0.9\"/>\n<text x=\"{mx:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"12\" \
-                 fill=\"#334155\">{}</text>\n",
-                mx - w / 2.0,
-                my - 9.0,
-                my + 4.0,
-                escape(label)
-            ));
-        }
     }
+}
 
-    for (i, (rect, lines)) in rects.iter().zip(&wrapped).enumerate() {
-        let (fill, stroke) = (FILLS[i % FILLS.len()], STROKES[i % STROKES.len()]);
-        s.push_str(&format!("<g class=\"node\">\n<title>{}</title>\n", escape(&spec.nodes[i])));
+/// Node `i`: its box (numbered for steps) and its wrapped label, under a `<title>` with the
+/// label verbatim.
+fn push_node(s: &mut String, layout: Layout, i: usize, rect: &Rect, label: &str, lines: &[String]) {
+    let (fill, stroke) = (FILLS[i % FILLS.len()], STROKES[i % STROKES.len()]);
+    s.push_str(&format!("<g class=\"node\">\n<title>{}</title>\n", escape::text(label)));
+    s.push_str(&format!(
+        "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"10\" fill=\"{fill}\" stroke=\"{stroke}\" \
+         stroke-width=\"2\"/>\n",
+        rect.x, rect.y, rect.w, rect.h
+    ));
+    if layout == Layout::Steps {
+        let (cx, cy) = (MARGIN + 20, rect.y + rect.h / 2);
         s.push_str(&format!(
-            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"10\" fill=\"{fill}\" stroke=\"{stroke}\" \
-             stroke-width=\"2\"/>\n",
-            rect.x, rect.y, rect.w, rect.h
+            "<circle cx=\"{cx}\" cy=\"{cy}\" r=\"18\" fill=\"{stroke}\"/>\n<text x=\"{cx}\" y=\"{}\" \
+             text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\" fill=\"#ffffff\">{}</text>\n",
+            cy + 6,
+            i + 1
         ));
-        if layout == "steps" {
-            let (cx, cy) = (MARGIN + 20, rect.y + rect.h / 2);
-            s.push_str(&format!(
-                "<circle cx=\"{cx}\" cy=\"{cy}\" r=\"18\" fill=\"{stroke}\"/>\n<text x=\"{cx}\" y=\"{}\" \
-                 text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\" fill=\"#ffffff\">{}</text>\n",
-                cy + 6,
-                i + 1
-            ));
-        }
-        let block_h = lines.len() as i64 * LINE_H;
-        let first_y = rect.y + (rect.h - block_h) / 2 + LINE_H - 5;
-        let (anchor, tx) = if layout == "steps" { ("start", rect.x + PAD) } else { ("middle", rect.x + rect.w / 2) };
-        s.push_str(&format!("<text font-size=\"{FONT}\" fill=\"#0f172a\" text-anchor=\"{anchor}\">"));
-        for (k, line) in lines.iter().enumerate() {
-            s.push_str(&format!("<tspan x=\"{tx}\" y=\"{}\">{}</tspan>", first_y + k as i64 * LINE_H, escape(line)));
-        }
-        s.push_str("</text>\n</g>\n");
+    }
+    let block_h = lines.len() as i64 * LINE_H;
+    let first_y = rect.y + (rect.h - block_h) / 2 + LINE_H - 5;
+    let (anchor, tx) = if layout == Layout::Steps { ("start", rect.x + PAD) } else { ("middle", rect.x + rect.w / 2) };
+    s.push_str(&format!("<text font-size=\"{FONT}\" fill=\"#0f172a\" text-anchor=\"{anchor}\">"));
+    for (k, line) in lines.iter().enumerate() {
+        s.push_str(&format!("<tspan x=\"{tx}\" y=\"{}\">{}</tspan>", first_y + k as i64 * LINE_H, escape::text(line)));
+    }
+    s.push_str("</text>\n</g>\n");
+}
+
+/// Render a diagram as a standalone SVG document. Layouts: `flow` (left to right, snaking to
+/// the next row), `steps` (numbered, top to bottom), anything else as `boxes` (a grid). Every
+/// node label appears verbatim (escaped) in the node's `<title>` and, wrapped, as its text.
+/// Edges whose ends are out of range or equal are skipped; `flow` and `steps` without edges get
+/// arrows from each node to the next.
+pub fn render_svg(spec: &DiagramSpec, title: &str) -> String {
+    let layout = Layout::of(&spec.layout);
+    let n = spec.nodes.len();
+    let wrapped: Vec<Vec<String>> = spec.nodes.iter().map(|l| wrap(l, layout.label_chars())).collect();
+    let max_lines = wrapped.iter().map(Vec::len).max().unwrap_or(1) as i64;
+    let geo = geometry(layout, n, max_lines, title);
+    let edges: Vec<DiagramEdge> = if spec.edges.is_empty() && layout.chains_by_default() {
+        (1..n).map(|i| DiagramEdge { from: i - 1, to: i, label: None }).collect()
+    } else {
+        spec.edges.clone()
+    };
+
+    let mut s = String::new();
+    push_head(&mut s, &geo, spec, title);
+    for e in edges.iter().filter(|e| e.from < n && e.to < n && e.from != e.to) {
+        push_edge(&mut s, geo.rects[e.from], geo.rects[e.to], e.label.as_deref());
+    }
+    for (i, (rect, lines)) in geo.rects.iter().zip(&wrapped).enumerate() {
+        push_node(&mut s, layout, i, rect, &spec.nodes[i], lines);
     }
     s.push_str("</svg>\n");
     s
@@ -238,7 +280,7 @@ mod tests {
         assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 "));
         assert!(svg.contains("<title>Pod &lt;app&gt;</title>"));
         assert!(svg.contains("<title>Service &amp; DNS</title>"));
-        assert!(svg.contains("Traffic &quot;in&quot; Kubernetes"));
+        assert!(svg.contains("<title>Traffic \"in\" Kubernetes</title>"), "quotes need no escaping in text");
         assert_eq!(svg.matches("marker-end=\"url(#cg-arrow)\"").count(), 2);
         assert!(!svg.contains("<app>"));
         assert_eq!(svg, render_svg(&s, "Traffic \"in\" Kubernetes"), "deterministic");

@@ -8,15 +8,15 @@ use coursegen_core::contracts::{
 };
 use coursegen_core::fingerprint::{fingerprint, PROMPT_VERSION};
 use coursegen_core::{
-    keys, BlobStoreExt, Language, Outline, StageError, StageResult, TextRequest, TextResponse, TextTask, Usage,
+    keys, BlobStoreExt, Language, ModelId, Outline, StageError, StageResult, TextRequest, TextResponse, TextTask, Usage,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::brief::{list_or, CourseFacts, LabGuideBrief, LabPlanBrief, LabToPlan};
 use crate::common::{
-    call_with_repair, check_module, check_project, course_outline, is_fresh, load_outline, model_json, new_meta,
-    parse_structured, put_with_meta, read_meta,
+    accept_structured, call_with_repair, check_module, check_project, course_outline, is_fresh, load_outline,
+    model_json, new_meta, put_with_meta, read_meta,
 };
 use crate::lang::{phrases, Phrases};
 use crate::Deps;
@@ -133,34 +133,32 @@ fn module_labs(project: &str, outline: &Outline, m: u32) -> Vec<LabSpec> {
     out
 }
 
-/// Plan the lab activities of the selected modules and merge them into `labs/plan.json`
-/// (other modules' entries are kept). Modules whose recorded fingerprint matches are reused
-/// without a model call unless `force`; the rest are planned in one structured call.
-pub async fn lab_planner(input: LabPlannerInput, deps: &Deps) -> StageResult<LabPlannerOutput> {
-    let project = input.project_folder.as_str();
-    check_project(project)?;
-    let outline = load_outline(deps.store.as_ref(), &input.outline_key).await?;
-    if input.modules.is_empty() {
+/// The selected modules, checked against the outline, without repeats, in order.
+fn selected_modules(outline: &Outline, modules: &[u32]) -> StageResult<Vec<u32>> {
+    if modules.is_empty() {
         return Err(StageError::request("modules", "select at least one module"));
     }
     let mut selected: Vec<u32> = Vec::new();
-    for &m in &input.modules {
-        check_module(&outline, m)?;
+    for &m in modules {
+        check_module(outline, m)?;
         if !selected.contains(&m) {
             selected.push(m);
         }
     }
     selected.sort_unstable();
-    let store = deps.store.as_ref();
-    let plan_key = keys::lab_plan_key(project);
-    let mut plan: LabPlan = store.get_json(&plan_key).await?.unwrap_or_default();
-    let model = deps.text.id();
-    let facts = CourseFacts::of(&outline.course);
+    Ok(selected)
+}
 
-    let mut stale: Vec<u32> = Vec::new();
+/// The fingerprint of each selected module's lab plan.
+fn module_fingerprints(
+    outline: &Outline,
+    facts: &CourseFacts,
+    selected: &[u32],
+    model: &ModelId,
+) -> StageResult<BTreeMap<u32, String>> {
     let mut fps = BTreeMap::new();
-    for &m in &selected {
-        let module = check_module(&outline, m)?;
+    for &m in selected {
+        let module = check_module(outline, m)?;
         let fp = fingerprint(&json!({
             "stage": PLANNER,
             "module": module,
@@ -168,40 +166,75 @@ pub async fn lab_planner(input: LabPlannerInput, deps: &Deps) -> StageResult<Lab
             "course": facts,
             "language": outline.course.language.code(),
             "prompt_version": PROMPT_VERSION,
-            "model": model_json(&model),
+            "model": model_json(model),
         }));
-        let expected = module_labs(project, &outline, m).len();
-        let present = plan.labs.iter().filter(|s| s.module_number == m).count();
-        if input.force || plan.fingerprints.get(&module_fp_key(m)) != Some(&fp) || present != expected {
-            stale.push(m);
-        }
         fps.insert(m, fp);
     }
+    Ok(fps)
+}
+
+/// Plan the labs of the `stale` modules (one structured call), replace their entries in `plan`
+/// and record their fingerprints; the usage of the call.
+async fn replan_modules(
+    deps: &Deps,
+    project: &str,
+    outline: &Outline,
+    facts: &CourseFacts,
+    stale: &[u32],
+    fps: &BTreeMap<u32, String>,
+    plan: &mut LabPlan,
+) -> StageResult<Usage> {
+    let mut fresh_labs: Vec<LabSpec> = stale.iter().flat_map(|&m| module_labs(project, outline, m)).collect();
+    let mut usage = Usage::default();
+    if !fresh_labs.is_empty() {
+        let (answer, u) = plan_labs(outline, facts, &fresh_labs, deps).await?;
+        usage = u;
+        let mut by_id: BTreeMap<String, PlannedLab> = answer.labs.into_iter().map(|l| (l.lab_id.clone(), l)).collect();
+        for spec in &mut fresh_labs {
+            if let Some(p) = by_id.remove(&spec.lab_id) {
+                spec.objectives = p.objectives.into_iter().map(|s| s.trim().to_string()).collect();
+                spec.prerequisites = p.prerequisites.into_iter().map(|s| s.trim().to_string()).collect();
+            }
+        }
+    }
+    plan.labs.retain(|s| !stale.contains(&s.module_number));
+    plan.labs.extend(fresh_labs);
+    plan.labs.sort_by_key(|s| (s.module_number, s.lesson_number, s.index));
+    for &m in stale {
+        if let Some(fp) = fps.get(&m) {
+            plan.fingerprints.insert(module_fp_key(m), fp.clone());
+        }
+    }
+    Ok(usage)
+}
+
+/// Plan the lab activities of the selected modules and merge them into `labs/plan.json`
+/// (other modules' entries are kept). Modules whose recorded fingerprint matches are reused
+/// without a model call unless `force`; the rest are planned in one structured call.
+pub async fn lab_planner(input: LabPlannerInput, deps: &Deps) -> StageResult<LabPlannerOutput> {
+    let project = input.project_folder.as_str();
+    check_project(project)?;
+    let outline = load_outline(deps.store.as_ref(), &input.outline_key).await?;
+    let selected = selected_modules(&outline, &input.modules)?;
+    let store = deps.store.as_ref();
+    let plan_key = keys::lab_plan_key(project);
+    let mut plan: LabPlan = store.get_json(&plan_key).await?.unwrap_or_default();
+    let model = deps.text.id();
+    let facts = CourseFacts::of(&outline.course);
+    let fps = module_fingerprints(&outline, &facts, &selected, &model)?;
+    let stale: Vec<u32> = selected
+        .iter()
+        .copied()
+        .filter(|&m| {
+            let expected = module_labs(project, &outline, m).len();
+            let present = plan.labs.iter().filter(|s| s.module_number == m).count();
+            input.force || plan.fingerprints.get(&module_fp_key(m)) != fps.get(&m) || present != expected
+        })
+        .collect();
 
     if !stale.is_empty() {
-        let mut fresh_labs: Vec<LabSpec> = stale.iter().flat_map(|&m| module_labs(project, &outline, m)).collect();
-        let mut usage = Usage::default();
-        if !fresh_labs.is_empty() {
-            let (answer, u) = plan_labs(&outline, &facts, &fresh_labs, deps).await?;
-            usage = u;
-            let mut by_id: BTreeMap<String, PlannedLab> =
-                answer.labs.into_iter().map(|l| (l.lab_id.clone(), l)).collect();
-            for spec in &mut fresh_labs {
-                if let Some(p) = by_id.remove(&spec.lab_id) {
-                    spec.objectives = p.objectives.into_iter().map(|s| s.trim().to_string()).collect();
-                    spec.prerequisites = p.prerequisites.into_iter().map(|s| s.trim().to_string()).collect();
-                }
-            }
-        }
         let full_rebuild = plan.labs.iter().all(|s| stale.contains(&s.module_number));
-        plan.labs.retain(|s| !stale.contains(&s.module_number));
-        plan.labs.extend(fresh_labs);
-        plan.labs.sort_by_key(|s| (s.module_number, s.lesson_number, s.index));
-        for &m in &stale {
-            if let Some(fp) = fps.get(&m) {
-                plan.fingerprints.insert(module_fp_key(m), fp.clone());
-            }
-        }
+        let usage = replan_modules(deps, project, &outline, &facts, &stale, &fps, &mut plan).await?;
         store.put_json(&plan_key, &plan).await?;
         // The sidecar sums the usage of the calls behind the current plan.
         let mut total = Usage::default();
@@ -288,17 +321,8 @@ async fn plan_labs(
         json_schema: Some(lab_plan_schema(&expected)),
         brief: serde_json::to_value(&brief).map_err(|e| StageError::Internal(format!("lab plan brief: {e}")))?,
     };
-    let accept = |resp: &TextResponse| -> StageResult<Result<LabPlanAnswer, Vec<String>>> {
-        let value = match parse_structured(&request, resp, &|_| Vec::new())? {
-            Ok(v) => v,
-            Err(errors) => return Ok(Err(errors)),
-        };
-        let answer: LabPlanAnswer = match serde_json::from_value(value) {
-            Ok(a) => a,
-            Err(e) => return Ok(Err(vec![format!("the plan does not have the expected shape: {e}")])),
-        };
-        let errors = check_lab_plan(&answer, &expected);
-        Ok(if errors.is_empty() { Ok(answer) } else { Err(errors) })
+    let accept = |resp: &TextResponse| {
+        accept_structured(&request, resp, &|answer: &LabPlanAnswer| check_lab_plan(answer, &expected))
     };
     call_with_repair(deps.text.as_ref(), &request, &accept).await
 }

@@ -12,7 +12,7 @@
 //! `labs` (LabPlanner, LabWriter), `book` (BookBuilder and the manifest), `common` (outline
 //! loading, sidecars, `[VISUAL: ...]` tags, the call-validate-repair-once loop), `brief` (the
 //! structured facts behind every prompt), `offline` and `lang` (the offline providers and their
-//! phrases in six languages), [`diagram`] (deterministic SVG diagrams).
+//! phrases in six languages), `diagram` (deterministic SVG diagrams).
 //!
 //! Invariants: ids are `MM-LL-NN` (course-wide unique); ImagesGen reads only the prompt keys it
 //! is given; a lesson sidecar keeps ContentGen's fingerprint, and VisualPlanner records the
@@ -30,7 +30,7 @@ mod book;
 mod brief;
 mod common;
 mod content;
-pub mod diagram;
+mod diagram;
 mod images;
 mod labs;
 mod lang;

@@ -3,6 +3,7 @@
 //! request, same bytes. No network, no model.
 
 use async_trait::async_trait;
+use coursegen_book::escape;
 use coursegen_core::{
     ImageModel, ImageRequest, ImageResponse, Language, ModelId, StageError, StageResult, TextModel, TextRequest,
     TextResponse, TextTask, Usage,
@@ -12,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::brief::{LabGuideBrief, LabPlanBrief, LessonBrief, VisualPlanBrief};
 use crate::common::{clip, stable_u32};
-use crate::diagram::{escape, wrap};
+use crate::diagram::wrap;
 use crate::lang::{fill, phrases, Phrases};
 
 /// Offline text provider: drafts of lessons, visual plans, lab plans and lab guides.
@@ -323,6 +324,7 @@ impl ImageModel for OfflineImage {
                 last.push('…');
             }
         }
+        // Text nodes escaped with `attr` too: quotes stay escaped, so the cards keep their bytes.
         let mut s = format!(
             "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" \
              role=\"img\" font-family=\"Helvetica, Arial, sans-serif\">\n<title>{}</title>\n<desc>{}</desc>\n\
@@ -330,8 +332,8 @@ impl ImageModel for OfflineImage {
              <rect x=\"40\" y=\"40\" width=\"{}\" height=\"{}\" rx=\"28\" fill=\"{card}\" stroke=\"{ink}\" \
              stroke-width=\"4\"/>\n<circle cx=\"{}\" cy=\"{}\" r=\"{}\" fill=\"{ink}\" fill-opacity=\"0.12\"/>\n\
              <text x=\"80\" y=\"{}\" font-size=\"{}\" font-weight=\"bold\" fill=\"{ink}\">{}</text>\n",
-            escape(&request.visual_id),
-            escape(&request.prompt),
+            escape::attr(&request.visual_id),
+            escape::attr(&request.prompt),
             w.saturating_sub(80),
             h.saturating_sub(80),
             w.saturating_sub(140),
@@ -339,13 +341,13 @@ impl ImageModel for OfflineImage {
             (w.min(h) / 6).max(10),
             80 + font,
             font + 4,
-            escape(&format!("Illustration {}", request.visual_id)),
+            escape::attr(&format!("Illustration {}", request.visual_id)),
         );
         for (i, line) in lines.iter().enumerate() {
             s.push_str(&format!(
                 "<text x=\"80\" y=\"{}\" font-size=\"{font}\" fill=\"#0f172a\">{}</text>\n",
                 140 + font as usize * 2 + i * (font as usize * 3 / 2),
-                escape(line)
+                escape::attr(line)
             ));
         }
         s.push_str("</svg>\n");

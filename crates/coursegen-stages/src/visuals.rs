@@ -5,14 +5,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use coursegen_core::contracts::{DiagramSpec, VisualKind, VisualPlannerInput, VisualPlannerOutput, VisualPrompt};
 use coursegen_core::fingerprint::{fingerprint, PROMPT_VERSION};
-use coursegen_core::{keys, BlobStore, BlobStoreExt, Language, StageError, StageResult, TextRequest, TextTask, Usage};
-use serde::Deserialize;
+use coursegen_core::{
+    keys, BlobStore, BlobStoreExt, Language, ModelId, StageError, StageResult, TextRequest, TextTask, Usage,
+};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::brief::{VisualPlanBrief, VisualToPlan};
 use crate::common::{
-    call_with_repair, check_project, course_outline, find_tags, lesson_subject, model_json, parse_structured,
-    read_meta_value, replace_tags,
+    accept_structured, call_with_repair, check_project, course_outline, find_tags, lesson_subject, model_json,
+    read_meta_value, replace_tags, Tag,
 };
 use crate::Deps;
 
@@ -157,10 +159,46 @@ fn usable_edges(mut d: DiagramSpec) -> DiagramSpec {
     d
 }
 
-/// Plan one lesson's visuals. Reuses the stored prompts when they record the same
-/// fingerprint (unless `force`); otherwise one structured model call, checked against the
-/// schema and semantically, repaired once, then `ModelError`.
-pub async fn visual_planner(input: VisualPlannerInput, deps: &Deps) -> StageResult<VisualPlannerOutput> {
+/// The planner's record in the lesson sidecar (field [`PLAN_FIELD`]): the original tag
+/// descriptions by id, and the plan's fingerprint, model and cost.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PlanRecord {
+    pub fingerprint: String,
+    pub model: ModelId,
+    pub prompt_version: String,
+    pub usage: Usage,
+    pub visuals: Vec<DescribedVisual>,
+}
+
+/// One planned visual's id and the tag description it was planned from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct DescribedVisual {
+    pub id: String,
+    pub description: String,
+}
+
+impl PlanRecord {
+    /// The record in a lesson sidecar, if it has a readable one.
+    pub(crate) fn in_sidecar(meta: &Value) -> Option<PlanRecord> {
+        meta.get(PLAN_FIELD).and_then(|p| serde_json::from_value(p.clone()).ok())
+    }
+}
+
+/// One lesson as the planner sees it: its text and tags, the descriptions behind the tags, and
+/// what the outline says about it.
+struct LessonToPlan {
+    markdown: String,
+    tags: Vec<Tag>,
+    /// The lesson sidecar as loose JSON (other stages' fields are kept when it is rewritten).
+    meta: Option<Value>,
+    descriptions: Vec<String>,
+    language: Language,
+    course_title: String,
+    module_title: String,
+    lesson_title: String,
+}
+
+fn check_input(input: &VisualPlannerInput) -> StageResult<()> {
     let project = input.project_folder.as_str();
     check_project(project)?;
     let (m, l) = (input.module_number, input.lesson_number);
@@ -173,114 +211,155 @@ pub async fn visual_planner(input: VisualPlannerInput, deps: &Deps) -> StageResu
             format!("{} is not a lesson of module {m} in project {project}", input.lesson_key),
         ));
     }
-    let store = deps.store.as_ref();
-    let lesson = store.get_text(&input.lesson_key).await?;
-    let tags = find_tags(&lesson);
-    let lesson_meta = read_meta_value(store, &input.lesson_key).await?;
-    let known = known_descriptions(&lesson_meta);
+    Ok(())
+}
 
+async fn read_lesson(store: &dyn BlobStore, input: &VisualPlannerInput) -> StageResult<LessonToPlan> {
+    let (project, m, l) = (input.project_folder.as_str(), input.module_number, input.lesson_number);
+    let markdown = store.get_text(&input.lesson_key).await?;
+    let tags = find_tags(&markdown);
+    let meta = read_meta_value(store, &input.lesson_key).await?;
+    let known = known_descriptions(&meta);
     let mut descriptions = Vec::with_capacity(tags.len());
     for tag in &tags {
         descriptions.push(describe_tag(store, project, m, l, &tag.content, &known).await?);
     }
-    let original = replace_tags(&lesson, &tags, |i| format!("[VISUAL: {}]", descriptions[i]));
     let outline = course_outline(store, project).await?;
-    let language = outline.as_ref().map(|o| o.course.language).unwrap_or_default();
-    let course_title = outline.as_ref().map(|o| o.course.title.clone()).unwrap_or_default();
-    let module_title = outline.as_ref().and_then(|o| o.module(m)).map(|x| x.title.clone()).unwrap_or_default();
     let lesson_title = outline
         .as_ref()
         .and_then(|o| o.lesson(m, l))
         .map(|x| x.title.clone())
-        .unwrap_or_else(|| first_heading(&lesson).unwrap_or_default());
-    let model = deps.text.id();
-    let fp = fingerprint(&json!({
+        .unwrap_or_else(|| first_heading(&markdown).unwrap_or_default());
+    Ok(LessonToPlan {
+        language: outline.as_ref().map(|o| o.course.language).unwrap_or_default(),
+        course_title: outline.as_ref().map(|o| o.course.title.clone()).unwrap_or_default(),
+        module_title: outline.as_ref().and_then(|o| o.module(m)).map(|x| x.title.clone()).unwrap_or_default(),
+        lesson_title,
+        markdown,
+        tags,
+        meta,
+        descriptions,
+    })
+}
+
+/// The plan's fingerprint: the lesson with its original descriptions, where it sits, the
+/// prompt version and the model.
+fn plan_fingerprint(lesson: &LessonToPlan, m: u32, l: u32, model: &ModelId) -> String {
+    let original = replace_tags(&lesson.markdown, &lesson.tags, |i| format!("[VISUAL: {}]", lesson.descriptions[i]));
+    fingerprint(&json!({
         "stage": STAGE,
         "lesson": original,
         "module": m,
         "lesson_number": l,
-        "language": language.code(),
-        "course_title": course_title,
-        "lesson_title": lesson_title,
+        "language": lesson.language.code(),
+        "course_title": lesson.course_title,
+        "lesson_title": lesson.lesson_title,
         "prompt_version": PROMPT_VERSION,
-        "model": model_json(&model),
-    }));
-    let ids: Vec<String> = (1..=tags.len() as u32).map(|n| keys::visual_id(m, l, n)).collect();
-    let prompt_keys: Vec<String> = (1..=tags.len() as u32).map(|n| keys::prompt_key(project, m, l, n)).collect();
-    let rewritten = replace_tags(&lesson, &tags, |i| format!("[VISUAL: {}]", ids[i]));
+        "model": model_json(model),
+    }))
+}
+
+/// One structured model call (checked against the schema and [`check_plan`], repaired once),
+/// turned into one prompt per tag.
+async fn plan_prompts(
+    deps: &Deps,
+    lesson: &LessonToPlan,
+    m: u32,
+    l: u32,
+    ids: &[String],
+    fp: &str,
+) -> StageResult<(Vec<VisualPrompt>, Usage)> {
+    if lesson.tags.is_empty() {
+        return Ok((Vec::new(), Usage::default()));
+    }
+    let brief = VisualPlanBrief {
+        language: lesson.language.code().to_string(),
+        course_title: lesson.course_title.clone(),
+        module_number: m,
+        module_title: lesson.module_title.clone(),
+        lesson_number: l,
+        lesson_title: lesson.lesson_title.clone(),
+        visuals: lesson
+            .descriptions
+            .iter()
+            .enumerate()
+            .map(|(i, d)| VisualToPlan { index: i as u32 + 1, description: d.clone() })
+            .collect(),
+    };
+    let request = plan_request(&brief, lesson.language)?;
+    let n = lesson.tags.len();
+    let accept = |resp: &coursegen_core::TextResponse| {
+        accept_structured(&request, resp, &|answer: &PlanAnswer| check_plan(answer, n))
+    };
+    let (answer, usage) = call_with_repair(deps.text.as_ref(), &request, &accept).await?;
+    let mut by_index: BTreeMap<u32, PlannedVisual> = answer.visuals.into_iter().map(|v| (v.index, v)).collect();
+    let mut prompts = Vec::with_capacity(n);
+    for (i, description) in lesson.descriptions.iter().enumerate() {
+        let index = i as u32 + 1;
+        let v = by_index.remove(&index).ok_or_else(|| {
+            StageError::Internal(format!("validated plan lost visual {index} of module {m} lesson {l}"))
+        })?;
+        let diagram = if v.kind == VisualKind::Diagram { v.diagram.map(usable_edges) } else { None };
+        prompts.push(VisualPrompt {
+            id: ids[i].clone(),
+            module_number: m,
+            lesson_number: l,
+            kind: v.kind,
+            title: v.title.trim().to_string(),
+            description: description.clone(),
+            alt_text: v.alt_text.trim().to_string(),
+            prompt: v.prompt.trim().to_string(),
+            diagram,
+            fingerprint: fp.to_string(),
+        });
+    }
+    Ok((prompts, usage))
+}
+
+/// Plan one lesson's visuals. Reuses the stored prompts when they record the same
+/// fingerprint (unless `force`); otherwise one structured model call, checked against the
+/// schema and semantically, repaired once, then `ModelError`.
+pub async fn visual_planner(input: VisualPlannerInput, deps: &Deps) -> StageResult<VisualPlannerOutput> {
+    check_input(&input)?;
+    let (project, m, l) = (input.project_folder.as_str(), input.module_number, input.lesson_number);
+    let store = deps.store.as_ref();
+    let lesson = read_lesson(store, &input).await?;
+    let model = deps.text.id();
+    let fp = plan_fingerprint(&lesson, m, l, &model);
+    let n = lesson.tags.len() as u32;
+    let ids: Vec<String> = (1..=n).map(|k| keys::visual_id(m, l, k)).collect();
+    let prompt_keys: Vec<String> = (1..=n).map(|k| keys::prompt_key(project, m, l, k)).collect();
+    let rewritten = replace_tags(&lesson.markdown, &lesson.tags, |i| format!("[VISUAL: {}]", ids[i]));
 
     if !input.force && prompts_are_fresh(store, &prompt_keys, &fp).await? {
-        if rewritten != lesson {
+        if rewritten != lesson.markdown {
             store.put(&input.lesson_key, rewritten.into_bytes(), "text/markdown; charset=utf-8").await?;
         }
-        if tags.is_empty() {
+        if lesson.tags.is_empty() {
             remove_stale_prompts(store, project, m, l, &prompt_keys).await?;
         }
-        tracing::info!(module = m, lesson = l, visuals = tags.len(), "visual plan reused");
-        return Ok(VisualPlannerOutput { lesson_key: input.lesson_key, prompt_keys, visuals: tags.len() as u32 });
+        tracing::info!(module = m, lesson = l, visuals = n, "visual plan reused");
+        return Ok(VisualPlannerOutput { lesson_key: input.lesson_key, prompt_keys, visuals: n });
     }
 
-    let (prompts, usage) = if tags.is_empty() {
-        (Vec::new(), Usage::default())
-    } else {
-        let brief = VisualPlanBrief {
-            language: language.code().to_string(),
-            course_title: course_title.clone(),
-            module_number: m,
-            module_title,
-            lesson_number: l,
-            lesson_title,
-            visuals: descriptions
-                .iter()
-                .enumerate()
-                .map(|(i, d)| VisualToPlan { index: i as u32 + 1, description: d.clone() })
-                .collect(),
-        };
-        let request = plan_request(&brief, language)?;
-        let n = tags.len();
-        let accept = |resp: &coursegen_core::TextResponse| -> StageResult<Result<PlanAnswer, Vec<String>>> {
-            let value = match parse_structured(&request, resp, &|_| Vec::new())? {
-                Ok(v) => v,
-                Err(errors) => return Ok(Err(errors)),
-            };
-            let answer: PlanAnswer = match serde_json::from_value(value) {
-                Ok(a) => a,
-                Err(e) => return Ok(Err(vec![format!("the plan does not have the expected shape: {e}")])),
-            };
-            let errors = check_plan(&answer, n);
-            Ok(if errors.is_empty() { Ok(answer) } else { Err(errors) })
-        };
-        let (answer, usage) = call_with_repair(deps.text.as_ref(), &request, &accept).await?;
-        let mut by_index: BTreeMap<u32, PlannedVisual> = answer.visuals.into_iter().map(|v| (v.index, v)).collect();
-        let mut prompts = Vec::with_capacity(n);
-        for (i, description) in descriptions.iter().enumerate() {
-            let index = i as u32 + 1;
-            let v = by_index.remove(&index).ok_or_else(|| {
-                StageError::Internal(format!("validated plan lost visual {index} of module {m} lesson {l}"))
-            })?;
-            let diagram = if v.kind == VisualKind::Diagram { v.diagram.map(usable_edges) } else { None };
-            prompts.push(VisualPrompt {
-                id: ids[i].clone(),
-                module_number: m,
-                lesson_number: l,
-                kind: v.kind,
-                title: v.title.trim().to_string(),
-                description: description.clone(),
-                alt_text: v.alt_text.trim().to_string(),
-                prompt: v.prompt.trim().to_string(),
-                diagram,
-                fingerprint: fp.clone(),
-            });
-        }
-        (prompts, usage)
-    };
-
+    let (prompts, usage) = plan_prompts(deps, &lesson, m, l, &ids, &fp).await?;
     for (key, prompt) in prompt_keys.iter().zip(&prompts) {
         store.put_json(key, prompt).await?;
     }
     remove_stale_prompts(store, project, m, l, &prompt_keys).await?;
-    save_descriptions(store, &input.lesson_key, lesson_meta, &fp, &model, usage, &ids, &descriptions).await?;
-    if rewritten != lesson {
+    let record = PlanRecord {
+        fingerprint: fp,
+        model,
+        prompt_version: PROMPT_VERSION.to_string(),
+        usage,
+        visuals: ids
+            .iter()
+            .zip(&lesson.descriptions)
+            .map(|(id, d)| DescribedVisual { id: id.clone(), description: d.clone() })
+            .collect(),
+    };
+    save_plan_record(store, &input.lesson_key, lesson.meta, &record).await?;
+    if rewritten != lesson.markdown {
         store.put(&input.lesson_key, rewritten.into_bytes(), "text/markdown; charset=utf-8").await?;
     }
     tracing::info!(module = m, lesson = l, visuals = prompts.len(), "visuals planned");
@@ -289,16 +368,10 @@ pub async fn visual_planner(input: VisualPlannerInput, deps: &Deps) -> StageResu
 
 /// Descriptions recorded by an earlier plan, by visual id.
 fn known_descriptions(meta: &Option<Value>) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let visuals =
-        meta.as_ref().and_then(|m| m.get(PLAN_FIELD)).and_then(|p| p.get("visuals")).and_then(Value::as_array);
-    for v in visuals.into_iter().flatten() {
-        if let (Some(id), Some(d)) = (v.get("id").and_then(Value::as_str), v.get("description").and_then(Value::as_str))
-        {
-            out.insert(id.to_string(), d.to_string());
-        }
-    }
-    out
+    meta.as_ref()
+        .and_then(PlanRecord::in_sidecar)
+        .map(|record| record.visuals.into_iter().map(|v| (v.id, v.description)).collect())
+        .unwrap_or_default()
 }
 
 /// The description behind a tag: the tag text itself, or for a tag already rewritten to one of
@@ -353,30 +426,18 @@ async fn remove_stale_prompts(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn save_descriptions(
+/// Write the plan record into the lesson sidecar, keeping every other field.
+async fn save_plan_record(
     store: &dyn BlobStore,
     lesson_key: &str,
     meta: Option<Value>,
-    fp: &str,
-    model: &coursegen_core::ModelId,
-    usage: Usage,
-    ids: &[String],
-    descriptions: &[String],
+    record: &PlanRecord,
 ) -> StageResult<()> {
     let mut meta = meta.unwrap_or_else(|| json!({}));
-    let visuals: Vec<Value> = ids.iter().zip(descriptions).map(|(id, d)| json!({"id": id, "description": d})).collect();
+    let record = serde_json::to_value(record)
+        .map_err(|e| StageError::Internal(format!("cannot serialise the plan record: {e}")))?;
     if let Value::Object(map) = &mut meta {
-        map.insert(
-            PLAN_FIELD.to_string(),
-            json!({
-                "fingerprint": fp,
-                "model": model,
-                "prompt_version": PROMPT_VERSION,
-                "usage": usage,
-                "visuals": visuals,
-            }),
-        );
+        map.insert(PLAN_FIELD.to_string(), record);
     }
     store.put_json(&keys::meta_key(lesson_key), &meta).await
 }

@@ -1,10 +1,8 @@
 //! VisualPlanner's rewrite of tags to ids: idempotent, reversible for re-planning, and tidy.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
+use crate::support::*;
 use coursegen_core::contracts::*;
 use coursegen_core::{keys, BlobStore, TextTask};
 use coursegen_stages::*;

@@ -1,7 +1,5 @@
 //! Test helpers: outlines, counting and scripted models, and a driver that runs every stage in
 //! workflow order, directly.
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -99,6 +97,8 @@ pub enum Script {
     Text(String),
     /// Always this error.
     Fail(fn() -> StageError),
+    /// This text the first time, then the offline answer.
+    FirstThenOffline(String),
 }
 
 /// Answers scripted tasks from its script and every other task offline; records scripted requests.
@@ -125,12 +125,20 @@ impl TextModel for ScriptedText {
         match self.scripts.get(&request.task) {
             None => OfflineText.generate(request).await,
             Some(script) => {
-                self.seen.lock().unwrap().push(request.clone());
+                let calls = {
+                    let mut seen = self.seen.lock().unwrap();
+                    seen.push(request.clone());
+                    seen.len()
+                };
                 match script {
                     Script::Text(t) => {
                         Ok(TextResponse { text: t.clone(), structured: None, usage: Default::default() })
                     }
                     Script::Fail(f) => Err(f()),
+                    Script::FirstThenOffline(t) if calls == 1 => {
+                        Ok(TextResponse { text: t.clone(), structured: None, usage: Default::default() })
+                    }
+                    Script::FirstThenOffline(_) => OfflineText.generate(request).await,
                 }
             }
         }
@@ -160,6 +168,11 @@ pub fn content_input(project: &str, module: u32) -> ContentGenInput {
         module_number: module,
         force: false,
     }
+}
+
+/// LabPlanner's input for `modules` of the outline stored at the project's default key.
+pub fn lab_plan_input(project: &str, modules: Vec<u32>) -> LabPlannerInput {
+    LabPlannerInput { project_folder: project.into(), outline_key: keys::outline_key(project), modules, force: false }
 }
 
 pub async fn put_outline(store: &dyn BlobStore, project: &str, yaml: &str) -> String {

@@ -1,12 +1,10 @@
 //! The whole pipeline, driven stage by stage: files, ids, book order, manifest, reuse, force,
 //! determinism, languages and books that span executions.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use common::*;
+use crate::support::*;
 use coursegen_core::{keys, BlobStore, FsStore, TextTask};
 use serde_json::json;
 

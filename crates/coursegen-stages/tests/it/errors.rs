@@ -1,13 +1,11 @@
 //! Error paths: each raises a stable error type, names what is wrong, and writes nothing it
 //! should not.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::support::*;
 use async_trait::async_trait;
-use common::*;
 use coursegen_core::contracts::*;
 use coursegen_core::{
     keys, BlobStore, BlobStoreExt, ImageModel, ImageRequest, ImageResponse, ModelId, StageError, StageResult,
@@ -61,6 +59,29 @@ async fn a_malformed_visual_plan_is_repaired_once_then_fails_naming_the_stage_an
         json!({"project_folder": "bad", "module_number": 1, "lesson_number": 1, "lesson_key": content.lesson_keys[0]});
     assert_eq!(invoke(Stage::VisualPlanner, input, &deps).await.unwrap_err().error_type(), "ModelError");
     assert_eq!(scripted.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn a_malformed_visual_plan_repaired_by_the_second_call_is_used_after_exactly_two_calls() {
+    let store = mem();
+    put_outline(store.as_ref(), "fixed", &outline_yaml("Fixed Plans", "en", 1, 1, false)).await;
+    let content = lesson_of(&Deps::offline(store.clone()), "fixed", 1).await;
+    let bad = r#"{"visuals": [{"index": 1, "kind": "photograph"}]}"#;
+    let scripted = Arc::new(ScriptedText::new(vec![(TextTask::VisualPlan, Script::FirstThenOffline(bad.into()))]));
+    let deps = deps_with(store.clone(), scripted.clone(), Arc::new(OfflineImage));
+    let input = json!({"project_folder": "fixed", "module_number": 1, "lesson_number": 1,
+                       "lesson_key": content.lesson_keys[0]});
+    let out: VisualPlannerOutput =
+        serde_json::from_value(invoke(Stage::VisualPlanner, input, &deps).await.unwrap()).unwrap();
+    assert!(out.visuals > 0, "{out:?}");
+    let seen = scripted.seen();
+    assert_eq!(seen.len(), 2, "one call and one repair");
+    assert!(
+        seen[1].prompt.contains("could not be used") && seen[1].prompt.contains("photograph"),
+        "{}",
+        seen[1].prompt
+    );
+    assert!(seen[1].brief["repair"]["errors"].as_array().is_some_and(|e| !e.is_empty()), "{}", seen[1].brief);
 }
 
 #[tokio::test]
@@ -155,17 +176,7 @@ async fn lab_writer_for_a_lab_not_in_the_plan_is_missing_input_naming_it() {
         force: false,
     };
     assert_eq!(lab_writer(input.clone(), &deps).await.unwrap_err().error_type(), "MissingInput", "no plan yet");
-    lab_planner(
-        LabPlannerInput {
-            project_folder: "labs".into(),
-            outline_key: keys::outline_key("labs"),
-            modules: vec![1],
-            force: false,
-        },
-        &deps,
-    )
-    .await
-    .unwrap();
+    lab_planner(lab_plan_input("labs", vec![1]), &deps).await.unwrap();
     let err = lab_writer(LabWriterInput { lab_id: "01-09-01".into(), ..input.clone() }, &deps).await.unwrap_err();
     assert_eq!(err.error_type(), "MissingInput");
     assert!(err.to_string().contains("01-09-01"), "{err}");
@@ -177,12 +188,7 @@ async fn lab_planner_keeps_other_modules_entries_when_merging() {
     let store = mem();
     put_outline(store.as_ref(), "merge-labs", &outline_yaml("Merge Labs", "en", 3, 2, true)).await;
     let (deps, counter) = counting_deps(store.clone());
-    let plan_for = |modules: Vec<u32>| LabPlannerInput {
-        project_folder: "merge-labs".into(),
-        outline_key: keys::outline_key("merge-labs"),
-        modules,
-        force: false,
-    };
+    let plan_for = |modules: Vec<u32>| lab_plan_input("merge-labs", modules);
     let first = lab_planner(plan_for(vec![1, 3]), &deps).await.unwrap();
     assert_eq!(first.lab_ids, ["01-01-01", "01-02-01", "03-01-01", "03-02-01"]);
     let second = lab_planner(plan_for(vec![2]), &deps).await.unwrap();

@@ -1,7 +1,5 @@
 //! Helpers shared by the integration tests: hermetic AWS configuration for loopback servers.
 
-#![allow(dead_code)]
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,4 +89,15 @@ pub fn visual_plan_schema() -> Value {
             }
         }
     })
+}
+
+/// Every way `instance` breaks `schema`, as `path: message` lines; `Ok` when it is valid.
+pub fn validate_against_schema(schema: &Value, instance: &Value) -> Result<(), Vec<String>> {
+    let validator = jsonschema::validator_for(schema).expect("test schemas compile");
+    let errors: Vec<String> = validator.iter_errors(instance).map(|e| format!("{}: {e}", e.instance_path())).collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }

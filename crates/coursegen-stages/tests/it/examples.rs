@@ -1,8 +1,6 @@
 //! The repository's example outlines go through every stage offline, in their own language.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use coursegen_core::{keys, BlobStore};
 use serde_json::json;
 

@@ -1,14 +1,12 @@
 //! One test per defect of the system we replace (ARCHITECTURE.md, "Defects ruled out"): each
 //! fails if the defect returns.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::support::*;
 use async_trait::async_trait;
-use common::*;
 use coursegen_core::contracts::*;
 use coursegen_core::{
     keys, BlobStore, BlobStoreExt, MemStore, ModelId, StageError, StageResult, TextModel, TextRequest, TextResponse,
@@ -211,17 +209,7 @@ async fn a_failing_model_makes_the_stage_raise_with_a_retryable_error_type() {
         Script::Fail(|| StageError::model("LabWriter", "lab 01-01-01", "provider error")),
     )]));
     let deps = deps_with(store.clone(), guide_fails, Arc::new(OfflineImage));
-    let plan = lab_planner(
-        LabPlannerInput {
-            project_folder: "fail".into(),
-            outline_key: keys::outline_key("fail"),
-            modules: vec![1],
-            force: false,
-        },
-        &deps,
-    )
-    .await
-    .unwrap();
+    let plan = lab_planner(lab_plan_input("fail", vec![1]), &deps).await.unwrap();
     let out = invoke(
         Stage::LabWriter,
         json!({"project_folder": "fail", "plan_key": plan.plan_key, "lab_id": plan.lab_ids[0]}),

@@ -1,20 +1,17 @@
 //! Bedrock providers over the wire, against the Bedrock simulator (and, for answers the
 //! simulator never gives, a tiny Converse server) on loopback.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::{governor, request, sdk_config, sim_stats, validate_against_schema, visual_plan_schema};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use common::{governor, request, sdk_config, sim_stats, visual_plan_schema};
 use coursegen_aws::bedrock::{bedrock_client, BedrockImage, BedrockText, PNG_SIGNATURE};
-use coursegen_aws::json::validate_against_schema;
 use coursegen_aws::quota::QuotaConfig;
 use coursegen_core::model::{ImageModel, ImageRequest, TextModel, TextTask};
 use serde_json::{json, Value};
@@ -215,8 +212,6 @@ async fn images_come_back_as_png_bytes_of_a_valid_size() {
 enum Script {
     /// Always an invalid tool input.
     AlwaysInvalid,
-    /// Invalid first, valid after the repair turn.
-    InvalidThenValid,
     /// Reject a specific tool choice like models without that feature do; valid otherwise.
     RejectSpecificToolChoice,
 }
@@ -240,16 +235,11 @@ fn converse_answer(input: Value) -> Value {
 
 async fn scripted_converse(State(s): State<Scripted>, body: axum::body::Bytes) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let n = {
-        let mut bodies = s.bodies.lock().unwrap();
-        bodies.push(body.clone());
-        bodies.len()
-    };
+    s.bodies.lock().unwrap().push(body.clone());
     let invalid = json!({"visuals": [{"id": "01-01-01", "kind": "photo"}]});
     let valid = json!({"visuals": [{"id": "01-01-01", "kind": "diagram", "description": "Pod lifecycle"}]});
     let answer = match s.script {
         Script::AlwaysInvalid => converse_answer(invalid),
-        Script::InvalidThenValid => converse_answer(if n == 1 { invalid } else { valid }),
         Script::RejectSpecificToolChoice => {
             if body.pointer("/toolConfig/toolChoice/tool").is_some() {
                 let mut headers = HeaderMap::new();
@@ -275,42 +265,26 @@ async fn scripted_server(script: Script) -> (SocketAddr, Arc<Mutex<Vec<Value>>>)
 }
 
 #[tokio::test]
-async fn an_invalid_structured_answer_gets_one_repair_turn_then_a_model_error() {
+async fn an_invalid_structured_answer_is_returned_after_one_call_for_the_caller_to_repair() {
     let (addr, bodies) = scripted_server(Script::AlwaysInvalid).await;
     let model = text_model(&format!("http://{addr}"), TEXT_MODEL, QuotaConfig::default(), Duration::from_secs(30));
     let req = request(TextTask::VisualPlan, "module 3 lesson 2", "Plan the visuals.", Some(visual_plan_schema()));
-    let err = model.generate(&req).await.unwrap_err();
-    assert_eq!(err.error_type(), "ModelError");
-    let msg = err.to_string();
-    assert!(msg.contains("VisualPlanner") && msg.contains("module 3 lesson 2"), "{msg}");
-    assert!(msg.contains("repair") && msg.contains("description"), "{msg}");
+    let out = model.generate(&req).await.unwrap();
+    let value = out.structured.expect("the tool input, unvalidated");
+    assert_eq!(value["visuals"][0]["kind"], "photo");
+    assert_eq!(serde_json::from_str::<Value>(&out.text).unwrap(), value);
+    let problems = validate_against_schema(&visual_plan_schema(), &value).unwrap_err();
+    assert!(problems.iter().any(|p| p.contains("description")), "{problems:?}");
+    assert_eq!((out.usage.calls, out.usage.input_tokens, out.usage.output_tokens), (1, 100, 20));
     let bodies = bodies.lock().unwrap().clone();
-    assert_eq!(bodies.len(), 2, "one first turn and exactly one repair turn");
+    assert_eq!(bodies.len(), 1, "the provider never repairs: the stage's loop does");
     let first = &bodies[0];
     assert_eq!(first["toolConfig"]["tools"][0]["toolSpec"]["name"], "submit_result");
     assert_eq!(first["toolConfig"]["toolChoice"]["tool"]["name"], "submit_result");
     assert_eq!(first["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"]["required"], json!(["visuals"]));
     assert_eq!(first["inferenceConfig"]["maxTokens"], 800);
     assert_eq!(first["system"][0]["text"], "You write course material for DevOps engineers.");
-    let repair = &bodies[1]["messages"];
-    assert_eq!(repair.as_array().unwrap().len(), 3);
-    assert_eq!(repair[1]["role"], "assistant");
-    assert_eq!(repair[1]["content"][0]["toolUse"]["toolUseId"], "tooluse_1");
-    let result = &repair[2]["content"][0]["toolResult"];
-    assert_eq!(result["toolUseId"], "tooluse_1");
-    assert_eq!(result["status"], "error");
-    assert!(result["content"][0]["text"].as_str().unwrap().contains("description"));
-}
-
-#[tokio::test]
-async fn a_repaired_structured_answer_is_accepted_with_both_turns_counted() {
-    let (addr, bodies) = scripted_server(Script::InvalidThenValid).await;
-    let model = text_model(&format!("http://{addr}"), TEXT_MODEL, QuotaConfig::default(), Duration::from_secs(30));
-    let req = request(TextTask::VisualPlan, "module 1 lesson 1", "Plan the visuals.", Some(visual_plan_schema()));
-    let out = model.generate(&req).await.unwrap();
-    assert_eq!(out.structured.unwrap()["visuals"][0]["kind"], "diagram");
-    assert_eq!((out.usage.calls, out.usage.input_tokens, out.usage.output_tokens), (2, 200, 40));
-    assert_eq!(bodies.lock().unwrap().len(), 2);
+    assert_eq!(first["messages"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]

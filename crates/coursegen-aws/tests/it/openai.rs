@@ -1,18 +1,15 @@
 //! The OpenAI-compatible provider over the wire, against the simulator's chat completions API
 //! (and a tiny server for a 429 with `retry-after`) on loopback.
 
-mod common;
-
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::{governor, request, sim_stats, validate_against_schema, visual_plan_schema};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use common::{governor, request, sim_stats, visual_plan_schema};
-use coursegen_aws::json::validate_against_schema;
 use coursegen_aws::openai::{OpenAiSettings, OpenAiText, StructuredMode};
 use coursegen_aws::quota::QuotaConfig;
 use coursegen_core::model::{TextModel, TextTask};
@@ -111,7 +108,7 @@ async fn a_429_is_retried_after_the_servers_retry_after() {
 }
 
 /// A server that supports neither `response_format` json_schema nor tools, like some local
-/// model servers: it answers in prose with JSON inside, invalid the first time.
+/// model servers: it answers in prose with JSON inside, invalid the second time it answers.
 #[derive(Clone)]
 struct Plain {
     bodies: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
@@ -148,7 +145,7 @@ async fn plain_chat(State(s): State<Plain>, body: axum::body::Bytes) -> Response
 }
 
 #[tokio::test]
-async fn a_server_without_schema_or_tools_support_gets_prompt_json_with_one_repair() {
+async fn a_server_without_schema_or_tools_support_gets_prompt_json_one_call_per_request() {
     let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
     let app =
         Router::new().route("/v1/chat/completions", post(plain_chat)).with_state(Plain { bodies: bodies.clone() });
@@ -167,15 +164,14 @@ async fn a_server_without_schema_or_tools_support_gets_prompt_json_with_one_repa
         let system = bodies[2]["messages"][0]["content"].as_str().unwrap();
         assert!(system.contains("JSON Schema") && system.contains("\"visuals\""), "{system}");
     }
-    // The next call starts in prompt mode; its invalid answer gets exactly one repair turn.
+    // The next call starts in prompt mode; its invalid answer is returned as it is (the caller
+    // validates and repairs), after exactly one call.
     let out = model.generate(&req).await.unwrap();
-    assert_eq!(out.usage.calls, 2);
+    assert_eq!(out.usage.calls, 1);
+    assert_eq!(out.structured.as_ref().unwrap()["visuals"][0]["kind"], "sketch");
     let bodies = bodies.lock().unwrap();
-    assert_eq!(bodies.len(), 5);
-    let repair = bodies[4]["messages"].as_array().unwrap();
-    assert_eq!(repair[repair.len() - 2]["role"], "assistant");
-    let feedback = repair[repair.len() - 1]["content"].as_str().unwrap();
-    assert!(feedback.contains("description") && feedback.contains("sketch"), "{feedback}");
+    assert_eq!(bodies.len(), 4);
+    assert!(bodies[3].get("response_format").is_none() && bodies[3].get("tools").is_none());
 }
 
 async fn get_secret_value(headers: axum::http::HeaderMap, body: axum::body::Bytes) -> Response {
@@ -209,7 +205,7 @@ async fn the_api_key_is_read_from_secrets_manager() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let sdk = common::sdk_config(&format!("http://{addr}"));
+    let sdk = crate::support::sdk_config(&format!("http://{addr}"));
     let key =
         coursegen_aws::config::read_secret_key(&sdk, "arn:aws:secretsmanager:us-east-1:123456789012:secret:openai")
             .await

@@ -1,8 +1,6 @@
 //! `S3Store` over the wire against a real S3-compatible server (s3s-fs serving a temporary
 //! directory) on loopback.
 
-mod common;
-
 use std::sync::Arc;
 
 use aws_sdk_s3::config::retry::RetryConfig;
@@ -17,11 +15,11 @@ use coursegen_core::StageError;
 const BUCKET: &str = "coursegen-test";
 
 async fn server() -> s3_local::LocalS3 {
-    s3_local::LocalS3::start(BUCKET, common::ACCESS_KEY, common::SECRET_KEY).await.unwrap()
+    s3_local::LocalS3::start(BUCKET, crate::support::ACCESS_KEY, crate::support::SECRET_KEY).await.unwrap()
 }
 
 fn store(server: &s3_local::LocalS3) -> S3Store {
-    let client = s3_client(&common::sdk_config(server.endpoint()), S3Options { force_path_style: true });
+    let client = s3_client(&crate::support::sdk_config(server.endpoint()), S3Options { force_path_style: true });
     S3Store::new(client, BUCKET).unwrap()
 }
 
@@ -155,9 +153,9 @@ async fn put_if_match_swaps_only_an_unchanged_object() {
 /// A store at `endpoint` whose client signs with `secret_key` and makes one attempt per call
 /// (the SDK's own retries would only slow the error tests down).
 fn single_attempt_store(endpoint: &str, secret_key: &str) -> S3Store {
-    let mut sdk = common::sdk_config(endpoint).into_builder();
+    let mut sdk = crate::support::sdk_config(endpoint).into_builder();
     sdk.set_credentials_provider(Some(SharedCredentialsProvider::new(Credentials::new(
-        common::ACCESS_KEY,
+        crate::support::ACCESS_KEY,
         secret_key,
         None,
         None,
@@ -201,7 +199,7 @@ async fn a_server_that_is_not_there_is_a_retryable_store_error() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let s = single_attempt_store(&endpoint, common::SECRET_KEY);
+    let s = single_attempt_store(&endpoint, crate::support::SECRET_KEY);
     for err in every_error(&s).await {
         assert_eq!(err.error_type(), "StoreError", "{err}");
         assert!(err.is_retryable());
@@ -236,7 +234,7 @@ async fn s3_answers_are_classified_by_status_and_code() {
         (StatusCode::NOT_FOUND, "NoSuchBucket", "StoreAccessDenied"),
     ] {
         let endpoint = answering(status, code).await;
-        let s = single_attempt_store(&endpoint, common::SECRET_KEY);
+        let s = single_attempt_store(&endpoint, crate::support::SECRET_KEY);
         for err in every_error(&s).await {
             assert_eq!(err.error_type(), want, "{status} {code}: {err}");
             assert_eq!(err.is_retryable(), want == "StoreError");
@@ -251,7 +249,7 @@ async fn credentials_that_cannot_be_loaded_are_permanent_store_access_denied() {
     let server = server().await;
     // A credential process that fails, as an expired login or a missing profile does.
     let provider = aws_config::credential_process::CredentialProcessProvider::new("exit 1".into());
-    let mut sdk = common::sdk_config(server.endpoint()).into_builder();
+    let mut sdk = crate::support::sdk_config(server.endpoint()).into_builder();
     sdk.set_credentials_provider(Some(SharedCredentialsProvider::new(provider)));
     sdk.set_retry_config(Some(RetryConfig::disabled()));
     let client = s3_client(&sdk.build(), S3Options { force_path_style: true });
