@@ -8,9 +8,11 @@ use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
+use rand::rngs::SmallRng;
+use rand::Rng as _;
 use serde_json::{json, Map, Value};
 
 use crate::clock::{Clock, SystemClock};
@@ -22,7 +24,7 @@ use crate::error::{names, LoadError, StatesError};
 use crate::history::{ExecutionStats, HistoryEvent, Observer};
 use crate::invoker::{lambda_invoke_envelope, TaskInvoker};
 use crate::time::{format_timestamp, parse_timestamp};
-use crate::{intrinsics, paths};
+use crate::{intrinsics, paths, random};
 
 /// The Step Functions default payload quota: 256 KiB per state input or output.
 pub const DEFAULT_PAYLOAD_LIMIT: usize = 262_144;
@@ -115,10 +117,10 @@ impl std::fmt::Debug for Executor {
 
 impl Executor {
     /// An executor running tasks through `invoker`, with the system clock, a 256 KiB payload
-    /// limit, at most 40 concurrent iterations per Map, history recording on and a jitter seed
-    /// taken from the current time.
+    /// limit, at most 40 concurrent iterations per Map, history recording on and a random jitter
+    /// seed.
     pub fn new(invoker: Arc<dyn TaskInvoker>) -> Self {
-        let seed = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        let seed = random::entropy_seed();
         Self {
             invoker,
             clock: Arc::new(SystemClock),
@@ -201,7 +203,7 @@ impl Executor {
             invocations: AtomicU64::new(0),
             iterations: AtomicU64::new(0),
             max_concurrency: Mutex::new(BTreeMap::new()),
-            rng: Mutex::new(SplitMix64(self.jitter_seed)),
+            rng: Mutex::new(random::seeded(self.jitter_seed)),
         };
         let mut track = Track { path: Vec::new(), prev: None };
         run.emit(
@@ -252,25 +254,6 @@ impl Executor {
         };
         let history = run.history.into_inner().unwrap_or_default();
         Execution { execution_arn, status, history, stats }
-    }
-}
-
-/// A small, fast, seedable generator (SplitMix64) for retry jitter.
-#[derive(Debug)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1].
-    fn next_unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / ((1u64 << 53) - 1) as f64
     }
 }
 
@@ -355,7 +338,7 @@ struct Run<'e> {
     invocations: AtomicU64,
     iterations: AtomicU64,
     max_concurrency: Mutex<BTreeMap<String, usize>>,
-    rng: Mutex<SplitMix64>,
+    rng: Mutex<SmallRng>,
 }
 
 impl Run<'_> {
@@ -423,7 +406,7 @@ impl Run<'_> {
             seconds = seconds.min(max as f64);
         }
         if r.full_jitter {
-            let unit = self.rng.lock().map(|mut g| g.next_unit()).unwrap_or(1.0);
+            let unit = self.rng.lock().map(|mut g| g.random_range(0.0..=1.0)).unwrap_or(1.0);
             seconds *= unit;
         }
         Duration::try_from_secs_f64(seconds).map_or(MAX_DELAY, |d| d.min(MAX_DELAY))

@@ -6,10 +6,11 @@
 use std::cmp::Ordering;
 
 use base64::Engine as _;
+use rand::Rng as _;
 use serde_json::{Map, Number, Value};
 
 use crate::error::{names, StatesError};
-use crate::paths;
+use crate::{paths, random};
 
 /// Most intrinsic calls that may be nested inside one another in a field.
 const MAX_NESTING: usize = 10;
@@ -589,23 +590,8 @@ fn math_random(args: &Args<'_>) -> Result<Value, StatesError> {
     if start >= end {
         return Err(args.fail(format!("the start ({start}) must be less than the end ({end})")));
     }
-    let seed = if args.values.len() > 2 {
-        args.integer(2)? as u64
-    } else {
-        let random = uuid::Uuid::new_v4().as_u128();
-        (random as u64) ^ ((random >> 64) as u64)
-    };
-    let span = (i128::from(end) - i128::from(start)) as u128;
-    let offset = u128::from(splitmix64(seed)) % span;
-    Ok(Value::from((i128::from(start) + offset as i128) as i64))
-}
-
-/// One output of the SplitMix64 generator for `seed`: a well-mixed 64-bit value.
-fn splitmix64(seed: u64) -> u64 {
-    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    let seed = if args.values.len() > 2 { args.integer(2)? as u64 } else { random::entropy_seed() };
+    Ok(Value::from(random::seeded(seed).random_range(start..end)))
 }
 
 /// JSON equality where numbers compare by value (`1` equals `1.0`).

@@ -28,6 +28,7 @@ pub mod history;
 pub mod intrinsics;
 pub mod invoker;
 pub mod paths;
+mod random;
 mod time;
 
 pub use clock::{Clock, FakeClock, SystemClock};

@@ -1,13 +1,11 @@
 //! Retry timing, catchers, task failures, timeouts and the payload limit.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::*;
 use asl_interpreter::{Executor, FakeClock, StatesError};
 use serde_json::{json, Value};
-use support::*;
 use tokio::sync::Notify;
 
 fn task_with(function: &str, extra: Value) -> Value {
