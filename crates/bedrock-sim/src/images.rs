@@ -2,7 +2,7 @@
 
 use crate::bedrock::parse_object;
 use crate::error::ApiError;
-use crate::png;
+use crate::picture;
 use crate::rng::mix;
 use crate::server::{Plan, Rendered};
 use crate::tokens::estimate;
@@ -181,13 +181,17 @@ pub(crate) fn image_plan(model_id: &str, body: &[u8], config: &Config) -> Result
         blocking: true,
         render: Box::new(move || {
             let prompt = format!("{text}\u{0}{negative}");
-            let images: Vec<Value> = (0..count as u32)
+            let images: Result<Vec<Value>, _> = (0..count as u32)
                 .map(|i| {
-                    let png = png::render(&prompt, pattern_seed, i, width, height);
-                    Value::String(base64::engine::general_purpose::STANDARD.encode(png))
+                    let png = picture::render(&prompt, pattern_seed, i, width, height)?;
+                    Ok::<_, png::EncodingError>(Value::String(base64::engine::general_purpose::STANDARD.encode(png)))
                 })
                 .collect();
-            let body = json!({ "images": images, "error": null });
+            // Titan reports a generation failure in the body's `error` field.
+            let body = match images {
+                Ok(images) => json!({ "images": images, "error": null }),
+                Err(e) => json!({ "images": [], "error": format!("image encoding failed: {e}") }),
+            };
             Rendered { body: body.to_string().into_bytes(), output_tokens: 0 }
         }),
     })

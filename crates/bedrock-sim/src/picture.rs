@@ -1,48 +1,23 @@
-//! A minimal, dependency-light PNG encoder and a deterministic picture generator.
+//! A deterministic picture generator, encoded as PNG.
 
 use crate::rng::{fnv1a, mix, Rng};
-use flate2::write::ZlibEncoder;
-use flate2::{Compression, Crc};
-use std::io::Write;
-
-const SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
-
-fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    out.extend_from_slice(kind);
-    out.extend_from_slice(data);
-    let mut crc = Crc::new();
-    crc.update(kind);
-    crc.update(data);
-    out.extend_from_slice(&crc.sum().to_be_bytes());
-}
 
 /// Encodes an 8-bit RGB image as PNG. `rgb` holds `width * height * 3` bytes,
 /// row by row; a shorter buffer is padded with black.
-pub fn encode_rgb(width: u32, height: u32, rgb: &[u8]) -> Vec<u8> {
-    let row_len = width as usize * 3;
-    let mut encoder = ZlibEncoder::new(Vec::new(), Compression::fast());
-    let zero_row = vec![0u8; row_len];
-    for y in 0..height as usize {
-        let start = y * row_len;
-        let row = rgb.get(start..start + row_len).unwrap_or(&zero_row);
-        // Filter type 0 (None) for every scanline; writing to a Vec cannot fail.
-        let _ = encoder.write_all(&[0]);
-        let _ = encoder.write_all(row);
-    }
-    let idat = encoder.finish().unwrap_or_default();
-
-    let mut ihdr = Vec::with_capacity(13);
-    ihdr.extend_from_slice(&width.to_be_bytes());
-    ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // depth 8, truecolour, deflate, adaptive filtering, no interlace
-
-    let mut out = Vec::with_capacity(idat.len() + 64);
-    out.extend_from_slice(&SIGNATURE);
-    chunk(&mut out, b"IHDR", &ihdr);
-    chunk(&mut out, b"IDAT", &idat);
-    chunk(&mut out, b"IEND", &[]);
-    out
+pub(crate) fn encode_rgb(width: u32, height: u32, rgb: &[u8]) -> Result<Vec<u8>, png::EncodingError> {
+    let len = width as usize * height as usize * 3;
+    let mut pixels = rgb.get(..len).unwrap_or(rgb).to_vec();
+    pixels.resize(len, 0);
+    let mut out = Vec::with_capacity(len / 4 + 64);
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::Fast);
+    encoder.set_filter(png::FilterType::NoFilter);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(&pixels)?;
+    writer.finish()?;
+    Ok(out)
 }
 
 fn color(rng: &mut Rng) -> [f32; 3] {
@@ -51,7 +26,13 @@ fn color(rng: &mut Rng) -> [f32; 3] {
 
 /// Renders a deterministic abstract picture for a prompt, seed and image index:
 /// a diagonal gradient between two colours, a soft checker pattern and a disc.
-pub fn render(prompt: &str, seed: u64, index: u32, width: u32, height: u32) -> Vec<u8> {
+pub(crate) fn render(
+    prompt: &str,
+    seed: u64,
+    index: u32,
+    width: u32,
+    height: u32,
+) -> Result<Vec<u8>, png::EncodingError> {
     let mut rng = Rng::new(mix(mix(fnv1a(prompt.as_bytes()), seed), u64::from(index)));
     let a = color(&mut rng);
     let b = color(&mut rng);
@@ -89,14 +70,28 @@ pub fn render(prompt: &str, seed: u64, index: u32, width: u32, height: u32) -> V
 mod tests {
     use super::*;
 
+    fn decode(bytes: &[u8]) -> (png::OutputInfo, Vec<u8>) {
+        let mut reader = png::Decoder::new(bytes).read_info().expect("a PNG header");
+        let mut pixels = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut pixels).expect("one frame");
+        (info, pixels)
+    }
+
     #[test]
-    fn header_and_size() {
-        let png = render("a lighthouse", 1, 0, 64, 32);
-        assert_eq!(&png[..8], &SIGNATURE);
-        assert_eq!(&png[12..16], b"IHDR");
-        assert_eq!(u32::from_be_bytes([png[16], png[17], png[18], png[19]]), 64);
-        assert_eq!(u32::from_be_bytes([png[20], png[21], png[22], png[23]]), 32);
-        assert_eq!(png, render("a lighthouse", 1, 0, 64, 32));
-        assert_ne!(png, render("a lighthouse", 2, 0, 64, 32));
+    fn renders_a_deterministic_rgb_png_of_the_requested_size() {
+        let png = render("a lighthouse", 1, 0, 64, 32).expect("encodes");
+        let (info, pixels) = decode(&png);
+        assert_eq!((info.width, info.height), (64, 32));
+        assert_eq!((info.color_type, info.bit_depth), (png::ColorType::Rgb, png::BitDepth::Eight));
+        assert_eq!(pixels.len(), 64 * 32 * 3);
+        assert_eq!(png, render("a lighthouse", 1, 0, 64, 32).expect("encodes"));
+        assert_ne!(png, render("a lighthouse", 2, 0, 64, 32).expect("encodes"));
+    }
+
+    #[test]
+    fn a_short_buffer_is_padded_with_black() {
+        let png = encode_rgb(2, 2, &[255, 255, 255]).expect("encodes");
+        let (_, pixels) = decode(&png);
+        assert_eq!(pixels, [255, 255, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     }
 }
