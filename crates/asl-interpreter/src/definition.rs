@@ -369,7 +369,7 @@ impl<'a> Fields<'a> {
         match self.opt_str(name)? {
             None => Ok(None),
             Some(path) => {
-                paths::validate_path(path).map_err(|m| self.err(name, m))?;
+                paths::validate_path(path).map_err(|m| self.err(name, m.to_string()))?;
                 Ok(Some(path.to_string()))
             }
         }
@@ -380,7 +380,7 @@ impl<'a> Fields<'a> {
             None => Ok(IoPath::Default),
             Some(Value::Null) => Ok(IoPath::Null),
             Some(Value::String(path)) => {
-                paths::validate_path(path).map_err(|m| self.err(name, m))?;
+                paths::validate_path(path).map_err(|m| self.err(name, m.to_string()))?;
                 Ok(IoPath::Path(path.clone()))
             }
             Some(_) => Err(self.err(name, "must be a path string or null")),
@@ -392,7 +392,7 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some(Value::Null) => Ok(Some(None)),
             Some(Value::String(path)) => {
-                paths::validate_reference_path(path).map_err(|m| self.err(name, m))?;
+                paths::validate_reference_path(path).map_err(|m| self.err(name, m.to_string()))?;
                 Ok(Some(Some(path.clone())))
             }
             Some(_) => Err(self.err(name, "must be a reference path string or null")),
@@ -404,7 +404,7 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some(value) => {
                 paths::validate_template(value)
-                    .map_err(|(location, message)| self.err(&format!("{name}{location}"), message))?;
+                    .map_err(|e| self.err(&format!("{name}{}", e.location), e.problem.to_string()))?;
                 Ok(Some(value.clone()))
             }
         }
@@ -783,7 +783,7 @@ impl Loader<'_> {
         let items_path = match f.opt_str("ItemsPath")? {
             None => None,
             Some(path) => {
-                paths::validate_reference_path(path).map_err(|m| f.err("ItemsPath", m))?;
+                paths::validate_reference_path(path).map_err(|m| f.err("ItemsPath", m.to_string()))?;
                 Some(path.to_string())
             }
         };
@@ -978,10 +978,10 @@ fn fail_field(f: &Fields<'_>, literal: &str, path: &str) -> Result<FailField, Lo
         (Some(text), None) => Ok(FailField::Literal(text.to_string())),
         (None, Some(expr)) => {
             if intrinsics::is_intrinsic(expr) {
-                intrinsics::validate(expr).map_err(|m| f.err(path, m))?;
+                intrinsics::validate(expr).map_err(|m| f.err(path, m.to_string()))?;
                 Ok(FailField::Intrinsic(expr.to_string()))
             } else {
-                paths::validate_path(expr).map_err(|m| f.err(path, m))?;
+                paths::validate_path(expr).map_err(|m| f.err(path, m.to_string()))?;
                 Ok(FailField::Path(expr.to_string()))
             }
         }

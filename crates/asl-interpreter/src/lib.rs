@@ -33,7 +33,7 @@ mod time;
 
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use definition::{substitute, StateMachine};
-pub use error::{LoadError, StatesError};
+pub use error::{IntrinsicSyntax, LoadError, PathError, StatesError, TemplateError};
 pub use executor::{Execution, ExecutionStatus, Executor, DEFAULT_MAX_MAP_CONCURRENCY, DEFAULT_PAYLOAD_LIMIT};
 pub use history::{ExecutionStats, HistoryEvent, Observer};
 pub use invoker::{

@@ -144,12 +144,21 @@ pub fn check_listen_addr(addr: SocketAddr, allow_non_loopback: bool) -> Result<(
     }
 }
 
-fn parse_fail_rate(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+/// Why a `--fail-rate` value is rejected.
+#[derive(Debug, thiserror::Error)]
+enum FailRateError {
+    #[error(transparent)]
+    NotANumber(#[from] std::num::ParseFloatError),
+    #[error("must be between 0 and 1")]
+    OutOfRange,
+}
+
+fn parse_fail_rate(s: &str) -> Result<f64, FailRateError> {
+    let v: f64 = s.parse()?;
     if (0.0..=1.0).contains(&v) {
         Ok(v)
     } else {
-        Err("must be between 0 and 1".to_string())
+        Err(FailRateError::OutOfRange)
     }
 }
 
