@@ -453,6 +453,124 @@ struct Loader<'s> {
     names: HashSet<String>,
 }
 
+/// The fields a state of type `type_name` may have besides `Type`, `Comment` and
+/// `QueryLanguage`; `None` for an unknown type.
+fn allowed_fields(type_name: &str) -> Option<&'static [&'static str]> {
+    Some(match type_name {
+        "Pass" => &["InputPath", "OutputPath", "Parameters", "ResultPath", "Result", "Next", "End"],
+        "Task" => &[
+            "InputPath",
+            "OutputPath",
+            "Parameters",
+            "ResultSelector",
+            "ResultPath",
+            "Resource",
+            "TimeoutSeconds",
+            "TimeoutSecondsPath",
+            "HeartbeatSeconds",
+            "HeartbeatSecondsPath",
+            "Retry",
+            "Catch",
+            "Next",
+            "End",
+        ],
+        "Map" => &[
+            "InputPath",
+            "OutputPath",
+            "ItemsPath",
+            "ItemSelector",
+            "Parameters",
+            "Iterator",
+            "ItemProcessor",
+            "MaxConcurrency",
+            "MaxConcurrencyPath",
+            "ResultSelector",
+            "ResultPath",
+            "Retry",
+            "Catch",
+            "Next",
+            "End",
+        ],
+        "Parallel" => &[
+            "InputPath",
+            "OutputPath",
+            "Parameters",
+            "ResultSelector",
+            "ResultPath",
+            "Branches",
+            "Retry",
+            "Catch",
+            "Next",
+            "End",
+        ],
+        "Choice" => &["InputPath", "OutputPath", "Choices", "Default"],
+        "Wait" => &["InputPath", "OutputPath", "Seconds", "SecondsPath", "Timestamp", "TimestampPath", "Next", "End"],
+        "Succeed" => &["InputPath", "OutputPath"],
+        "Fail" => &["Error", "ErrorPath", "Cause", "CausePath"],
+        _ => return None,
+    })
+}
+
+/// The states `state` can transition to, each with the field naming it.
+fn transition_targets(state: &State) -> Vec<(String, &str)> {
+    let mut targets: Vec<(String, &str)> = Vec::new();
+    if let Some(next) = &state.next {
+        targets.push(("Next".to_string(), next));
+    }
+    if let Kind::Choice { rules, default } = &state.kind {
+        for (i, rule) in rules.iter().enumerate() {
+            if let Some(next) = rule.next() {
+                targets.push((format!("Choices[{i}].Next"), next));
+            }
+        }
+        if let Some(default) = default {
+            targets.push(("Default".to_string(), default));
+        }
+    }
+    for (i, catcher) in state.catch.iter().enumerate() {
+        targets.push((format!("Catch[{i}].Next"), &catcher.next));
+    }
+    targets
+}
+
+/// Every transition target exists in the same scope.
+fn check_targets_exist(states: &HashMap<String, State>) -> Result<(), LoadError> {
+    for (name, state) in states {
+        for (field, target) in transition_targets(state) {
+            if !states.contains_key(target) {
+                return Err(LoadError::new(
+                    name.as_str(),
+                    field,
+                    format!("the target state '{target}' does not exist in the same scope"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every state is reachable from `start_at`; the first unreachable one by name is reported.
+fn check_reachable(start_at: &str, states: &HashMap<String, State>) -> Result<(), LoadError> {
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut stack = vec![start_at];
+    while let Some(name) = stack.pop() {
+        if !seen.insert(name) {
+            continue;
+        }
+        if let Some(state) = states.get(name) {
+            stack.extend(transition_targets(state).into_iter().map(|(_, target)| target));
+        }
+    }
+    let mut unreachable: Vec<&String> = states.keys().filter(|n| !seen.contains(n.as_str())).collect();
+    unreachable.sort();
+    match unreachable.first() {
+        Some(name) => {
+            Err(LoadError::new(name.as_str(), "Type", format!("the state '{name}' is not reachable from '{start_at}'")))
+        }
+        None => Ok(()),
+    }
+}
+
 impl Loader<'_> {
     /// Loads `StartAt` + `States` of `obj`; errors name `owner` and fields under `prefix`.
     fn scope(&mut self, owner: &str, prefix: &str, obj: &Map<String, Value>) -> Result<Scope, LoadError> {
@@ -491,63 +609,8 @@ impl Loader<'_> {
         if !states.contains_key(&start_at) {
             return Err(fields.err("StartAt", format!("the start state '{start_at}' does not exist")));
         }
-        // Transition targets exist in this scope.
-        for (name, state) in &states {
-            let mut targets: Vec<(String, &str)> = Vec::new();
-            if let Some(next) = &state.next {
-                targets.push(("Next".to_string(), next));
-            }
-            if let Kind::Choice { rules, default } = &state.kind {
-                for (i, rule) in rules.iter().enumerate() {
-                    if let Some(next) = rule.next() {
-                        targets.push((format!("Choices[{i}].Next"), next));
-                    }
-                }
-                if let Some(default) = default {
-                    targets.push(("Default".to_string(), default));
-                }
-            }
-            for (i, catcher) in state.catch.iter().enumerate() {
-                targets.push((format!("Catch[{i}].Next"), &catcher.next));
-            }
-            for (field, target) in targets {
-                if !states.contains_key(target) {
-                    return Err(LoadError::new(
-                        name.as_str(),
-                        field,
-                        format!("the target state '{target}' does not exist in the same scope"),
-                    ));
-                }
-            }
-        }
-        // Every state is reachable from StartAt.
-        let mut seen: HashSet<&str> = HashSet::new();
-        let mut stack = vec![start_at.as_str()];
-        while let Some(name) = stack.pop() {
-            if !seen.insert(name) {
-                continue;
-            }
-            let Some(state) = states.get(name) else { continue };
-            if let Some(next) = &state.next {
-                stack.push(next);
-            }
-            if let Kind::Choice { rules, default } = &state.kind {
-                stack.extend(rules.iter().filter_map(ChoiceRule::next));
-                if let Some(default) = default {
-                    stack.push(default);
-                }
-            }
-            stack.extend(state.catch.iter().map(|c| c.next.as_str()));
-        }
-        let mut unreachable: Vec<&String> = states.keys().filter(|n| !seen.contains(n.as_str())).collect();
-        unreachable.sort();
-        if let Some(name) = unreachable.first() {
-            return Err(LoadError::new(
-                name.as_str(),
-                "Type",
-                format!("the state '{name}' is not reachable from '{start_at}'"),
-            ));
-        }
+        check_targets_exist(&states)?;
+        check_reachable(&start_at, &states)?;
         Ok(Scope { start_at, states })
     }
 
@@ -555,60 +618,8 @@ impl Loader<'_> {
         let f = Fields::new(name, "", obj);
         let type_name = f.req_str("Type")?;
         let common: &[&str] = &["Type", "Comment", "QueryLanguage"];
-        let allowed: &[&str] = match type_name {
-            "Pass" => &["InputPath", "OutputPath", "Parameters", "ResultPath", "Result", "Next", "End"],
-            "Task" => &[
-                "InputPath",
-                "OutputPath",
-                "Parameters",
-                "ResultSelector",
-                "ResultPath",
-                "Resource",
-                "TimeoutSeconds",
-                "TimeoutSecondsPath",
-                "HeartbeatSeconds",
-                "HeartbeatSecondsPath",
-                "Retry",
-                "Catch",
-                "Next",
-                "End",
-            ],
-            "Map" => &[
-                "InputPath",
-                "OutputPath",
-                "ItemsPath",
-                "ItemSelector",
-                "Parameters",
-                "Iterator",
-                "ItemProcessor",
-                "MaxConcurrency",
-                "MaxConcurrencyPath",
-                "ResultSelector",
-                "ResultPath",
-                "Retry",
-                "Catch",
-                "Next",
-                "End",
-            ],
-            "Parallel" => &[
-                "InputPath",
-                "OutputPath",
-                "Parameters",
-                "ResultSelector",
-                "ResultPath",
-                "Branches",
-                "Retry",
-                "Catch",
-                "Next",
-                "End",
-            ],
-            "Choice" => &["InputPath", "OutputPath", "Choices", "Default"],
-            "Wait" => {
-                &["InputPath", "OutputPath", "Seconds", "SecondsPath", "Timestamp", "TimestampPath", "Next", "End"]
-            }
-            "Succeed" => &["InputPath", "OutputPath"],
-            "Fail" => &["Error", "ErrorPath", "Cause", "CausePath"],
-            other => return Err(f.err("Type", format!("unknown state type '{other}'"))),
+        let Some(allowed) = allowed_fields(type_name) else {
+            return Err(f.err("Type", format!("unknown state type '{type_name}'")));
         };
         let all_allowed: Vec<&str> = common.iter().chain(allowed.iter()).copied().collect();
         f.check_allowed(&all_allowed, &format!("a {type_name} state"))?;
