@@ -338,29 +338,19 @@ pub(crate) fn converse_plan(model_id: &str, body: &[u8], config: &Config) -> Res
     let body = parse_object(body)?;
     let parsed = parse_converse_like(model_id, &body, config, &["maxTokens"])?;
     let input_tokens = parsed.input_tokens;
-    let gen = parsed.gen;
-    let max_output = gen.max_tokens;
     let config = config.clone();
-    Ok(Plan {
-        input_tokens,
-        max_output,
-        images: 0,
-        blocking: false,
-        render: Box::new(move || {
-            let out = engine::generate(&gen);
-            let body = json!({
-                "output": { "message": { "role": "assistant", "content": converse_content(&gen, &out) } },
-                "stopReason": stop_reason(out.stop),
-                "usage": {
-                    "inputTokens": input_tokens,
-                    "outputTokens": out.output_tokens,
-                    "totalTokens": input_tokens + out.output_tokens,
-                },
-                "metrics": { "latencyMs": reported_latency(&config, out.output_tokens) },
-            });
-            Rendered { body: body.to_string().into_bytes(), output_tokens: out.output_tokens }
-        }),
-    })
+    Ok(text_plan(input_tokens, parsed.gen, move |gen, out| {
+        json!({
+            "output": { "message": { "role": "assistant", "content": converse_content(gen, out) } },
+            "stopReason": stop_reason(out.stop),
+            "usage": {
+                "inputTokens": input_tokens,
+                "outputTokens": out.output_tokens,
+                "totalTokens": input_tokens + out.output_tokens,
+            },
+            "metrics": { "latencyMs": reported_latency(&config, out.output_tokens) },
+        })
+    }))
 }
 
 fn text_plan(
