@@ -425,57 +425,10 @@ fn anthropic_plan(model_id: &str, body: &Map<String, Value>, config: &Config) ->
     }
     let max_tokens =
         max_tokens_field(body, "max_tokens", "max_tokens", config)?.ok_or_else(|| missing_key("max_tokens"))?;
-    let messages = match body.get("messages") {
-        Some(Value::Array(m)) if !m.is_empty() => m,
-        Some(_) => {
-            return Err(ApiError::validation(
-                "Malformed input request: #/messages: expected minimum item count: 1, please reformat your input and try again.",
-            ))
-        }
-        None => return Err(missing_key("messages")),
-    };
-    for message in messages {
-        match message.get("role").and_then(Value::as_str) {
-            Some("user" | "assistant") => {}
-            _ => {
-                return Err(ApiError::validation(
-                    "Malformed input request: #/messages: role must be one of [user, assistant], please reformat your input and try again.",
-                ))
-            }
-        }
-    }
+    let messages = anthropic_messages(body)?;
     ranged(body, "temperature", "temperature", 0.0, 1.0)?;
-    let mut tools = Vec::new();
-    if let Some(list) = body.get("tools").and_then(Value::as_array) {
-        for tool in list {
-            let name = tool.get("name").and_then(Value::as_str).unwrap_or("");
-            let Some(schema @ Value::Object(_)) = tool.get("input_schema") else {
-                continue;
-            };
-            if !valid_tool_name(name) {
-                return Err(ApiError::validation(format!(
-                    "tools: tool name '{name}' must match ^[a-zA-Z0-9_-]{{1,64}}$"
-                )));
-            }
-            tools.push(ToolDef { name: name.to_string(), schema: schema.clone() });
-        }
-    }
-    let choice = match body.get("tool_choice") {
-        None | Some(Value::Null) => ToolChoice::Auto,
-        Some(tc) => match tc.get("type").and_then(Value::as_str) {
-            Some("auto") => ToolChoice::Auto,
-            Some("any") => ToolChoice::Any,
-            Some("none") => ToolChoice::None,
-            Some("tool") => {
-                let name = tc.get("name").and_then(Value::as_str).unwrap_or("");
-                if !tools.iter().any(|t| t.name == name) {
-                    return Err(ApiError::validation(format!("tool_choice: tool '{name}' is not defined in tools")));
-                }
-                ToolChoice::Tool(name.to_string())
-            }
-            _ => return Err(ApiError::validation("tool_choice.type must be one of auto, any, tool or none")),
-        },
-    };
+    let tools = anthropic_tools(body)?;
+    let choice = anthropic_tool_choice(body, &tools)?;
     let (prompt, after_tool_result) = messages
         .iter()
         .rev()
@@ -517,6 +470,66 @@ fn anthropic_plan(model_id: &str, body: &Map<String, Value>, config: &Config) ->
             "usage": { "input_tokens": input_tokens, "output_tokens": out.output_tokens },
         })
     }))
+}
+
+/// The non-empty `messages` of an Anthropic body, each from the user or the assistant.
+fn anthropic_messages(body: &Map<String, Value>) -> Result<&Vec<Value>, ApiError> {
+    let messages = match body.get("messages") {
+        Some(Value::Array(m)) if !m.is_empty() => m,
+        Some(_) => {
+            return Err(ApiError::validation(
+                "Malformed input request: #/messages: expected minimum item count: 1, please reformat your input and try again.",
+            ))
+        }
+        None => return Err(missing_key("messages")),
+    };
+    for message in messages {
+        match message.get("role").and_then(Value::as_str) {
+            Some("user" | "assistant") => {}
+            _ => {
+                return Err(ApiError::validation(
+                    "Malformed input request: #/messages: role must be one of [user, assistant], please reformat your input and try again.",
+                ))
+            }
+        }
+    }
+    Ok(messages)
+}
+
+/// The tools with an object `input_schema` (others are skipped), validly named.
+fn anthropic_tools(body: &Map<String, Value>) -> Result<Vec<ToolDef>, ApiError> {
+    let mut tools = Vec::new();
+    for tool in body.get("tools").and_then(Value::as_array).into_iter().flatten() {
+        let name = tool.get("name").and_then(Value::as_str).unwrap_or("");
+        let Some(schema @ Value::Object(_)) = tool.get("input_schema") else {
+            continue;
+        };
+        if !valid_tool_name(name) {
+            return Err(ApiError::validation(format!("tools: tool name '{name}' must match ^[a-zA-Z0-9_-]{{1,64}}$")));
+        }
+        tools.push(ToolDef { name: name.to_string(), schema: schema.clone() });
+    }
+    Ok(tools)
+}
+
+/// `tool_choice` by its `type`: auto, any, none or a defined tool.
+fn anthropic_tool_choice(body: &Map<String, Value>, tools: &[ToolDef]) -> Result<ToolChoice, ApiError> {
+    let Some(tc) = body.get("tool_choice").filter(|tc| !tc.is_null()) else {
+        return Ok(ToolChoice::Auto);
+    };
+    match tc.get("type").and_then(Value::as_str) {
+        Some("auto") => Ok(ToolChoice::Auto),
+        Some("any") => Ok(ToolChoice::Any),
+        Some("none") => Ok(ToolChoice::None),
+        Some("tool") => {
+            let name = tc.get("name").and_then(Value::as_str).unwrap_or("");
+            if !tools.iter().any(|t| t.name == name) {
+                return Err(ApiError::validation(format!("tool_choice: tool '{name}' is not defined in tools")));
+            }
+            Ok(ToolChoice::Tool(name.to_string()))
+        }
+        _ => Err(ApiError::validation("tool_choice.type must be one of auto, any, tool or none")),
+    }
 }
 
 fn nova_plan(model_id: &str, body: &Map<String, Value>, config: &Config) -> Result<Plan, ApiError> {
