@@ -29,6 +29,11 @@ pub(crate) fn parse_rfc3339(text: &str) -> Option<(i64, u32)> {
     if text.as_bytes().get(10) != Some(&b'T') || text.ends_with('z') {
         return None;
     }
+    // A leap second (`:60`) counts as the first second of the next minute, on any day.
+    if text.get(17..19) == Some("60") {
+        let (secs, nanos) = parse_rfc3339(&format!("{}59{}", &text[..17], &text[19..]))?;
+        return Some((secs + 1, nanos));
+    }
     let instant = OffsetDateTime::parse(text, &Rfc3339).ok()?;
     Some((instant.unix_timestamp(), instant.nanosecond()))
 }
@@ -54,6 +59,13 @@ mod tests {
         assert!(parse_timestamp("2016-03-14 01:59:00Z").is_none());
         assert!(parse_timestamp("2016-02-30T01:59:00Z").is_none());
         assert!(parse_timestamp("2016-03-14T01:59:00").is_none());
+    }
+
+    #[test]
+    fn a_leap_second_is_the_next_minute() {
+        assert_eq!(parse_rfc3339("2016-08-18T23:59:60Z"), parse_rfc3339("2016-08-19T00:00:00Z"));
+        assert_eq!(parse_rfc3339("2016-12-31T23:59:60.5+01:00"), parse_rfc3339("2016-12-31T23:00:00.5Z"));
+        assert!(parse_rfc3339("2016-08-18T23:59:61Z").is_none());
     }
 
     #[test]
