@@ -117,18 +117,25 @@ fn join(prefix: &str, field: &str) -> String {
     }
 }
 
+/// A malformed choice rule: the offending field relative to the rule, e.g. `NumericEquals`
+/// or `And[1].Variable` (empty when the rule as a whole is malformed; the caller prefixes
+/// the rule's position, e.g. `Choices[2].`), and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub(crate) struct RuleError {
+    pub field: String,
+    pub message: String,
+}
+
 impl ChoiceRule {
     /// Parse one rule from the `Choices` array (`top_level` = true requires `Next`; nested
-    /// rules forbid it). `Err((field, message))` names the offending field relative to the
-    /// rule, e.g. `("NumericEquals", "must be a number")` or `("And[1].Variable", ...)`; the
-    /// caller prefixes it with the rule's position, e.g. `Choices[2].`. The field is empty
-    /// when the rule as a whole is malformed.
-    pub fn parse(value: &Value, top_level: bool) -> Result<ChoiceRule, (String, String)> {
+    /// rules forbid it). The error names the offending field relative to the rule.
+    pub fn parse(value: &Value, top_level: bool) -> Result<ChoiceRule, RuleError> {
         Self::parse_at(value, top_level, "")
     }
 
-    fn parse_at(value: &Value, top_level: bool, at: &str) -> Result<ChoiceRule, (String, String)> {
-        let err = |field: &str, message: String| Err((join(at, field), message));
+    fn parse_at(value: &Value, top_level: bool, at: &str) -> Result<ChoiceRule, RuleError> {
+        let err = |field: &str, message: String| Err(RuleError { field: join(at, field), message });
         let Some(map) = value.as_object() else {
             return err("", "a choice rule must be a JSON object".to_string());
         };
@@ -443,7 +450,8 @@ mod tests {
     }
 
     fn parse_err(v: Value, top: bool) -> (String, String) {
-        ChoiceRule::parse(&v, top).expect_err("expected a parse error")
+        let e = ChoiceRule::parse(&v, top).expect_err("expected a parse error");
+        (e.field, e.message)
     }
 
     #[test]

@@ -445,6 +445,33 @@ impl<'a> Fields<'a> {
         }
         Ok(out)
     }
+
+    /// The elements of the array field `name` (else `not_array`), in order, each an object
+    /// (else "`what` must be an object") seen as fields named `name[i].…`.
+    fn objects(
+        &self,
+        name: &'a str,
+        not_array: &str,
+        what: &'a str,
+    ) -> Result<impl ExactSizeIterator<Item = Result<Fields<'a>, LoadError>> + 'a, LoadError> {
+        let Some(Value::Array(items)) = self.get(name) else {
+            return Err(self.err(name, not_array));
+        };
+        let (state, parent) = (self.state, self.prefix.clone());
+        Ok(items.iter().enumerate().map(move |(i, item)| match item.as_object() {
+            Some(obj) => Ok(Fields::new(state, &format!("{name}[{i}]."), obj)),
+            None => Err(LoadError::new(state, format!("{parent}{name}[{i}]"), format!("{what} must be an object"))),
+        }))
+    }
+
+    /// `ErrorEquals` of retrier or catcher `i` of `count` (`what`): `States.ALL` only in the last.
+    fn error_equals_at(&self, i: usize, count: usize, what: &str) -> Result<Vec<String>, LoadError> {
+        let error_equals = self.error_equals("ErrorEquals")?;
+        if error_equals.iter().any(|e| e == names::ALL) && i + 1 != count {
+            return Err(self.err("ErrorEquals", format!("{what} with 'States.ALL' must be the last one")));
+        }
+        Ok(error_equals)
+    }
 }
 
 /// Builds scopes, tracking state names across the whole machine.
@@ -674,16 +701,11 @@ impl Loader<'_> {
     }
 
     fn retriers(&self, f: &Fields<'_>) -> Result<Vec<Retrier>, LoadError> {
-        let Some(Value::Array(items)) = f.get("Retry") else {
-            return Err(f.err("Retry", "must be an array of retriers"));
-        };
-        let mut out = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let prefix = format!("Retry[{i}].");
-            let Some(obj) = item.as_object() else {
-                return Err(f.err(&format!("Retry[{i}]"), "a retrier must be an object"));
-            };
-            let r = Fields::new(f.state, &prefix, obj);
+        let items = f.objects("Retry", "must be an array of retriers", "a retrier")?;
+        let count = items.len();
+        let mut out = Vec::with_capacity(count);
+        for (i, r) in items.enumerate() {
+            let r = r?;
             r.check_allowed(
                 &[
                     "ErrorEquals",
@@ -697,10 +719,7 @@ impl Loader<'_> {
                 "a retrier",
             )?;
             r.opt_str("Comment")?;
-            let error_equals = r.error_equals("ErrorEquals")?;
-            if error_equals.iter().any(|e| e == names::ALL) && i + 1 != items.len() {
-                return Err(r.err("ErrorEquals", "a retrier with 'States.ALL' must be the last one"));
-            }
+            let error_equals = r.error_equals_at(i, count, "a retrier")?;
             let backoff_rate = match r.get("BackoffRate") {
                 None => 2.0,
                 Some(v) => match v.as_f64() {
@@ -726,22 +745,14 @@ impl Loader<'_> {
     }
 
     fn catchers(&self, f: &Fields<'_>) -> Result<Vec<Catcher>, LoadError> {
-        let Some(Value::Array(items)) = f.get("Catch") else {
-            return Err(f.err("Catch", "must be an array of catchers"));
-        };
-        let mut out = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let prefix = format!("Catch[{i}].");
-            let Some(obj) = item.as_object() else {
-                return Err(f.err(&format!("Catch[{i}]"), "a catcher must be an object"));
-            };
-            let c = Fields::new(f.state, &prefix, obj);
+        let items = f.objects("Catch", "must be an array of catchers", "a catcher")?;
+        let count = items.len();
+        let mut out = Vec::with_capacity(count);
+        for (i, c) in items.enumerate() {
+            let c = c?;
             c.check_allowed(&["ErrorEquals", "Next", "ResultPath", "Comment"], "a catcher")?;
             c.opt_str("Comment")?;
-            let error_equals = c.error_equals("ErrorEquals")?;
-            if error_equals.iter().any(|e| e == names::ALL) && i + 1 != items.len() {
-                return Err(c.err("ErrorEquals", "a catcher with 'States.ALL' must be the last one"));
-            }
+            let error_equals = c.error_equals_at(i, count, "a catcher")?;
             out.push(Catcher {
                 error_equals,
                 next: c.req_str("Next")?.to_string(),
@@ -853,20 +864,16 @@ impl Loader<'_> {
     }
 
     fn branches(&mut self, f: &Fields<'_>) -> Result<Vec<Scope>, LoadError> {
-        let Some(Value::Array(items)) = f.get("Branches") else {
-            return Err(f.err("Branches", "is required and must be an array"));
-        };
-        if items.is_empty() {
+        let items = f.objects("Branches", "is required and must be an array", "a branch")?;
+        let count = items.len();
+        if count == 0 {
             return Err(f.err("Branches", "must contain at least one branch"));
         }
-        let mut out = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let prefix = format!("Branches[{i}].");
-            let Some(obj) = item.as_object() else {
-                return Err(f.err(&format!("Branches[{i}]"), "a branch must be an object"));
-            };
-            Fields::new(f.state, &prefix, obj).check_allowed(&["StartAt", "States", "Comment"], "a branch")?;
-            out.push(self.scope(f.state, &prefix, obj)?);
+        let mut out = Vec::with_capacity(count);
+        for branch in items {
+            let branch = branch?;
+            branch.check_allowed(&["StartAt", "States", "Comment"], "a branch")?;
+            out.push(self.scope(f.state, &branch.prefix, branch.obj)?);
         }
         Ok(out)
     }
@@ -952,9 +959,9 @@ fn choice(f: &Fields<'_>) -> Result<Kind, LoadError> {
     }
     let mut rules = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let rule = ChoiceRule::parse(item, true).map_err(|(location, message)| {
-            let sep = if location.is_empty() || location.starts_with(['.', '/', '[']) { "" } else { "." };
-            f.err(&format!("Choices[{i}]{sep}{location}"), message)
+        let rule = ChoiceRule::parse(item, true).map_err(|e| {
+            let sep = if e.field.is_empty() || e.field.starts_with(['.', '/', '[']) { "" } else { "." };
+            f.err(&format!("Choices[{i}]{sep}{}", e.field), e.message)
         })?;
         rules.push(rule);
     }
