@@ -340,17 +340,27 @@ pub(crate) fn converse_plan(model_id: &str, body: &[u8], config: &Config) -> Res
     let input_tokens = parsed.input_tokens;
     let config = config.clone();
     Ok(text_plan(input_tokens, parsed.gen, move |gen, out| {
-        json!({
-            "output": { "message": { "role": "assistant", "content": converse_content(gen, out) } },
-            "stopReason": stop_reason(out.stop),
-            "usage": {
-                "inputTokens": input_tokens,
-                "outputTokens": out.output_tokens,
-                "totalTokens": input_tokens + out.output_tokens,
-            },
-            "metrics": { "latencyMs": reported_latency(&config, out.output_tokens) },
-        })
+        let mut body = converse_answer(gen, out, input_tokens);
+        body.insert("metrics".into(), json!({ "latencyMs": reported_latency(&config, out.output_tokens) }));
+        Value::Object(body)
     }))
+}
+
+/// The answer fields Converse and Nova's native format share: the message, the stop
+/// reason and the token usage.
+fn converse_answer(gen: &GenRequest, out: &Generated, input_tokens: u64) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("output".into(), json!({ "message": { "role": "assistant", "content": converse_content(gen, out) } }));
+    body.insert("stopReason".into(), json!(stop_reason(out.stop)));
+    body.insert(
+        "usage".into(),
+        json!({
+            "inputTokens": input_tokens,
+            "outputTokens": out.output_tokens,
+            "totalTokens": input_tokens + out.output_tokens,
+        }),
+    );
+    body
 }
 
 fn text_plan(
@@ -536,17 +546,12 @@ fn nova_plan(model_id: &str, body: &Map<String, Value>, config: &Config) -> Resu
     let parsed = parse_converse_like(model_id, body, config, &["max_new_tokens", "maxTokens"])?;
     let input_tokens = parsed.input_tokens;
     Ok(text_plan(input_tokens, parsed.gen, move |gen, out| {
-        json!({
-            "output": { "message": { "role": "assistant", "content": converse_content(gen, out) } },
-            "stopReason": stop_reason(out.stop),
-            "usage": {
-                "inputTokens": input_tokens,
-                "outputTokens": out.output_tokens,
-                "totalTokens": input_tokens + out.output_tokens,
-                "cacheReadInputTokenCount": 0,
-                "cacheWriteInputTokenCount": 0,
-            },
-        })
+        let mut body = converse_answer(gen, out, input_tokens);
+        if let Some(Value::Object(usage)) = body.get_mut("usage") {
+            usage.insert("cacheReadInputTokenCount".into(), json!(0));
+            usage.insert("cacheWriteInputTokenCount".into(), json!(0));
+        }
+        Value::Object(body)
     }))
 }
 
@@ -731,5 +736,29 @@ mod tests {
         let mut e = a.clone();
         e.insert("order".into(), serde_json::json!([2, 1]));
         assert_ne!(request_seed(&config, "m", &d), request_seed(&config, "m", &e));
+    }
+
+    fn answer_keys(plan: Result<Plan, ApiError>) -> (Vec<String>, Vec<String>) {
+        let rendered = (plan.expect("a valid request").render)();
+        let body: Value = serde_json::from_slice(&rendered.body).expect("JSON");
+        let keys = |v: &Value| v.as_object().expect("an object").keys().cloned().collect::<Vec<_>>();
+        (keys(&body), keys(&body["usage"]))
+    }
+
+    #[test]
+    fn converse_and_nova_answers_share_their_fields_in_order() {
+        let config = Config::default();
+        let request = json!({"messages": [{"role": "user", "content": [{"text": "hello"}]}]});
+        let body = serde_json::to_vec(&request).unwrap();
+        let (top, usage) = answer_keys(converse_plan("amazon.nova-lite-v1:0", &body, &config));
+        assert_eq!(top, ["output", "stopReason", "usage", "metrics"]);
+        assert_eq!(usage, ["inputTokens", "outputTokens", "totalTokens"]);
+        let Value::Object(map) = request else { unreachable!() };
+        let (top, usage) = answer_keys(nova_plan("amazon.nova-lite-v1:0", &map, &config));
+        assert_eq!(top, ["output", "stopReason", "usage"]);
+        assert_eq!(
+            usage,
+            ["inputTokens", "outputTokens", "totalTokens", "cacheReadInputTokenCount", "cacheWriteInputTokenCount"]
+        );
     }
 }
