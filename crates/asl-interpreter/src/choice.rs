@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 
 use serde_json::Value;
 
-use crate::error::StatesError;
+use crate::error::{PathError, StatesError};
 use crate::intrinsics::compare_numbers;
 use crate::paths;
 use crate::time::parse_rfc3339;
@@ -117,18 +117,25 @@ fn join(prefix: &str, field: &str) -> String {
     }
 }
 
+/// A malformed choice rule: the offending field relative to the rule, e.g. `NumericEquals`
+/// or `And[1].Variable` (empty when the rule as a whole is malformed; the caller prefixes
+/// the rule's position, e.g. `Choices[2].`), and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub(crate) struct RuleError {
+    pub field: String,
+    pub message: String,
+}
+
 impl ChoiceRule {
     /// Parse one rule from the `Choices` array (`top_level` = true requires `Next`; nested
-    /// rules forbid it). `Err((field, message))` names the offending field relative to the
-    /// rule, e.g. `("NumericEquals", "must be a number")` or `("And[1].Variable", ...)`; the
-    /// caller prefixes it with the rule's position, e.g. `Choices[2].`. The field is empty
-    /// when the rule as a whole is malformed.
-    pub fn parse(value: &Value, top_level: bool) -> Result<ChoiceRule, (String, String)> {
+    /// rules forbid it). The error names the offending field relative to the rule.
+    pub fn parse(value: &Value, top_level: bool) -> Result<ChoiceRule, RuleError> {
         Self::parse_at(value, top_level, "")
     }
 
-    fn parse_at(value: &Value, top_level: bool, at: &str) -> Result<ChoiceRule, (String, String)> {
-        let err = |field: &str, message: String| Err((join(at, field), message));
+    fn parse_at(value: &Value, top_level: bool, at: &str) -> Result<ChoiceRule, RuleError> {
+        let err = |field: &str, message: String| Err(RuleError { field: join(at, field), message });
         let Some(map) = value.as_object() else {
             return err("", "a choice rule must be a JSON object".to_string());
         };
@@ -195,12 +202,12 @@ impl ChoiceRule {
                     Some(_) => return err("Variable", "must be a string holding a path".to_string()),
                     None => return err("Variable", format!("the {op} operator requires a Variable")),
                 };
-                if let Err(message) = paths::validate_path(&variable) {
-                    return err("Variable", message);
+                if let Err(e) = paths::validate_path(&variable) {
+                    return err("Variable", e.to_string());
                 }
                 match parse_comparison(op, operand) {
                     Ok(build) => build(variable),
-                    Err(message) => return err(op, message),
+                    Err(e) => return err(op, e.to_string()),
                 }
             }
         };
@@ -268,33 +275,44 @@ impl ChoiceRule {
 
 type Builder = Box<dyn FnOnce(String) -> Condition>;
 
+/// Why the operand of a comparison operator is unusable.
+#[derive(Debug, thiserror::Error)]
+enum OperandError {
+    #[error("must be {0}")]
+    WrongType(&'static str),
+    #[error("unknown comparison operator '{0}'")]
+    UnknownOperator(String),
+    #[error(transparent)]
+    Path(#[from] PathError),
+}
+
 /// Type-checks the operand of a comparison operator and returns how to build the condition
 /// once the Variable is known.
-fn parse_comparison(op: &str, operand: &Value) -> Result<Builder, String> {
+fn parse_comparison(op: &str, operand: &Value) -> Result<Builder, OperandError> {
     if op == "StringMatches" {
         let Some(pattern) = operand.as_str() else {
-            return Err("must be a string pattern".to_string());
+            return Err(OperandError::WrongType("a string pattern"));
         };
         let pattern = parse_glob(pattern);
         return Ok(Box::new(move |variable| Condition::Matches { variable, pattern }));
     }
     if let Some((_, test)) = TYPE_TESTS.iter().find(|(n, _)| *n == op) {
         let Some(expected) = operand.as_bool() else {
-            return Err("must be a boolean".to_string());
+            return Err(OperandError::WrongType("a boolean"));
         };
         let test = *test;
         return Ok(Box::new(move |variable| Condition::Test { variable, test, expected }));
     }
     if let Some((_, kind, relation)) = COMPARISONS.iter().find(|(n, _, _)| op.strip_suffix("Path") == Some(n)) {
         let Some(path) = operand.as_str() else {
-            return Err("must be a string holding a path".to_string());
+            return Err(OperandError::WrongType("a string holding a path"));
         };
         paths::validate_path(path)?;
         let (kind, relation, operand) = (*kind, *relation, Operand::Path(path.to_string()));
         return Ok(Box::new(move |variable| Condition::Compare { variable, kind, relation, operand }));
     }
     let Some((_, kind, relation)) = COMPARISONS.iter().find(|(n, _, _)| *n == op) else {
-        return Err(format!("unknown comparison operator '{op}'"));
+        return Err(OperandError::UnknownOperator(op.to_string()));
     };
     let valid = match kind {
         Kind::String => operand.is_string(),
@@ -303,13 +321,12 @@ fn parse_comparison(op: &str, operand: &Value) -> Result<Builder, String> {
         Kind::Timestamp => operand.as_str().and_then(parse_rfc3339).is_some(),
     };
     if !valid {
-        return Err(match kind {
-            Kind::String => "must be a string",
-            Kind::Numeric => "must be a number",
-            Kind::Boolean => "must be a boolean",
-            Kind::Timestamp => "must be an RFC 3339 timestamp string such as 2016-08-18T17:33:00Z",
-        }
-        .to_string());
+        return Err(OperandError::WrongType(match kind {
+            Kind::String => "a string",
+            Kind::Numeric => "a number",
+            Kind::Boolean => "a boolean",
+            Kind::Timestamp => "an RFC 3339 timestamp string such as 2016-08-18T17:33:00Z",
+        }));
     }
     let (kind, relation, operand) = (*kind, *relation, Operand::Literal(operand.clone()));
     Ok(Box::new(move |variable| Condition::Compare { variable, kind, relation, operand }))
@@ -433,7 +450,8 @@ mod tests {
     }
 
     fn parse_err(v: Value, top: bool) -> (String, String) {
-        ChoiceRule::parse(&v, top).expect_err("expected a parse error")
+        let e = ChoiceRule::parse(&v, top).expect_err("expected a parse error");
+        (e.field, e.message)
     }
 
     #[test]

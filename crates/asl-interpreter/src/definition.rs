@@ -369,7 +369,7 @@ impl<'a> Fields<'a> {
         match self.opt_str(name)? {
             None => Ok(None),
             Some(path) => {
-                paths::validate_path(path).map_err(|m| self.err(name, m))?;
+                paths::validate_path(path).map_err(|m| self.err(name, m.to_string()))?;
                 Ok(Some(path.to_string()))
             }
         }
@@ -380,7 +380,7 @@ impl<'a> Fields<'a> {
             None => Ok(IoPath::Default),
             Some(Value::Null) => Ok(IoPath::Null),
             Some(Value::String(path)) => {
-                paths::validate_path(path).map_err(|m| self.err(name, m))?;
+                paths::validate_path(path).map_err(|m| self.err(name, m.to_string()))?;
                 Ok(IoPath::Path(path.clone()))
             }
             Some(_) => Err(self.err(name, "must be a path string or null")),
@@ -392,7 +392,7 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some(Value::Null) => Ok(Some(None)),
             Some(Value::String(path)) => {
-                paths::validate_reference_path(path).map_err(|m| self.err(name, m))?;
+                paths::validate_reference_path(path).map_err(|m| self.err(name, m.to_string()))?;
                 Ok(Some(Some(path.clone())))
             }
             Some(_) => Err(self.err(name, "must be a reference path string or null")),
@@ -404,7 +404,7 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some(value) => {
                 paths::validate_template(value)
-                    .map_err(|(location, message)| self.err(&format!("{name}{location}"), message))?;
+                    .map_err(|e| self.err(&format!("{name}{}", e.location), e.problem.to_string()))?;
                 Ok(Some(value.clone()))
             }
         }
@@ -445,12 +445,157 @@ impl<'a> Fields<'a> {
         }
         Ok(out)
     }
+
+    /// The elements of the array field `name` (else `not_array`), in order, each an object
+    /// (else "`what` must be an object") seen as fields named `name[i].…`.
+    fn objects(
+        &self,
+        name: &'a str,
+        not_array: &str,
+        what: &'a str,
+    ) -> Result<impl ExactSizeIterator<Item = Result<Fields<'a>, LoadError>> + 'a, LoadError> {
+        let Some(Value::Array(items)) = self.get(name) else {
+            return Err(self.err(name, not_array));
+        };
+        let (state, parent) = (self.state, self.prefix.clone());
+        Ok(items.iter().enumerate().map(move |(i, item)| match item.as_object() {
+            Some(obj) => Ok(Fields::new(state, &format!("{name}[{i}]."), obj)),
+            None => Err(LoadError::new(state, format!("{parent}{name}[{i}]"), format!("{what} must be an object"))),
+        }))
+    }
+
+    /// `ErrorEquals` of retrier or catcher `i` of `count` (`what`): `States.ALL` only in the last.
+    fn error_equals_at(&self, i: usize, count: usize, what: &str) -> Result<Vec<String>, LoadError> {
+        let error_equals = self.error_equals("ErrorEquals")?;
+        if error_equals.iter().any(|e| e == names::ALL) && i + 1 != count {
+            return Err(self.err("ErrorEquals", format!("{what} with 'States.ALL' must be the last one")));
+        }
+        Ok(error_equals)
+    }
 }
 
 /// Builds scopes, tracking state names across the whole machine.
 struct Loader<'s> {
     supports: &'s dyn Fn(&str) -> bool,
     names: HashSet<String>,
+}
+
+/// The fields a state of type `type_name` may have besides `Type`, `Comment` and
+/// `QueryLanguage`; `None` for an unknown type.
+fn allowed_fields(type_name: &str) -> Option<&'static [&'static str]> {
+    Some(match type_name {
+        "Pass" => &["InputPath", "OutputPath", "Parameters", "ResultPath", "Result", "Next", "End"],
+        "Task" => &[
+            "InputPath",
+            "OutputPath",
+            "Parameters",
+            "ResultSelector",
+            "ResultPath",
+            "Resource",
+            "TimeoutSeconds",
+            "TimeoutSecondsPath",
+            "HeartbeatSeconds",
+            "HeartbeatSecondsPath",
+            "Retry",
+            "Catch",
+            "Next",
+            "End",
+        ],
+        "Map" => &[
+            "InputPath",
+            "OutputPath",
+            "ItemsPath",
+            "ItemSelector",
+            "Parameters",
+            "Iterator",
+            "ItemProcessor",
+            "MaxConcurrency",
+            "MaxConcurrencyPath",
+            "ResultSelector",
+            "ResultPath",
+            "Retry",
+            "Catch",
+            "Next",
+            "End",
+        ],
+        "Parallel" => &[
+            "InputPath",
+            "OutputPath",
+            "Parameters",
+            "ResultSelector",
+            "ResultPath",
+            "Branches",
+            "Retry",
+            "Catch",
+            "Next",
+            "End",
+        ],
+        "Choice" => &["InputPath", "OutputPath", "Choices", "Default"],
+        "Wait" => &["InputPath", "OutputPath", "Seconds", "SecondsPath", "Timestamp", "TimestampPath", "Next", "End"],
+        "Succeed" => &["InputPath", "OutputPath"],
+        "Fail" => &["Error", "ErrorPath", "Cause", "CausePath"],
+        _ => return None,
+    })
+}
+
+/// The states `state` can transition to, each with the field naming it.
+fn transition_targets(state: &State) -> Vec<(String, &str)> {
+    let mut targets: Vec<(String, &str)> = Vec::new();
+    if let Some(next) = &state.next {
+        targets.push(("Next".to_string(), next));
+    }
+    if let Kind::Choice { rules, default } = &state.kind {
+        for (i, rule) in rules.iter().enumerate() {
+            if let Some(next) = rule.next() {
+                targets.push((format!("Choices[{i}].Next"), next));
+            }
+        }
+        if let Some(default) = default {
+            targets.push(("Default".to_string(), default));
+        }
+    }
+    for (i, catcher) in state.catch.iter().enumerate() {
+        targets.push((format!("Catch[{i}].Next"), &catcher.next));
+    }
+    targets
+}
+
+/// Every transition target exists in the same scope.
+fn check_targets_exist(states: &HashMap<String, State>) -> Result<(), LoadError> {
+    for (name, state) in states {
+        for (field, target) in transition_targets(state) {
+            if !states.contains_key(target) {
+                return Err(LoadError::new(
+                    name.as_str(),
+                    field,
+                    format!("the target state '{target}' does not exist in the same scope"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every state is reachable from `start_at`; the first unreachable one by name is reported.
+fn check_reachable(start_at: &str, states: &HashMap<String, State>) -> Result<(), LoadError> {
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut stack = vec![start_at];
+    while let Some(name) = stack.pop() {
+        if !seen.insert(name) {
+            continue;
+        }
+        if let Some(state) = states.get(name) {
+            stack.extend(transition_targets(state).into_iter().map(|(_, target)| target));
+        }
+    }
+    let mut unreachable: Vec<&String> = states.keys().filter(|n| !seen.contains(n.as_str())).collect();
+    unreachable.sort();
+    match unreachable.first() {
+        Some(name) => {
+            Err(LoadError::new(name.as_str(), "Type", format!("the state '{name}' is not reachable from '{start_at}'")))
+        }
+        None => Ok(()),
+    }
 }
 
 impl Loader<'_> {
@@ -491,63 +636,8 @@ impl Loader<'_> {
         if !states.contains_key(&start_at) {
             return Err(fields.err("StartAt", format!("the start state '{start_at}' does not exist")));
         }
-        // Transition targets exist in this scope.
-        for (name, state) in &states {
-            let mut targets: Vec<(String, &str)> = Vec::new();
-            if let Some(next) = &state.next {
-                targets.push(("Next".to_string(), next));
-            }
-            if let Kind::Choice { rules, default } = &state.kind {
-                for (i, rule) in rules.iter().enumerate() {
-                    if let Some(next) = rule.next() {
-                        targets.push((format!("Choices[{i}].Next"), next));
-                    }
-                }
-                if let Some(default) = default {
-                    targets.push(("Default".to_string(), default));
-                }
-            }
-            for (i, catcher) in state.catch.iter().enumerate() {
-                targets.push((format!("Catch[{i}].Next"), &catcher.next));
-            }
-            for (field, target) in targets {
-                if !states.contains_key(target) {
-                    return Err(LoadError::new(
-                        name.as_str(),
-                        field,
-                        format!("the target state '{target}' does not exist in the same scope"),
-                    ));
-                }
-            }
-        }
-        // Every state is reachable from StartAt.
-        let mut seen: HashSet<&str> = HashSet::new();
-        let mut stack = vec![start_at.as_str()];
-        while let Some(name) = stack.pop() {
-            if !seen.insert(name) {
-                continue;
-            }
-            let Some(state) = states.get(name) else { continue };
-            if let Some(next) = &state.next {
-                stack.push(next);
-            }
-            if let Kind::Choice { rules, default } = &state.kind {
-                stack.extend(rules.iter().filter_map(ChoiceRule::next));
-                if let Some(default) = default {
-                    stack.push(default);
-                }
-            }
-            stack.extend(state.catch.iter().map(|c| c.next.as_str()));
-        }
-        let mut unreachable: Vec<&String> = states.keys().filter(|n| !seen.contains(n.as_str())).collect();
-        unreachable.sort();
-        if let Some(name) = unreachable.first() {
-            return Err(LoadError::new(
-                name.as_str(),
-                "Type",
-                format!("the state '{name}' is not reachable from '{start_at}'"),
-            ));
-        }
+        check_targets_exist(&states)?;
+        check_reachable(&start_at, &states)?;
         Ok(Scope { start_at, states })
     }
 
@@ -555,60 +645,8 @@ impl Loader<'_> {
         let f = Fields::new(name, "", obj);
         let type_name = f.req_str("Type")?;
         let common: &[&str] = &["Type", "Comment", "QueryLanguage"];
-        let allowed: &[&str] = match type_name {
-            "Pass" => &["InputPath", "OutputPath", "Parameters", "ResultPath", "Result", "Next", "End"],
-            "Task" => &[
-                "InputPath",
-                "OutputPath",
-                "Parameters",
-                "ResultSelector",
-                "ResultPath",
-                "Resource",
-                "TimeoutSeconds",
-                "TimeoutSecondsPath",
-                "HeartbeatSeconds",
-                "HeartbeatSecondsPath",
-                "Retry",
-                "Catch",
-                "Next",
-                "End",
-            ],
-            "Map" => &[
-                "InputPath",
-                "OutputPath",
-                "ItemsPath",
-                "ItemSelector",
-                "Parameters",
-                "Iterator",
-                "ItemProcessor",
-                "MaxConcurrency",
-                "MaxConcurrencyPath",
-                "ResultSelector",
-                "ResultPath",
-                "Retry",
-                "Catch",
-                "Next",
-                "End",
-            ],
-            "Parallel" => &[
-                "InputPath",
-                "OutputPath",
-                "Parameters",
-                "ResultSelector",
-                "ResultPath",
-                "Branches",
-                "Retry",
-                "Catch",
-                "Next",
-                "End",
-            ],
-            "Choice" => &["InputPath", "OutputPath", "Choices", "Default"],
-            "Wait" => {
-                &["InputPath", "OutputPath", "Seconds", "SecondsPath", "Timestamp", "TimestampPath", "Next", "End"]
-            }
-            "Succeed" => &["InputPath", "OutputPath"],
-            "Fail" => &["Error", "ErrorPath", "Cause", "CausePath"],
-            other => return Err(f.err("Type", format!("unknown state type '{other}'"))),
+        let Some(allowed) = allowed_fields(type_name) else {
+            return Err(f.err("Type", format!("unknown state type '{type_name}'")));
         };
         let all_allowed: Vec<&str> = common.iter().chain(allowed.iter()).copied().collect();
         f.check_allowed(&all_allowed, &format!("a {type_name} state"))?;
@@ -663,16 +701,11 @@ impl Loader<'_> {
     }
 
     fn retriers(&self, f: &Fields<'_>) -> Result<Vec<Retrier>, LoadError> {
-        let Some(Value::Array(items)) = f.get("Retry") else {
-            return Err(f.err("Retry", "must be an array of retriers"));
-        };
-        let mut out = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let prefix = format!("Retry[{i}].");
-            let Some(obj) = item.as_object() else {
-                return Err(f.err(&format!("Retry[{i}]"), "a retrier must be an object"));
-            };
-            let r = Fields::new(f.state, &prefix, obj);
+        let items = f.objects("Retry", "must be an array of retriers", "a retrier")?;
+        let count = items.len();
+        let mut out = Vec::with_capacity(count);
+        for (i, r) in items.enumerate() {
+            let r = r?;
             r.check_allowed(
                 &[
                     "ErrorEquals",
@@ -686,10 +719,7 @@ impl Loader<'_> {
                 "a retrier",
             )?;
             r.opt_str("Comment")?;
-            let error_equals = r.error_equals("ErrorEquals")?;
-            if error_equals.iter().any(|e| e == names::ALL) && i + 1 != items.len() {
-                return Err(r.err("ErrorEquals", "a retrier with 'States.ALL' must be the last one"));
-            }
+            let error_equals = r.error_equals_at(i, count, "a retrier")?;
             let backoff_rate = match r.get("BackoffRate") {
                 None => 2.0,
                 Some(v) => match v.as_f64() {
@@ -715,22 +745,14 @@ impl Loader<'_> {
     }
 
     fn catchers(&self, f: &Fields<'_>) -> Result<Vec<Catcher>, LoadError> {
-        let Some(Value::Array(items)) = f.get("Catch") else {
-            return Err(f.err("Catch", "must be an array of catchers"));
-        };
-        let mut out = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let prefix = format!("Catch[{i}].");
-            let Some(obj) = item.as_object() else {
-                return Err(f.err(&format!("Catch[{i}]"), "a catcher must be an object"));
-            };
-            let c = Fields::new(f.state, &prefix, obj);
+        let items = f.objects("Catch", "must be an array of catchers", "a catcher")?;
+        let count = items.len();
+        let mut out = Vec::with_capacity(count);
+        for (i, c) in items.enumerate() {
+            let c = c?;
             c.check_allowed(&["ErrorEquals", "Next", "ResultPath", "Comment"], "a catcher")?;
             c.opt_str("Comment")?;
-            let error_equals = c.error_equals("ErrorEquals")?;
-            if error_equals.iter().any(|e| e == names::ALL) && i + 1 != items.len() {
-                return Err(c.err("ErrorEquals", "a catcher with 'States.ALL' must be the last one"));
-            }
+            let error_equals = c.error_equals_at(i, count, "a catcher")?;
             out.push(Catcher {
                 error_equals,
                 next: c.req_str("Next")?.to_string(),
@@ -783,7 +805,7 @@ impl Loader<'_> {
         let items_path = match f.opt_str("ItemsPath")? {
             None => None,
             Some(path) => {
-                paths::validate_reference_path(path).map_err(|m| f.err("ItemsPath", m))?;
+                paths::validate_reference_path(path).map_err(|m| f.err("ItemsPath", m.to_string()))?;
                 Some(path.to_string())
             }
         };
@@ -842,20 +864,16 @@ impl Loader<'_> {
     }
 
     fn branches(&mut self, f: &Fields<'_>) -> Result<Vec<Scope>, LoadError> {
-        let Some(Value::Array(items)) = f.get("Branches") else {
-            return Err(f.err("Branches", "is required and must be an array"));
-        };
-        if items.is_empty() {
+        let items = f.objects("Branches", "is required and must be an array", "a branch")?;
+        let count = items.len();
+        if count == 0 {
             return Err(f.err("Branches", "must contain at least one branch"));
         }
-        let mut out = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let prefix = format!("Branches[{i}].");
-            let Some(obj) = item.as_object() else {
-                return Err(f.err(&format!("Branches[{i}]"), "a branch must be an object"));
-            };
-            Fields::new(f.state, &prefix, obj).check_allowed(&["StartAt", "States", "Comment"], "a branch")?;
-            out.push(self.scope(f.state, &prefix, obj)?);
+        let mut out = Vec::with_capacity(count);
+        for branch in items {
+            let branch = branch?;
+            branch.check_allowed(&["StartAt", "States", "Comment"], "a branch")?;
+            out.push(self.scope(f.state, &branch.prefix, branch.obj)?);
         }
         Ok(out)
     }
@@ -941,9 +959,9 @@ fn choice(f: &Fields<'_>) -> Result<Kind, LoadError> {
     }
     let mut rules = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let rule = ChoiceRule::parse(item, true).map_err(|(location, message)| {
-            let sep = if location.is_empty() || location.starts_with(['.', '/', '[']) { "" } else { "." };
-            f.err(&format!("Choices[{i}]{sep}{location}"), message)
+        let rule = ChoiceRule::parse(item, true).map_err(|e| {
+            let sep = if e.field.is_empty() || e.field.starts_with(['.', '/', '[']) { "" } else { "." };
+            f.err(&format!("Choices[{i}]{sep}{}", e.field), e.message)
         })?;
         rules.push(rule);
     }
@@ -978,10 +996,10 @@ fn fail_field(f: &Fields<'_>, literal: &str, path: &str) -> Result<FailField, Lo
         (Some(text), None) => Ok(FailField::Literal(text.to_string())),
         (None, Some(expr)) => {
             if intrinsics::is_intrinsic(expr) {
-                intrinsics::validate(expr).map_err(|m| f.err(path, m))?;
+                intrinsics::validate(expr).map_err(|m| f.err(path, m.to_string()))?;
                 Ok(FailField::Intrinsic(expr.to_string()))
             } else {
-                paths::validate_path(expr).map_err(|m| f.err(path, m))?;
+                paths::validate_path(expr).map_err(|m| f.err(path, m.to_string()))?;
                 Ok(FailField::Path(expr.to_string()))
             }
         }

@@ -56,3 +56,92 @@ impl LoadError {
         Self { state: state.into(), field: field.into(), message: message.into() }
     }
 }
+
+/// A Path or reference path that cannot be used; the message names the path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("the path '{0}' must begin with '$' or '$$'")]
+    Root(String),
+    #[error("invalid path '{path}': {reason}")]
+    Syntax { path: String, reason: PathSyntax },
+    #[error("the reference path '{0}' must not refer to the context object ('$$')")]
+    ContextReference(String),
+    #[error(
+        "the reference path '{0}' must identify a single node: wildcards, filters, slices, \
+         unions and descent ('..') are not allowed"
+    )]
+    Indefinite(String),
+}
+
+/// Why the text after `$`/`$$` is not a JSONPath.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathSyntax {
+    #[error("empty member name after '.'")]
+    EmptyMember,
+    #[error("member name '{0}' contains whitespace; use bracket notation")]
+    WhitespaceInMember(String),
+    #[error("unexpected character '{0}'")]
+    UnexpectedChar(char),
+    #[error("unclosed '['")]
+    UnclosedBracket,
+    /// Rejected by the JSONPath parser itself (its message).
+    #[error("{0}")]
+    JsonPath(String),
+}
+
+/// An intrinsic function call that does not parse or has the wrong number of arguments.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IntrinsicSyntax {
+    #[error("unexpected text '{0}' after the intrinsic function call")]
+    TrailingText(String),
+    #[error("intrinsic functions can be nested at most {0} deep")]
+    TooDeep(usize),
+    #[error("an intrinsic function name must start with 'States.'")]
+    MissingPrefix,
+    #[error("unsupported intrinsic function '{0}'")]
+    Unsupported(String),
+    #[error("expected '(' after '{0}'")]
+    ExpectedOpenParen(String),
+    #[error("unexpected character '{found}' in the arguments of {function}")]
+    UnexpectedInArguments { found: char, function: String },
+    #[error("missing ')' to close {0}")]
+    MissingCloseParen(String),
+    #[error("unexpected argument '{0}'")]
+    UnexpectedArgument(String),
+    #[error("unexpected character '{0}' where an argument was expected")]
+    UnexpectedChar(char),
+    #[error("missing argument")]
+    MissingArgument,
+    #[error("unterminated string literal")]
+    UnterminatedString,
+    #[error("invalid escape sequence '\\{0}' in a string literal (only \\', \\{{, \\}} and \\\\ are allowed)")]
+    InvalidEscape(char),
+    #[error("invalid number '{0}'")]
+    InvalidNumber(String),
+    #[error("{function} takes {expected} argument(s) but {given} were given")]
+    Arity { function: String, expected: String, given: usize },
+    #[error("States.Format has {placeholders} placeholder(s) but {values} value argument(s)")]
+    FormatPlaceholders { placeholders: usize, values: usize },
+    #[error(transparent)]
+    Path(#[from] PathError),
+}
+
+/// A payload template whose `.$` field cannot be evaluated: where (a JSON Pointer to the key,
+/// e.g. `/items/0/name.$`) and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{location}: {problem}")]
+pub struct TemplateError {
+    pub location: String,
+    pub problem: TemplateProblem,
+}
+
+/// Why a `.$` field of a payload template is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateProblem {
+    #[error("the value of '{0}' must be a string holding a path or an intrinsic function")]
+    NotAString(String),
+    #[error(transparent)]
+    Path(#[from] PathError),
+    #[error(transparent)]
+    Intrinsic(#[from] IntrinsicSyntax),
+}

@@ -8,9 +8,11 @@ use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
+use rand::rngs::SmallRng;
+use rand::Rng as _;
 use serde_json::{json, Map, Value};
 
 use crate::clock::{Clock, SystemClock};
@@ -22,7 +24,7 @@ use crate::error::{names, LoadError, StatesError};
 use crate::history::{ExecutionStats, HistoryEvent, Observer};
 use crate::invoker::{lambda_invoke_envelope, TaskInvoker};
 use crate::time::{format_timestamp, parse_timestamp};
-use crate::{intrinsics, paths};
+use crate::{intrinsics, paths, random};
 
 /// The Step Functions default payload quota: 256 KiB per state input or output.
 pub const DEFAULT_PAYLOAD_LIMIT: usize = 262_144;
@@ -115,10 +117,10 @@ impl std::fmt::Debug for Executor {
 
 impl Executor {
     /// An executor running tasks through `invoker`, with the system clock, a 256 KiB payload
-    /// limit, at most 40 concurrent iterations per Map, history recording on and a jitter seed
-    /// taken from the current time.
+    /// limit, at most 40 concurrent iterations per Map, history recording on and a random jitter
+    /// seed.
     pub fn new(invoker: Arc<dyn TaskInvoker>) -> Self {
-        let seed = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        let seed = random::entropy_seed();
         Self {
             invoker,
             clock: Arc::new(SystemClock),
@@ -201,7 +203,7 @@ impl Executor {
             invocations: AtomicU64::new(0),
             iterations: AtomicU64::new(0),
             max_concurrency: Mutex::new(BTreeMap::new()),
-            rng: Mutex::new(SplitMix64(self.jitter_seed)),
+            rng: Mutex::new(random::seeded(self.jitter_seed)),
         };
         let mut track = Track { path: Vec::new(), prev: None };
         run.emit(
@@ -252,25 +254,6 @@ impl Executor {
         };
         let history = run.history.into_inner().unwrap_or_default();
         Execution { execution_arn, status, history, stats }
-    }
-}
-
-/// A small, fast, seedable generator (SplitMix64) for retry jitter.
-#[derive(Debug)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1].
-    fn next_unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / ((1u64 << 53) - 1) as f64
     }
 }
 
@@ -342,6 +325,137 @@ fn read_count(path: &str, input: &Value, ctx: &Value, field: &str) -> Result<u64
     })
 }
 
+/// A task's timeout in seconds: TimeoutSeconds, or TimeoutSecondsPath read from the input.
+fn task_timeout(spec: &TaskSpec, effective: &Value, ctx: &Value) -> Result<Option<u64>, StatesError> {
+    match &spec.timeout {
+        None => Ok(None),
+        Some(Number::Fixed(n)) => Ok(Some(*n)),
+        Some(Number::Path(path)) => match read_count(path, effective, ctx, "TimeoutSecondsPath")? {
+            0 => Err(StatesError::runtime("TimeoutSecondsPath must select a positive integer")),
+            n => Ok(Some(n)),
+        },
+    }
+}
+
+/// What a Task state calls.
+enum TaskCall {
+    /// A Lambda function (name or ARN, with any qualifier) and its payload.
+    Function(String, Value),
+    /// Any other resource ARN and its parameters.
+    Resource(String, Value),
+}
+
+/// The call a Task makes, with the resource type and resource its history events name.
+fn task_call(target: &TaskTarget, params: &Value) -> Result<(TaskCall, &'static str, String), StatesError> {
+    match target {
+        TaskTarget::LambdaInvoke => {
+            let function = match params.get("FunctionName") {
+                Some(Value::String(f)) => f.clone(),
+                _ => return Err(StatesError::runtime("The Lambda Invoke parameter 'FunctionName' must be a string")),
+            };
+            let function = match params.get("Qualifier") {
+                None => function,
+                Some(Value::String(q)) => format!("{function}:{q}"),
+                Some(_) => {
+                    return Err(StatesError::runtime("The Lambda Invoke parameter 'Qualifier' must be a string"))
+                }
+            };
+            if let Some(t) = params.get("InvocationType") {
+                if t.as_str() != Some("RequestResponse") {
+                    return Err(StatesError::runtime("Only 'RequestResponse' Lambda invocations are supported"));
+                }
+            }
+            let payload = params.get("Payload").cloned().unwrap_or_else(|| Value::Object(Map::new()));
+            Ok((TaskCall::Function(function, payload), "lambda", "invoke".to_string()))
+        }
+        TaskTarget::LambdaArn(arn) => Ok((TaskCall::Function(arn.clone(), params.clone()), "lambda", arn.clone())),
+        TaskTarget::Other(resource) => {
+            Ok((TaskCall::Resource(resource.clone(), params.clone()), "resource", resource.clone()))
+        }
+    }
+}
+
+/// Starts the invocation on the runtime (when there is one), so that a timeout or an
+/// aborted branch drops it and cancels the spawned task.
+fn spawn_invocation(invoker: Arc<dyn TaskInvoker>, call: TaskCall) -> BoxFuture<'static, Result<Value, StatesError>> {
+    let invocation = async move {
+        match call {
+            TaskCall::Function(function, payload) => invoker.invoke_function(&function, payload).await,
+            TaskCall::Resource(resource, parameters) => invoker.invoke_resource(&resource, parameters).await,
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            let mut join = AbortOnDrop(handle.spawn(invocation));
+            Box::pin(async move {
+                match (&mut join.0).await {
+                    Ok(result) => result,
+                    Err(e) => {
+                        Err(StatesError::new(names::TASK_FAILED, format!("the task invocation did not complete: {e}")))
+                    }
+                }
+            })
+        }
+        Err(_) => Box::pin(invocation),
+    }
+}
+
+/// The items a Map iterates: its ItemsPath selection (or the whole input), which must be an array.
+fn map_items(name: &str, spec: &MapSpec, effective: &Value, ctx: &Value) -> Result<Vec<Value>, StatesError> {
+    let items = match &spec.items_path {
+        None => effective.clone(),
+        Some(path) => paths::select(path, effective, ctx)?,
+    };
+    match items {
+        Value::Array(items) => Ok(items),
+        other => Err(StatesError::runtime(format!(
+            "The ItemsPath '{}' of the Map state '{name}' must select a JSON array, got {}",
+            spec.items_path.as_deref().unwrap_or("$"),
+            paths::quoted(&other)
+        ))),
+    }
+}
+
+/// The input of one Map iteration: the item, or the ItemSelector expanded with the item in
+/// the context object's `Map.Item`.
+fn iteration_input(
+    spec: &MapSpec,
+    index: usize,
+    item: Value,
+    effective: &Value,
+    ctx: &Value,
+) -> Result<Value, StatesError> {
+    let Some(template) = &spec.item_selector else {
+        return Ok(item);
+    };
+    let item_ctx = if ctx.is_null() {
+        Value::Null
+    } else {
+        let mut c = ctx.clone();
+        if let Value::Object(map) = &mut c {
+            map.insert("Map".to_string(), json!({ "Item": { "Index": index, "Value": item } }));
+        }
+        c
+    };
+    paths::expand_template(template, effective, &item_ctx)
+}
+
+/// Gathers `(index, result)` pairs into a vector ordered by index; stops at the first error
+/// (dropping the stream cancels the iterations still running).
+async fn collect_in_order<S>(mut stream: S, length: usize) -> Result<Vec<Value>, StatesError>
+where
+    S: futures::Stream<Item = (usize, Result<Value, StatesError>)> + Unpin,
+{
+    let mut results = vec![Value::Null; length];
+    while let Some((index, result)) = stream.next().await {
+        let value = result?;
+        if let Some(slot) = results.get_mut(index) {
+            *slot = value;
+        }
+    }
+    Ok(results)
+}
+
 /// One execution in progress.
 struct Run<'e> {
     exec: &'e Executor,
@@ -355,7 +469,7 @@ struct Run<'e> {
     invocations: AtomicU64,
     iterations: AtomicU64,
     max_concurrency: Mutex<BTreeMap<String, usize>>,
-    rng: Mutex<SplitMix64>,
+    rng: Mutex<SmallRng>,
 }
 
 impl Run<'_> {
@@ -423,7 +537,7 @@ impl Run<'_> {
             seconds = seconds.min(max as f64);
         }
         if r.full_jitter {
-            let unit = self.rng.lock().map(|mut g| g.next_unit()).unwrap_or(1.0);
+            let unit = self.rng.lock().map(|mut g| g.random_range(0.0..=1.0)).unwrap_or(1.0);
             seconds *= unit;
         }
         Duration::try_from_secs_f64(seconds).map_or(MAX_DELAY, |d| d.min(MAX_DELAY))
@@ -657,46 +771,8 @@ impl Run<'_> {
         ctx: &Value,
         track: &mut Track,
     ) -> Result<Value, StatesError> {
-        let timeout = match &spec.timeout {
-            None => None,
-            Some(Number::Fixed(n)) => Some(*n),
-            Some(Number::Path(path)) => match read_count(path, effective, ctx, "TimeoutSecondsPath")? {
-                0 => return Err(StatesError::runtime("TimeoutSecondsPath must select a positive integer")),
-                n => Some(n),
-            },
-        };
-        enum Call {
-            Function(String, Value),
-            Resource(String, Value),
-        }
-        let (call, resource_type, resource) = match &spec.target {
-            TaskTarget::LambdaInvoke => {
-                let function = match params.get("FunctionName") {
-                    Some(Value::String(f)) => f.clone(),
-                    _ => {
-                        return Err(StatesError::runtime("The Lambda Invoke parameter 'FunctionName' must be a string"))
-                    }
-                };
-                let function = match params.get("Qualifier") {
-                    None => function,
-                    Some(Value::String(q)) => format!("{function}:{q}"),
-                    Some(_) => {
-                        return Err(StatesError::runtime("The Lambda Invoke parameter 'Qualifier' must be a string"))
-                    }
-                };
-                if let Some(t) = params.get("InvocationType") {
-                    if t.as_str() != Some("RequestResponse") {
-                        return Err(StatesError::runtime("Only 'RequestResponse' Lambda invocations are supported"));
-                    }
-                }
-                let payload = params.get("Payload").cloned().unwrap_or_else(|| Value::Object(Map::new()));
-                (Call::Function(function, payload), "lambda", "invoke".to_string())
-            }
-            TaskTarget::LambdaArn(arn) => (Call::Function(arn.clone(), params.clone()), "lambda", arn.clone()),
-            TaskTarget::Other(resource) => {
-                (Call::Resource(resource.clone(), params.clone()), "resource", resource.clone())
-            }
-        };
+        let timeout = task_timeout(spec, effective, ctx)?;
+        let (call, resource_type, resource) = task_call(&spec.target, &params)?;
         self.emit(track, "TaskScheduled", Some(name), || {
             json!({
                 "resourceType": resource_type,
@@ -708,29 +784,7 @@ impl Run<'_> {
         });
         self.emit(track, "TaskStarted", Some(name), || json!({ "resourceType": resource_type, "resource": resource }));
         self.invocations.fetch_add(1, Ordering::Relaxed);
-        let is_invoke = matches!(spec.target, TaskTarget::LambdaInvoke);
-        let invoker = Arc::clone(&self.exec.invoker);
-        let invocation = async move {
-            match call {
-                Call::Function(function, payload) => invoker.invoke_function(&function, payload).await,
-                Call::Resource(resource, parameters) => invoker.invoke_resource(&resource, parameters).await,
-            }
-        };
-        let invocation: BoxFuture<'static, Result<Value, StatesError>> = match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                let mut join = AbortOnDrop(handle.spawn(invocation));
-                Box::pin(async move {
-                    match (&mut join.0).await {
-                        Ok(result) => result,
-                        Err(e) => Err(StatesError::new(
-                            names::TASK_FAILED,
-                            format!("the task invocation did not complete: {e}"),
-                        )),
-                    }
-                })
-            }
-            Err(_) => Box::pin(invocation),
-        };
+        let invocation = spawn_invocation(Arc::clone(&self.exec.invoker), call);
         let outcome = match timeout {
             None => invocation.await,
             Some(secs) => {
@@ -752,7 +806,7 @@ impl Run<'_> {
         };
         match outcome {
             Ok(payload) => {
-                let result = if is_invoke {
+                let result = if matches!(spec.target, TaskTarget::LambdaInvoke) {
                     lambda_invoke_envelope(payload, &uuid::Uuid::new_v4().to_string())
                 } else {
                     payload
@@ -782,26 +836,8 @@ impl Run<'_> {
         ctx: &Value,
         track: &mut Track,
     ) -> Result<Value, StatesError> {
-        let items = match &spec.items_path {
-            None => effective.clone(),
-            Some(path) => paths::select(path, effective, ctx)?,
-        };
-        let Value::Array(items) = items else {
-            return Err(StatesError::runtime(format!(
-                "The ItemsPath '{}' of the Map state '{name}' must select a JSON array, got {}",
-                spec.items_path.as_deref().unwrap_or("$"),
-                paths::quoted(&items)
-            )));
-        };
-        let requested = match &spec.max_concurrency {
-            Number::Fixed(n) => *n,
-            Number::Path(path) => read_count(path, effective, ctx, "MaxConcurrencyPath")?,
-        };
-        let cap = self.exec.max_map_concurrency.max(1);
-        let limit = match usize::try_from(requested) {
-            Ok(0) | Err(_) => cap,
-            Ok(n) => n.min(cap),
-        };
+        let items = map_items(name, spec, effective, ctx)?;
+        let limit = self.map_limit(spec, effective, ctx)?;
         let length = items.len();
         self.emit(track, "MapStateStarted", Some(name), || json!({ "length": length }));
         let started = track.prev;
@@ -818,75 +854,24 @@ impl Run<'_> {
                 if let Ok(mut r) = running.lock() {
                     r.insert(index);
                 }
-                self.iterations.fetch_add(1, Ordering::Relaxed);
-                self.emit(&mut it_track, "MapIterationStarted", Some(name), || json!({ "index": index, "name": name }));
-                // Let the other admitted iterations (and other tasks on the runtime) start before
-                // this one runs, even when it has nothing to wait for.
-                tokio::task::yield_now().await;
-                let input = match &spec.item_selector {
-                    None => Ok(item),
-                    Some(template) => {
-                        let item_ctx = if ctx.is_null() {
-                            Value::Null
-                        } else {
-                            let mut c = ctx.clone();
-                            if let Value::Object(map) = &mut c {
-                                map.insert("Map".to_string(), json!({ "Item": { "Index": index, "Value": item } }));
-                            }
-                            c
-                        };
-                        paths::expand_template(template, effective, &item_ctx)
-                    }
-                };
-                let result = match input {
-                    Ok(input) => self.run_scope(&spec.processor, input, &mut it_track).await,
-                    Err(e) => Err(e),
-                };
+                let input = iteration_input(spec, index, item, effective, ctx);
+                let result = self.map_iteration(name, spec, index, input, &mut it_track).await;
                 in_flight.fetch_sub(1, Ordering::Relaxed);
                 if let Ok(mut r) = running.lock() {
                     r.remove(&index);
                 }
-                match &result {
-                    Ok(_) => self.emit(
-                        &mut it_track,
-                        "MapIterationSucceeded",
-                        Some(name),
-                        || json!({ "index": index, "name": name }),
-                    ),
-                    Err(e) => self.emit(
-                        &mut it_track,
-                        "MapIterationFailed",
-                        Some(name),
-                        || json!({ "index": index, "name": name, "error": e.error, "cause": e.cause }),
-                    ),
-                }
                 (index, result)
             }
         });
-        let mut stream = futures::stream::iter(iterations).buffer_unordered(limit);
-        let mut results = vec![Value::Null; length];
-        let mut failure = None;
-        while let Some((index, result)) = stream.next().await {
-            match result {
-                Ok(value) => {
-                    if let Some(slot) = results.get_mut(index) {
-                        *slot = value;
-                    }
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        drop(stream);
+        let stream = futures::stream::iter(iterations).buffer_unordered(limit);
+        let outcome = collect_in_order(stream, length).await;
         if let Ok(mut m) = self.max_concurrency.lock() {
             let observed = peak.load(Ordering::Relaxed);
             let entry = m.entry(name.to_string()).or_insert(0);
             *entry = (*entry).max(observed);
         }
-        match failure {
-            Some(error) => {
+        match outcome {
+            Err(error) => {
                 let aborted: Vec<usize> = running.lock().map(|r| r.iter().copied().collect()).unwrap_or_default();
                 for index in aborted {
                     let mut t = track.child(index, started);
@@ -900,11 +885,56 @@ impl Run<'_> {
                 );
                 Err(error)
             }
-            None => {
+            Ok(results) => {
                 self.emit(track, "MapStateSucceeded", Some(name), || json!({}));
                 Ok(Value::Array(results))
             }
         }
+    }
+
+    /// How many iterations of a Map may run at once: its MaxConcurrency (0 = unbounded),
+    /// capped by the executor's limit.
+    fn map_limit(&self, spec: &MapSpec, effective: &Value, ctx: &Value) -> Result<usize, StatesError> {
+        let requested = match &spec.max_concurrency {
+            Number::Fixed(n) => *n,
+            Number::Path(path) => read_count(path, effective, ctx, "MaxConcurrencyPath")?,
+        };
+        let cap = self.exec.max_map_concurrency.max(1);
+        Ok(match usize::try_from(requested) {
+            Ok(0) | Err(_) => cap,
+            Ok(n) => n.min(cap),
+        })
+    }
+
+    /// Runs one Map iteration on its `input` (or fails with the error preparing it), between
+    /// its started and succeeded/failed events.
+    async fn map_iteration(
+        &self,
+        name: &str,
+        spec: &MapSpec,
+        index: usize,
+        input: Result<Value, StatesError>,
+        track: &mut Track,
+    ) -> Result<Value, StatesError> {
+        self.iterations.fetch_add(1, Ordering::Relaxed);
+        self.emit(track, "MapIterationStarted", Some(name), || json!({ "index": index, "name": name }));
+        // Let the other admitted iterations (and other tasks on the runtime) start before
+        // this one runs, even when it has nothing to wait for.
+        tokio::task::yield_now().await;
+        let result = match input {
+            Ok(input) => self.run_scope(&spec.processor, input, track).await,
+            Err(e) => Err(e),
+        };
+        match &result {
+            Ok(_) => self.emit(track, "MapIterationSucceeded", Some(name), || json!({ "index": index, "name": name })),
+            Err(e) => self.emit(
+                track,
+                "MapIterationFailed",
+                Some(name),
+                || json!({ "index": index, "name": name, "error": e.error, "cause": e.cause }),
+            ),
+        }
+        result
     }
 
     async fn parallel(

@@ -6,10 +6,11 @@
 use std::cmp::Ordering;
 
 use base64::Engine as _;
+use rand::Rng as _;
 use serde_json::{Map, Number, Value};
 
-use crate::error::{names, StatesError};
-use crate::paths;
+use crate::error::{names, IntrinsicSyntax, StatesError};
+use crate::{paths, random};
 
 /// Most intrinsic calls that may be nested inside one another in a field.
 const MAX_NESTING: usize = 10;
@@ -90,23 +91,23 @@ impl Parser {
     }
 
     /// Parses a whole expression: exactly one call and nothing after it.
-    fn parse_expression(mut self) -> Result<Call, String> {
+    fn parse_expression(mut self) -> Result<Call, IntrinsicSyntax> {
         self.skip_ws();
         let call = self.parse_call(1)?;
         self.skip_ws();
         if self.pos != self.chars.len() {
             let trailing: String = self.chars[self.pos..].iter().collect();
-            return Err(format!("unexpected text '{trailing}' after the intrinsic function call"));
+            return Err(IntrinsicSyntax::TrailingText(trailing));
         }
         Ok(call)
     }
 
-    fn parse_call(&mut self, depth: usize) -> Result<Call, String> {
+    fn parse_call(&mut self, depth: usize) -> Result<Call, IntrinsicSyntax> {
         if depth > MAX_NESTING {
-            return Err(format!("intrinsic functions can be nested at most {MAX_NESTING} deep"));
+            return Err(IntrinsicSyntax::TooDeep(MAX_NESTING));
         }
         if !self.rest_starts_with("States.") {
-            return Err("an intrinsic function name must start with 'States.'".to_string());
+            return Err(IntrinsicSyntax::MissingPrefix);
         }
         self.pos += "States.".len();
         let start = self.pos;
@@ -115,11 +116,11 @@ impl Parser {
         }
         let name = format!("States.{}", self.chars[start..self.pos].iter().collect::<String>());
         if !FUNCTIONS.iter().any(|(n, _, _)| *n == name) {
-            return Err(format!("unsupported intrinsic function '{name}'"));
+            return Err(IntrinsicSyntax::Unsupported(name));
         }
         self.skip_ws();
         if self.peek() != Some('(') {
-            return Err(format!("expected '(' after '{name}'"));
+            return Err(IntrinsicSyntax::ExpectedOpenParen(name));
         }
         self.pos += 1;
         let mut args = Vec::new();
@@ -137,8 +138,8 @@ impl Parser {
                         self.pos += 1;
                         break;
                     }
-                    Some(c) => return Err(format!("unexpected character '{c}' in the arguments of {name}")),
-                    None => return Err(format!("missing ')' to close {name}")),
+                    Some(found) => return Err(IntrinsicSyntax::UnexpectedInArguments { found, function: name }),
+                    None => return Err(IntrinsicSyntax::MissingCloseParen(name)),
                 }
             }
         }
@@ -147,7 +148,7 @@ impl Parser {
         Ok(call)
     }
 
-    fn parse_arg(&mut self, depth: usize) -> Result<Arg, String> {
+    fn parse_arg(&mut self, depth: usize) -> Result<Arg, IntrinsicSyntax> {
         match self.peek() {
             Some('\'') => self.parse_string(),
             Some('$') => self.parse_path(),
@@ -163,21 +164,21 @@ impl Parser {
                     "true" => Ok(Arg::Bool(true)),
                     "false" => Ok(Arg::Bool(false)),
                     "null" => Ok(Arg::Null),
-                    _ => Err(format!("unexpected argument '{word}'")),
+                    _ => Err(IntrinsicSyntax::UnexpectedArgument(word)),
                 }
             }
-            Some(c) => Err(format!("unexpected character '{c}' where an argument was expected")),
-            None => Err("missing argument".to_string()),
+            Some(c) => Err(IntrinsicSyntax::UnexpectedChar(c)),
+            None => Err(IntrinsicSyntax::MissingArgument),
         }
     }
 
-    fn parse_string(&mut self) -> Result<Arg, String> {
+    fn parse_string(&mut self) -> Result<Arg, IntrinsicSyntax> {
         self.pos += 1;
         let mut value = String::new();
         let mut raw = String::new();
         loop {
             match self.peek() {
-                None => return Err("unterminated string literal".to_string()),
+                None => return Err(IntrinsicSyntax::UnterminatedString),
                 Some('\'') => {
                     self.pos += 1;
                     return Ok(Arg::Str { value, raw });
@@ -191,12 +192,8 @@ impl Parser {
                             raw.push(c);
                             self.pos += 2;
                         }
-                        Some(c) => {
-                            return Err(format!(
-                                "invalid escape sequence '\\{c}' in a string literal (only \\', \\{{, \\}} and \\\\ are allowed)"
-                            ))
-                        }
-                        None => return Err("unterminated string literal".to_string()),
+                        Some(c) => return Err(IntrinsicSyntax::InvalidEscape(c)),
+                        None => return Err(IntrinsicSyntax::UnterminatedString),
                     }
                 }
                 Some(c) => {
@@ -208,7 +205,7 @@ impl Parser {
         }
     }
 
-    fn parse_path(&mut self) -> Result<Arg, String> {
+    fn parse_path(&mut self) -> Result<Arg, IntrinsicSyntax> {
         let start = self.pos;
         let mut depth = 0usize;
         let mut quote: Option<char> = None;
@@ -238,21 +235,21 @@ impl Parser {
         Ok(Arg::Path(path))
     }
 
-    fn parse_number(&mut self) -> Result<Arg, String> {
+    fn parse_number(&mut self) -> Result<Arg, IntrinsicSyntax> {
         let start = self.pos;
         while self.peek().is_some_and(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E')) {
             self.pos += 1;
         }
         let text: String = self.chars[start..self.pos].iter().collect();
-        text.parse::<Number>().map(Arg::Number).map_err(|_| format!("invalid number '{text}'"))
+        text.parse::<Number>().map(Arg::Number).map_err(|_| IntrinsicSyntax::InvalidNumber(text))
     }
 }
 
 /// Checks the argument count, and for `States.Format` with a literal template, that the
 /// number of placeholders matches.
-fn check_arity(call: &Call) -> Result<(), String> {
+fn check_arity(call: &Call) -> Result<(), IntrinsicSyntax> {
     let Some((_, min, max)) = FUNCTIONS.iter().find(|(n, _, _)| *n == call.name) else {
-        return Err(format!("unsupported intrinsic function '{}'", call.name));
+        return Err(IntrinsicSyntax::Unsupported(call.name.clone()));
     };
     let count = call.args.len();
     let too_many = max.is_some_and(|m| count > m);
@@ -262,16 +259,13 @@ fn check_arity(call: &Call) -> Result<(), String> {
             Some(m) => format!("{min} to {m}"),
             None => format!("at least {min}"),
         };
-        return Err(format!("{} takes {expected} argument(s) but {count} were given", call.name));
+        return Err(IntrinsicSyntax::Arity { function: call.name.clone(), expected, given: count });
     }
     if call.name == "States.Format" {
         if let Some(Arg::Str { raw, .. }) = call.args.first() {
             let placeholders = format_pieces(raw, true).iter().filter(|p| p.is_none()).count();
             if placeholders != count - 1 {
-                return Err(format!(
-                    "States.Format has {placeholders} placeholder(s) but {} value argument(s)",
-                    count - 1
-                ));
+                return Err(IntrinsicSyntax::FormatPlaceholders { placeholders, values: count - 1 });
             }
         }
     }
@@ -308,7 +302,7 @@ pub fn is_intrinsic(expr: &str) -> bool {
 
 /// Load-time check: parses the call and checks the function name is supported and the
 /// argument count is valid. `Err` carries the message.
-pub fn validate(expr: &str) -> Result<(), String> {
+pub fn validate(expr: &str) -> Result<(), IntrinsicSyntax> {
     Parser::new(expr).parse_expression().map(|_| ())
 }
 
@@ -589,23 +583,8 @@ fn math_random(args: &Args<'_>) -> Result<Value, StatesError> {
     if start >= end {
         return Err(args.fail(format!("the start ({start}) must be less than the end ({end})")));
     }
-    let seed = if args.values.len() > 2 {
-        args.integer(2)? as u64
-    } else {
-        let random = uuid::Uuid::new_v4().as_u128();
-        (random as u64) ^ ((random >> 64) as u64)
-    };
-    let span = (i128::from(end) - i128::from(start)) as u128;
-    let offset = u128::from(splitmix64(seed)) % span;
-    Ok(Value::from((i128::from(start) + offset as i128) as i64))
-}
-
-/// One output of the SplitMix64 generator for `seed`: a well-mixed 64-bit value.
-fn splitmix64(seed: u64) -> u64 {
-    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    let seed = if args.values.len() > 2 { args.integer(2)? as u64 } else { random::entropy_seed() };
+    Ok(Value::from(random::seeded(seed).random_range(start..end)))
 }
 
 /// JSON equality where numbers compare by value (`1` equals `1.0`).
@@ -850,13 +829,18 @@ mod tests {
     #[test]
     fn validate_checks_names_arity_and_syntax() {
         assert!(validate("States.Array($.a, 'x', 1, true, null)").is_ok());
-        assert!(validate("States.Unknown(1)").unwrap_err().contains("unsupported"));
-        assert!(validate("States.ArrayLength()").unwrap_err().contains("takes 1"));
+        assert_eq!(validate("States.Unknown(1)"), Err(IntrinsicSyntax::Unsupported("States.Unknown".into())));
+        let arity = validate("States.ArrayLength()").unwrap_err();
+        assert_eq!(arity.to_string(), "States.ArrayLength takes 1 argument(s) but 0 were given");
         assert!(validate("States.UUID(1)").is_err());
-        assert!(validate("States.Array('open").is_err());
+        assert_eq!(validate("States.Array('open"), Err(IntrinsicSyntax::UnterminatedString));
         assert!(validate("States.Array(1) extra").is_err());
         assert!(validate("States.Array(1,)").is_err());
-        assert!(validate("States.Array('bad \\n escape')").is_err());
+        let escape = validate("States.Array('bad \\n escape')").unwrap_err();
+        assert_eq!(
+            escape.to_string(),
+            r"invalid escape sequence '\n' in a string literal (only \', \{, \} and \\ are allowed)"
+        );
         assert!(validate("States.Array($.a[)").is_err());
         assert!(validate("States.Array(maybe)").is_err());
     }
@@ -866,7 +850,7 @@ mod tests {
         let ten = format!("{}1{}", "States.Array(".repeat(10), ")".repeat(10));
         assert!(validate(&ten).is_ok());
         let eleven = format!("{}1{}", "States.Array(".repeat(11), ")".repeat(11));
-        assert!(validate(&eleven).unwrap_err().contains("nested"));
+        assert_eq!(validate(&eleven), Err(IntrinsicSyntax::TooDeep(10)));
     }
 
     #[test]

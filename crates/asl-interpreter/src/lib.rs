@@ -19,20 +19,23 @@
 //! ```
 
 pub mod bench_support;
-pub mod choice;
-pub mod clock;
-pub mod definition;
-pub mod error;
-pub mod executor;
+mod choice;
+mod clock;
+mod definition;
+mod error;
+mod executor;
 pub mod history;
-pub mod intrinsics;
+mod intrinsics;
 pub mod invoker;
-pub mod paths;
+mod paths;
+mod random;
 mod time;
 
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use definition::{substitute, StateMachine};
-pub use error::{LoadError, StatesError};
+pub use error::{
+    names, IntrinsicSyntax, LoadError, PathError, PathSyntax, StatesError, TemplateError, TemplateProblem,
+};
 pub use executor::{Execution, ExecutionStatus, Executor, DEFAULT_MAX_MAP_CONCURRENCY, DEFAULT_PAYLOAD_LIMIT};
 pub use history::{ExecutionStats, HistoryEvent, Observer};
 pub use invoker::{

@@ -10,7 +10,7 @@
 use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
 
-use crate::error::{names, StatesError};
+use crate::error::{names, PathError, PathSyntax, StatesError, TemplateError, TemplateProblem};
 use crate::intrinsics;
 
 /// Longest rendition of a JSON document quoted in an error cause.
@@ -42,16 +42,17 @@ struct Prepared {
 
 /// Splits the root, rewrites the path and classifies it; the result has been parsed by
 /// `serde_json_path` successfully.
-fn prepare(path: &str) -> Result<Prepared, String> {
+fn prepare(path: &str) -> Result<Prepared, PathError> {
     let (root, rest) = if let Some(rest) = path.strip_prefix("$$") {
         (Root::Context, rest)
     } else if let Some(rest) = path.strip_prefix('$') {
         (Root::Input, rest)
     } else {
-        return Err(format!("the path '{path}' must begin with '$' or '$$'"));
+        return Err(PathError::Root(path.to_string()));
     };
-    let (normalized, segments) = normalize(rest).map_err(|m| format!("invalid path '{path}': {m}"))?;
-    let compiled = JsonPath::parse(&normalized).map_err(|e| format!("invalid path '{path}': {e}"))?;
+    let syntax = |reason| PathError::Syntax { path: path.to_string(), reason };
+    let (normalized, segments) = normalize(rest).map_err(syntax)?;
+    let compiled = JsonPath::parse(&normalized).map_err(|e| syntax(PathSyntax::JsonPath(e.to_string())))?;
     Ok(Prepared { root, compiled, segments })
 }
 
@@ -83,7 +84,7 @@ fn quote_name(name: &str) -> String {
 
 /// Rewrites the part of a path after its `$` root. Returns the `$`-rooted normalized path
 /// and, for a definite path, its segments.
-fn normalize(rest: &str) -> Result<(String, Option<Vec<Segment>>), String> {
+fn normalize(rest: &str) -> Result<(String, Option<Vec<Segment>>), PathSyntax> {
     let chars: Vec<char> = rest.chars().collect();
     let mut out = String::from("$");
     let mut segments = Some(Vec::new());
@@ -117,10 +118,10 @@ fn normalize(rest: &str) -> Result<(String, Option<Vec<Segment>>), String> {
                 }
                 let name: String = chars[start..i].iter().collect();
                 if name.is_empty() {
-                    return Err("empty member name after '.'".to_string());
+                    return Err(PathSyntax::EmptyMember);
                 }
                 if name.chars().any(char::is_whitespace) {
-                    return Err(format!("member name '{name}' contains whitespace; use bracket notation"));
+                    return Err(PathSyntax::WhitespaceInMember(name));
                 }
                 if is_shorthand_name(&name) {
                     if !descent {
@@ -152,14 +153,14 @@ fn normalize(rest: &str) -> Result<(String, Option<Vec<Segment>>), String> {
                 }
                 i = end + 1;
             }
-            c => return Err(format!("unexpected character '{c}'")),
+            c => return Err(PathSyntax::UnexpectedChar(c)),
         }
     }
     Ok((out, segments))
 }
 
 /// Index of the `]` closing the `[` at `open`, skipping quoted strings and nested brackets.
-fn matching_bracket(chars: &[char], open: usize) -> Result<usize, String> {
+fn matching_bracket(chars: &[char], open: usize) -> Result<usize, PathSyntax> {
     let mut depth = 0usize;
     let mut quote: Option<char> = None;
     let mut i = open;
@@ -186,7 +187,7 @@ fn matching_bracket(chars: &[char], open: usize) -> Result<usize, String> {
         }
         i += 1;
     }
-    Err("unclosed '['".to_string())
+    Err(PathSyntax::UnclosedBracket)
 }
 
 /// Classifies a bracket selector: a single quoted name or a single integer index is
@@ -270,7 +271,7 @@ pub fn select(path: &str, input: &Value, context: &Value) -> Result<Value, State
 /// Like [`select`] but returns `Ok(None)` instead of an error when a definite path matches
 /// nothing (used by Choice `IsPresent` and `Variable`).
 pub fn select_opt(path: &str, input: &Value, context: &Value) -> Result<Option<Value>, StatesError> {
-    let prepared = prepare(path).map_err(StatesError::runtime)?;
+    let prepared = prepare(path).map_err(|e| StatesError::runtime(e.to_string()))?;
     let doc = match prepared.root {
         Root::Input => input,
         Root::Context => context,
@@ -283,28 +284,23 @@ pub fn select_opt(path: &str, input: &Value, context: &Value) -> Result<Option<V
     }
 }
 
-/// Load-time check of a Path string (syntax; `$`/`$$` prefix). `Err` carries the message.
-pub fn validate_path(path: &str) -> Result<(), String> {
+/// Load-time check of a Path string (syntax; `$`/`$$` prefix).
+pub fn validate_path(path: &str) -> Result<(), PathError> {
     prepare(path).map(|_| ())
 }
 
-/// Segments of a reference path, or a message saying why it is not one.
-fn reference_segments(path: &str) -> Result<Vec<Segment>, String> {
+/// Segments of a reference path, or why it is not one.
+fn reference_segments(path: &str) -> Result<Vec<Segment>, PathError> {
     if path.starts_with("$$") {
-        return Err(format!("the reference path '{path}' must not refer to the context object ('$$')"));
+        return Err(PathError::ContextReference(path.to_string()));
     }
     let prepared = prepare(path)?;
-    prepared.segments.ok_or_else(|| {
-        format!(
-            "the reference path '{path}' must identify a single node: wildcards, filters, slices, \
-             unions and descent ('..') are not allowed"
-        )
-    })
+    prepared.segments.ok_or_else(|| PathError::Indefinite(path.to_string()))
 }
 
 /// Load-time check of a reference path (used by `ResultPath`): only definite, `$`-rooted,
-/// no `$$`. `Err` carries the message.
-pub fn validate_reference_path(path: &str) -> Result<(), String> {
+/// no `$$`.
+pub fn validate_reference_path(path: &str) -> Result<(), PathError> {
     reference_segments(path).map(|_| ())
 }
 
@@ -323,7 +319,7 @@ pub fn apply_result_path(
         Some(None) => return Ok(input.clone()),
         Some(Some(path)) => path,
     };
-    let segments = reference_segments(path).map_err(StatesError::runtime)?;
+    let segments = reference_segments(path).map_err(|e| StatesError::runtime(e.to_string()))?;
     if segments.is_empty() {
         return Ok(result);
     }
@@ -426,27 +422,29 @@ fn pointer_token(token: &str) -> String {
 }
 
 /// Load-time validation of a payload template: every `.$` value is a string that is a valid
-/// path or a valid intrinsic call. `Err((location, message))`, where location is a JSON
-/// Pointer to the offending key, e.g. `/items/0/name.$`.
-pub fn validate_template(template: &Value) -> Result<(), (String, String)> {
+/// path or a valid intrinsic call; the error locates the offending key.
+pub fn validate_template(template: &Value) -> Result<(), TemplateError> {
     validate_at(template, "")
 }
 
-fn validate_at(template: &Value, location: &str) -> Result<(), (String, String)> {
+fn validate_at(template: &Value, location: &str) -> Result<(), TemplateError> {
     match template {
         Value::Object(map) => {
             for (key, value) in map {
                 let here = format!("{location}/{}", pointer_token(key));
                 if key.ends_with(".$") {
                     let Some(expr) = value.as_str() else {
-                        return Err((
-                            here,
-                            format!("the value of '{key}' must be a string holding a path or an intrinsic function"),
-                        ));
+                        return Err(TemplateError {
+                            location: here,
+                            problem: TemplateProblem::NotAString(key.clone()),
+                        });
                     };
-                    let checked =
-                        if intrinsics::is_intrinsic(expr) { intrinsics::validate(expr) } else { validate_path(expr) };
-                    checked.map_err(|message| (here, message))?;
+                    let checked = if intrinsics::is_intrinsic(expr) {
+                        intrinsics::validate(expr).map_err(TemplateProblem::from)
+                    } else {
+                        validate_path(expr).map_err(TemplateProblem::from)
+                    };
+                    checked.map_err(|problem| TemplateError { location: here, problem })?;
                 } else {
                     validate_at(value, &here)?;
                 }
@@ -466,6 +464,7 @@ fn validate_at(template: &Value, location: &str) -> Result<(), (String, String)>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::IntrinsicSyntax;
     use serde_json::json;
 
     fn input() -> Value {
@@ -583,7 +582,7 @@ mod tests {
         assert!(validate_reference_path("$.a[*]").is_err());
         assert!(validate_reference_path("$..a").is_err());
         assert!(validate_reference_path("$.a[0:1]").is_err());
-        assert!(validate_reference_path("$$.Execution").unwrap_err().contains("context"));
+        assert_eq!(validate_reference_path("$$.Execution"), Err(PathError::ContextReference("$$.Execution".into())));
         assert!(validate_reference_path("a").is_err());
     }
 
@@ -694,12 +693,14 @@ mod tests {
     #[test]
     fn validate_template_reports_json_pointer_location() {
         assert!(validate_template(&json!({"a.$": "$.x", "b": [{"c.$": "States.UUID()"}]})).is_ok());
-        let (loc, _) = validate_template(&json!({"b": [1, {"c.$": "nope"}]})).unwrap_err();
-        assert_eq!(loc, "/b/1/c.$");
-        let (loc, msg) = validate_template(&json!({"x/y.$": 1})).unwrap_err();
-        assert_eq!(loc, "/x~1y.$");
-        assert!(msg.contains("string"));
-        let (loc, _) = validate_template(&json!({"f.$": "States.Nope(1)"})).unwrap_err();
-        assert_eq!(loc, "/f.$");
+        let e = validate_template(&json!({"b": [1, {"c.$": "nope"}]})).unwrap_err();
+        assert_eq!(e.location, "/b/1/c.$");
+        assert_eq!(e.problem, TemplateProblem::Path(PathError::Root("nope".into())));
+        let e = validate_template(&json!({"x/y.$": 1})).unwrap_err();
+        assert_eq!(e.location, "/x~1y.$");
+        assert!(e.problem.to_string().contains("string"));
+        let e = validate_template(&json!({"f.$": "States.Nope(1)"})).unwrap_err();
+        assert_eq!(e.location, "/f.$");
+        assert_eq!(e.problem, TemplateProblem::Intrinsic(IntrinsicSyntax::Unsupported("States.Nope".into())));
     }
 }

@@ -126,144 +126,14 @@ fn parse_converse_like(
     config: &Config,
     max_token_keys: &[&str],
 ) -> Result<ConverseLike, ApiError> {
-    let messages = match body.get("messages") {
-        Some(Value::Array(m)) if !m.is_empty() => m,
-        Some(Value::Array(_)) => {
-            return Err(ApiError::validation(
-                "A conversation must start with a user message. Try again with a conversation that starts with a user message.",
-            ))
-        }
-        Some(other) => return Err(constraint("messages", other, "Member must be a list")),
-        None => {
-            return Err(ApiError::validation(
-                "1 validation error detected: Value null at 'messages' failed to satisfy constraint: Member must not be null",
-            ))
-        }
-    };
-    let mut previous: Option<&str> = None;
-    let mut uses_tools = false;
-    for (i, message) in messages.iter().enumerate() {
-        let role = message.get("role").and_then(Value::as_str);
-        let role = match role {
-            Some(r @ ("user" | "assistant")) => r,
-            _ => {
-                return Err(constraint(
-                    &format!("messages.{}.member.role", i + 1),
-                    message.get("role").unwrap_or(&Value::Null),
-                    "Member must satisfy enum value set: [user, assistant]",
-                ))
-            }
-        };
-        if i == 0 && role != "user" {
-            return Err(ApiError::validation(
-                "A conversation must start with a user message. Try again with a conversation that starts with a user message.",
-            ));
-        }
-        if previous == Some(role) {
-            return Err(ApiError::validation(
-                "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.",
-            ));
-        }
-        previous = Some(role);
-        let Some(content) = message.get("content").and_then(Value::as_array) else {
-            return Err(constraint(
-                &format!("messages.{}.member.content", i + 1),
-                message.get("content").unwrap_or(&Value::Null),
-                "Member must not be null",
-            ));
-        };
-        uses_tools |= content.iter().any(|b| b.get("toolUse").is_some() || b.get("toolResult").is_some());
-    }
+    let (messages, uses_tools) = converse_messages(body)?;
     if let Some(system) = body.get("system") {
         if !system.is_array() {
             return Err(constraint("system", system, "Member must be a list"));
         }
     }
-
-    let empty = Map::new();
-    let inference = match body.get("inferenceConfig") {
-        Some(Value::Object(m)) => m,
-        None | Some(Value::Null) => &empty,
-        Some(other) => return Err(constraint("inferenceConfig", other, "Member must be a structure")),
-    };
-    let mut max_tokens = None;
-    for key in max_token_keys {
-        if let Some(n) = max_tokens_field(inference, key, &format!("inferenceConfig.{key}"), config)? {
-            max_tokens = Some(n);
-        }
-    }
-    ranged(inference, "temperature", "inferenceConfig.temperature", 0.0, 1.0)?;
-    ranged(inference, "topP", "inferenceConfig.topP", 0.0, 1.0)?;
-    ranged(inference, "top_p", "inferenceConfig.top_p", 0.0, 1.0)?;
-
-    let mut tools = Vec::new();
-    let mut choice = ToolChoice::Auto;
-    match body.get("toolConfig") {
-        None | Some(Value::Null) => {
-            if uses_tools {
-                return Err(ApiError::validation(
-                    "The toolConfig field must be defined when using toolUse and toolResult content blocks.",
-                ));
-            }
-        }
-        Some(Value::Object(tool_config)) => {
-            let Some(list) = tool_config.get("tools").and_then(Value::as_array) else {
-                return Err(ApiError::validation(
-                    "1 validation error detected: Value null at 'toolConfig.tools' failed to satisfy constraint: Member must not be null",
-                ));
-            };
-            for (i, tool) in list.iter().enumerate() {
-                let Some(spec) = tool.get("toolSpec") else {
-                    continue;
-                };
-                let name = spec.get("name").and_then(Value::as_str).unwrap_or("");
-                if !valid_tool_name(name) {
-                    return Err(constraint(
-                        &format!("toolConfig.tools.{}.member.toolSpec.name", i + 1),
-                        spec.get("name").unwrap_or(&Value::Null),
-                        "Member must satisfy regular expression pattern: [a-zA-Z0-9_-]+ and have length between 1 and 64",
-                    ));
-                }
-                let schema = spec.get("inputSchema").and_then(|s| s.get("json"));
-                let Some(schema @ Value::Object(_)) = schema else {
-                    return Err(ApiError::validation(format!(
-                        "The inputSchema of tool {name} must contain a JSON schema object in its json field."
-                    )));
-                };
-                if tools.iter().any(|t: &ToolDef| t.name == name) {
-                    return Err(ApiError::validation(format!(
-                        "The toolConfig contains more than one tool named {name}."
-                    )));
-                }
-                tools.push(ToolDef { name: name.to_string(), schema: schema.clone() });
-            }
-            if tools.is_empty() {
-                return Err(ApiError::validation("The toolConfig field must contain at least one tool specification."));
-            }
-            match tool_config.get("toolChoice") {
-                None | Some(Value::Null) => {}
-                Some(Value::Object(tc)) => {
-                    choice = if tc.contains_key("any") {
-                        ToolChoice::Any
-                    } else if tc.contains_key("auto") {
-                        ToolChoice::Auto
-                    } else if let Some(tool) = tc.get("tool") {
-                        let name = tool.get("name").and_then(Value::as_str).unwrap_or("");
-                        if !tools.iter().any(|t| t.name == name) {
-                            return Err(ApiError::validation(format!(
-                                "The tool {name} specified in toolChoice is not defined in toolConfig.tools."
-                            )));
-                        }
-                        ToolChoice::Tool(name.to_string())
-                    } else {
-                        return Err(ApiError::validation("toolChoice must contain exactly one of auto, any or tool."));
-                    };
-                }
-                Some(other) => return Err(constraint("toolConfig.toolChoice", other, "Member must be a structure")),
-            }
-        }
-        Some(other) => return Err(constraint("toolConfig", other, "Member must be a structure")),
-    }
+    let max_tokens = inference_config(body, config, max_token_keys)?;
+    let (tools, choice) = tool_config(body, uses_tools)?;
 
     let last_user = messages
         .iter()
@@ -286,6 +156,157 @@ fn parse_converse_like(
         },
         input_tokens: tokens_for_chars(chars).max(1),
     })
+}
+
+const MUST_START_WITH_USER: &str =
+    "A conversation must start with a user message. Try again with a conversation that starts with a user message.";
+
+/// The conversation, checked to start with the user and alternate roles, and whether any
+/// message carries tool use or tool result blocks.
+fn converse_messages(body: &Map<String, Value>) -> Result<(&Vec<Value>, bool), ApiError> {
+    let messages = match body.get("messages") {
+        Some(Value::Array(m)) if !m.is_empty() => m,
+        Some(Value::Array(_)) => return Err(ApiError::validation(MUST_START_WITH_USER)),
+        Some(other) => return Err(constraint("messages", other, "Member must be a list")),
+        None => {
+            return Err(ApiError::validation(
+                "1 validation error detected: Value null at 'messages' failed to satisfy constraint: Member must not be null",
+            ))
+        }
+    };
+    let mut previous: Option<&str> = None;
+    let mut uses_tools = false;
+    for (i, message) in messages.iter().enumerate() {
+        let role = match message.get("role").and_then(Value::as_str) {
+            Some(r @ ("user" | "assistant")) => r,
+            _ => {
+                return Err(constraint(
+                    &format!("messages.{}.member.role", i + 1),
+                    message.get("role").unwrap_or(&Value::Null),
+                    "Member must satisfy enum value set: [user, assistant]",
+                ))
+            }
+        };
+        if i == 0 && role != "user" {
+            return Err(ApiError::validation(MUST_START_WITH_USER));
+        }
+        if previous == Some(role) {
+            return Err(ApiError::validation(
+                "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.",
+            ));
+        }
+        previous = Some(role);
+        let Some(content) = message.get("content").and_then(Value::as_array) else {
+            return Err(constraint(
+                &format!("messages.{}.member.content", i + 1),
+                message.get("content").unwrap_or(&Value::Null),
+                "Member must not be null",
+            ));
+        };
+        uses_tools |= content.iter().any(|b| b.get("toolUse").is_some() || b.get("toolResult").is_some());
+    }
+    Ok((messages, uses_tools))
+}
+
+/// Checks `inferenceConfig` and returns its output limit (the last of `max_token_keys` given).
+fn inference_config(
+    body: &Map<String, Value>,
+    config: &Config,
+    max_token_keys: &[&str],
+) -> Result<Option<u64>, ApiError> {
+    let empty = Map::new();
+    let inference = match body.get("inferenceConfig") {
+        Some(Value::Object(m)) => m,
+        None | Some(Value::Null) => &empty,
+        Some(other) => return Err(constraint("inferenceConfig", other, "Member must be a structure")),
+    };
+    let mut max_tokens = None;
+    for key in max_token_keys {
+        if let Some(n) = max_tokens_field(inference, key, &format!("inferenceConfig.{key}"), config)? {
+            max_tokens = Some(n);
+        }
+    }
+    ranged(inference, "temperature", "inferenceConfig.temperature", 0.0, 1.0)?;
+    ranged(inference, "topP", "inferenceConfig.topP", 0.0, 1.0)?;
+    ranged(inference, "top_p", "inferenceConfig.top_p", 0.0, 1.0)?;
+    Ok(max_tokens)
+}
+
+/// The tools of `toolConfig` and the tool choice; tool blocks in the conversation require it.
+fn tool_config(body: &Map<String, Value>, uses_tools: bool) -> Result<(Vec<ToolDef>, ToolChoice), ApiError> {
+    let tool_config = match body.get("toolConfig") {
+        None | Some(Value::Null) if uses_tools => {
+            return Err(ApiError::validation(
+                "The toolConfig field must be defined when using toolUse and toolResult content blocks.",
+            ))
+        }
+        None | Some(Value::Null) => return Ok((Vec::new(), ToolChoice::Auto)),
+        Some(Value::Object(tool_config)) => tool_config,
+        Some(other) => return Err(constraint("toolConfig", other, "Member must be a structure")),
+    };
+    let Some(list) = tool_config.get("tools").and_then(Value::as_array) else {
+        return Err(ApiError::validation(
+            "1 validation error detected: Value null at 'toolConfig.tools' failed to satisfy constraint: Member must not be null",
+        ));
+    };
+    let tools = tool_specs(list)?;
+    let choice = match tool_config.get("toolChoice") {
+        None | Some(Value::Null) => ToolChoice::Auto,
+        Some(Value::Object(tc)) => tool_choice(tc, &tools)?,
+        Some(other) => return Err(constraint("toolConfig.toolChoice", other, "Member must be a structure")),
+    };
+    Ok((tools, choice))
+}
+
+/// The `toolSpec` entries of `toolConfig.tools`: valid, uniquely named, at least one.
+fn tool_specs(list: &[Value]) -> Result<Vec<ToolDef>, ApiError> {
+    let mut tools: Vec<ToolDef> = Vec::new();
+    for (i, tool) in list.iter().enumerate() {
+        let Some(spec) = tool.get("toolSpec") else {
+            continue;
+        };
+        let name = spec.get("name").and_then(Value::as_str).unwrap_or("");
+        if !valid_tool_name(name) {
+            return Err(constraint(
+                &format!("toolConfig.tools.{}.member.toolSpec.name", i + 1),
+                spec.get("name").unwrap_or(&Value::Null),
+                "Member must satisfy regular expression pattern: [a-zA-Z0-9_-]+ and have length between 1 and 64",
+            ));
+        }
+        let schema = spec.get("inputSchema").and_then(|s| s.get("json"));
+        let Some(schema @ Value::Object(_)) = schema else {
+            return Err(ApiError::validation(format!(
+                "The inputSchema of tool {name} must contain a JSON schema object in its json field."
+            )));
+        };
+        if tools.iter().any(|t| t.name == name) {
+            return Err(ApiError::validation(format!("The toolConfig contains more than one tool named {name}.")));
+        }
+        tools.push(ToolDef { name: name.to_string(), schema: schema.clone() });
+    }
+    if tools.is_empty() {
+        return Err(ApiError::validation("The toolConfig field must contain at least one tool specification."));
+    }
+    Ok(tools)
+}
+
+/// `toolConfig.toolChoice`: exactly one of `auto`, `any` or a defined `tool`.
+fn tool_choice(tc: &Map<String, Value>, tools: &[ToolDef]) -> Result<ToolChoice, ApiError> {
+    if tc.contains_key("any") {
+        Ok(ToolChoice::Any)
+    } else if tc.contains_key("auto") {
+        Ok(ToolChoice::Auto)
+    } else if let Some(tool) = tc.get("tool") {
+        let name = tool.get("name").and_then(Value::as_str).unwrap_or("");
+        if !tools.iter().any(|t| t.name == name) {
+            return Err(ApiError::validation(format!(
+                "The tool {name} specified in toolChoice is not defined in toolConfig.tools."
+            )));
+        }
+        Ok(ToolChoice::Tool(name.to_string()))
+    } else {
+        Err(ApiError::validation("toolChoice must contain exactly one of auto, any or tool."))
+    }
 }
 
 fn stop_reason(stop: Stop) -> &'static str {
@@ -317,29 +338,29 @@ pub(crate) fn converse_plan(model_id: &str, body: &[u8], config: &Config) -> Res
     let body = parse_object(body)?;
     let parsed = parse_converse_like(model_id, &body, config, &["maxTokens"])?;
     let input_tokens = parsed.input_tokens;
-    let gen = parsed.gen;
-    let max_output = gen.max_tokens;
     let config = config.clone();
-    Ok(Plan {
-        input_tokens,
-        max_output,
-        images: 0,
-        blocking: false,
-        render: Box::new(move || {
-            let out = engine::generate(&gen);
-            let body = json!({
-                "output": { "message": { "role": "assistant", "content": converse_content(&gen, &out) } },
-                "stopReason": stop_reason(out.stop),
-                "usage": {
-                    "inputTokens": input_tokens,
-                    "outputTokens": out.output_tokens,
-                    "totalTokens": input_tokens + out.output_tokens,
-                },
-                "metrics": { "latencyMs": reported_latency(&config, out.output_tokens) },
-            });
-            Rendered { body: body.to_string().into_bytes(), output_tokens: out.output_tokens }
+    Ok(text_plan(input_tokens, parsed.gen, move |gen, out| {
+        let mut body = converse_answer(gen, out, input_tokens);
+        body.insert("metrics".into(), json!({ "latencyMs": reported_latency(&config, out.output_tokens) }));
+        Value::Object(body)
+    }))
+}
+
+/// The answer fields Converse and Nova's native format share: the message, the stop
+/// reason and the token usage.
+fn converse_answer(gen: &GenRequest, out: &Generated, input_tokens: u64) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("output".into(), json!({ "message": { "role": "assistant", "content": converse_content(gen, out) } }));
+    body.insert("stopReason".into(), json!(stop_reason(out.stop)));
+    body.insert(
+        "usage".into(),
+        json!({
+            "inputTokens": input_tokens,
+            "outputTokens": out.output_tokens,
+            "totalTokens": input_tokens + out.output_tokens,
         }),
-    })
+    );
+    body
 }
 
 fn text_plan(
@@ -414,57 +435,10 @@ fn anthropic_plan(model_id: &str, body: &Map<String, Value>, config: &Config) ->
     }
     let max_tokens =
         max_tokens_field(body, "max_tokens", "max_tokens", config)?.ok_or_else(|| missing_key("max_tokens"))?;
-    let messages = match body.get("messages") {
-        Some(Value::Array(m)) if !m.is_empty() => m,
-        Some(_) => {
-            return Err(ApiError::validation(
-                "Malformed input request: #/messages: expected minimum item count: 1, please reformat your input and try again.",
-            ))
-        }
-        None => return Err(missing_key("messages")),
-    };
-    for message in messages {
-        match message.get("role").and_then(Value::as_str) {
-            Some("user" | "assistant") => {}
-            _ => {
-                return Err(ApiError::validation(
-                    "Malformed input request: #/messages: role must be one of [user, assistant], please reformat your input and try again.",
-                ))
-            }
-        }
-    }
+    let messages = anthropic_messages(body)?;
     ranged(body, "temperature", "temperature", 0.0, 1.0)?;
-    let mut tools = Vec::new();
-    if let Some(list) = body.get("tools").and_then(Value::as_array) {
-        for tool in list {
-            let name = tool.get("name").and_then(Value::as_str).unwrap_or("");
-            let Some(schema @ Value::Object(_)) = tool.get("input_schema") else {
-                continue;
-            };
-            if !valid_tool_name(name) {
-                return Err(ApiError::validation(format!(
-                    "tools: tool name '{name}' must match ^[a-zA-Z0-9_-]{{1,64}}$"
-                )));
-            }
-            tools.push(ToolDef { name: name.to_string(), schema: schema.clone() });
-        }
-    }
-    let choice = match body.get("tool_choice") {
-        None | Some(Value::Null) => ToolChoice::Auto,
-        Some(tc) => match tc.get("type").and_then(Value::as_str) {
-            Some("auto") => ToolChoice::Auto,
-            Some("any") => ToolChoice::Any,
-            Some("none") => ToolChoice::None,
-            Some("tool") => {
-                let name = tc.get("name").and_then(Value::as_str).unwrap_or("");
-                if !tools.iter().any(|t| t.name == name) {
-                    return Err(ApiError::validation(format!("tool_choice: tool '{name}' is not defined in tools")));
-                }
-                ToolChoice::Tool(name.to_string())
-            }
-            _ => return Err(ApiError::validation("tool_choice.type must be one of auto, any, tool or none")),
-        },
-    };
+    let tools = anthropic_tools(body)?;
+    let choice = anthropic_tool_choice(body, &tools)?;
     let (prompt, after_tool_result) = messages
         .iter()
         .rev()
@@ -508,21 +482,76 @@ fn anthropic_plan(model_id: &str, body: &Map<String, Value>, config: &Config) ->
     }))
 }
 
+/// The non-empty `messages` of an Anthropic body, each from the user or the assistant.
+fn anthropic_messages(body: &Map<String, Value>) -> Result<&Vec<Value>, ApiError> {
+    let messages = match body.get("messages") {
+        Some(Value::Array(m)) if !m.is_empty() => m,
+        Some(_) => {
+            return Err(ApiError::validation(
+                "Malformed input request: #/messages: expected minimum item count: 1, please reformat your input and try again.",
+            ))
+        }
+        None => return Err(missing_key("messages")),
+    };
+    for message in messages {
+        match message.get("role").and_then(Value::as_str) {
+            Some("user" | "assistant") => {}
+            _ => {
+                return Err(ApiError::validation(
+                    "Malformed input request: #/messages: role must be one of [user, assistant], please reformat your input and try again.",
+                ))
+            }
+        }
+    }
+    Ok(messages)
+}
+
+/// The tools with an object `input_schema` (others are skipped), validly named.
+fn anthropic_tools(body: &Map<String, Value>) -> Result<Vec<ToolDef>, ApiError> {
+    let mut tools = Vec::new();
+    for tool in body.get("tools").and_then(Value::as_array).into_iter().flatten() {
+        let name = tool.get("name").and_then(Value::as_str).unwrap_or("");
+        let Some(schema @ Value::Object(_)) = tool.get("input_schema") else {
+            continue;
+        };
+        if !valid_tool_name(name) {
+            return Err(ApiError::validation(format!("tools: tool name '{name}' must match ^[a-zA-Z0-9_-]{{1,64}}$")));
+        }
+        tools.push(ToolDef { name: name.to_string(), schema: schema.clone() });
+    }
+    Ok(tools)
+}
+
+/// `tool_choice` by its `type`: auto, any, none or a defined tool.
+fn anthropic_tool_choice(body: &Map<String, Value>, tools: &[ToolDef]) -> Result<ToolChoice, ApiError> {
+    let Some(tc) = body.get("tool_choice").filter(|tc| !tc.is_null()) else {
+        return Ok(ToolChoice::Auto);
+    };
+    match tc.get("type").and_then(Value::as_str) {
+        Some("auto") => Ok(ToolChoice::Auto),
+        Some("any") => Ok(ToolChoice::Any),
+        Some("none") => Ok(ToolChoice::None),
+        Some("tool") => {
+            let name = tc.get("name").and_then(Value::as_str).unwrap_or("");
+            if !tools.iter().any(|t| t.name == name) {
+                return Err(ApiError::validation(format!("tool_choice: tool '{name}' is not defined in tools")));
+            }
+            Ok(ToolChoice::Tool(name.to_string()))
+        }
+        _ => Err(ApiError::validation("tool_choice.type must be one of auto, any, tool or none")),
+    }
+}
+
 fn nova_plan(model_id: &str, body: &Map<String, Value>, config: &Config) -> Result<Plan, ApiError> {
     let parsed = parse_converse_like(model_id, body, config, &["max_new_tokens", "maxTokens"])?;
     let input_tokens = parsed.input_tokens;
     Ok(text_plan(input_tokens, parsed.gen, move |gen, out| {
-        json!({
-            "output": { "message": { "role": "assistant", "content": converse_content(gen, out) } },
-            "stopReason": stop_reason(out.stop),
-            "usage": {
-                "inputTokens": input_tokens,
-                "outputTokens": out.output_tokens,
-                "totalTokens": input_tokens + out.output_tokens,
-                "cacheReadInputTokenCount": 0,
-                "cacheWriteInputTokenCount": 0,
-            },
-        })
+        let mut body = converse_answer(gen, out, input_tokens);
+        if let Some(Value::Object(usage)) = body.get_mut("usage") {
+            usage.insert("cacheReadInputTokenCount".into(), json!(0));
+            usage.insert("cacheWriteInputTokenCount".into(), json!(0));
+        }
+        Value::Object(body)
     }))
 }
 
@@ -707,5 +736,29 @@ mod tests {
         let mut e = a.clone();
         e.insert("order".into(), serde_json::json!([2, 1]));
         assert_ne!(request_seed(&config, "m", &d), request_seed(&config, "m", &e));
+    }
+
+    fn answer_keys(plan: Result<Plan, ApiError>) -> (Vec<String>, Vec<String>) {
+        let rendered = (plan.expect("a valid request").render)();
+        let body: Value = serde_json::from_slice(&rendered.body).expect("JSON");
+        let keys = |v: &Value| v.as_object().expect("an object").keys().cloned().collect::<Vec<_>>();
+        (keys(&body), keys(&body["usage"]))
+    }
+
+    #[test]
+    fn converse_and_nova_answers_share_their_fields_in_order() {
+        let config = Config::default();
+        let request = json!({"messages": [{"role": "user", "content": [{"text": "hello"}]}]});
+        let body = serde_json::to_vec(&request).unwrap();
+        let (top, usage) = answer_keys(converse_plan("amazon.nova-lite-v1:0", &body, &config));
+        assert_eq!(top, ["output", "stopReason", "usage", "metrics"]);
+        assert_eq!(usage, ["inputTokens", "outputTokens", "totalTokens"]);
+        let Value::Object(map) = request else { unreachable!() };
+        let (top, usage) = answer_keys(nova_plan("amazon.nova-lite-v1:0", &map, &config));
+        assert_eq!(top, ["output", "stopReason", "usage"]);
+        assert_eq!(
+            usage,
+            ["inputTokens", "outputTokens", "totalTokens", "cacheReadInputTokenCount", "cacheWriteInputTokenCount"]
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::bedrock::parse_object;
 use crate::error::ApiError;
-use crate::png;
+use crate::picture;
 use crate::rng::mix;
 use crate::server::{Plan, Rendered};
 use crate::tokens::estimate;
@@ -66,6 +66,36 @@ fn dimension(config: &Map<String, Value>, key: &str) -> Result<u32, ApiError> {
 pub(crate) fn image_plan(model_id: &str, body: &[u8], config: &Config) -> Result<Plan, ApiError> {
     let body = parse_object(body)?;
     let nova = model_id.to_ascii_lowercase().contains("nova-canvas");
+    let (text, negative) = prompt_texts(&body)?;
+    let generation = generation(&body, nova)?;
+    let input_tokens = estimate(&text).saturating_add(estimate(&negative)).max(1);
+    let pattern_seed = mix(config.seed, generation.seed);
+    let Generation { count, width, height, .. } = generation;
+    Ok(Plan {
+        input_tokens,
+        max_output: 0,
+        images: count,
+        blocking: true,
+        render: Box::new(move || {
+            let prompt = format!("{text}\u{0}{negative}");
+            let images: Result<Vec<Value>, _> = (0..count as u32)
+                .map(|i| {
+                    let png = picture::render(&prompt, pattern_seed, i, width, height)?;
+                    Ok::<_, png::EncodingError>(Value::String(base64::engine::general_purpose::STANDARD.encode(png)))
+                })
+                .collect();
+            // Titan reports a generation failure in the body's `error` field.
+            let body = match images {
+                Ok(images) => json!({ "images": images, "error": null }),
+                Err(e) => json!({ "images": [], "error": format!("image encoding failed: {e}") }),
+            };
+            Rendered { body: body.to_string().into_bytes(), output_tokens: 0 }
+        }),
+    })
+}
+
+/// The prompt and negative prompt of a `TEXT_IMAGE` task.
+fn prompt_texts(body: &Map<String, Value>) -> Result<(String, String), ApiError> {
     match body.get("taskType").and_then(Value::as_str) {
         Some("TEXT_IMAGE") => {}
         Some(other) => {
@@ -107,6 +137,19 @@ pub(crate) fn image_plan(model_id: &str, body: &[u8], config: &Config) -> Result
             )))
         }
     };
+    Ok((text, negative))
+}
+
+/// What `imageGenerationConfig` asks for.
+struct Generation {
+    count: u64,
+    width: u32,
+    height: u32,
+    seed: u64,
+}
+
+/// Reads and checks `imageGenerationConfig` against the model's limits.
+fn generation(body: &Map<String, Value>, nova: bool) -> Result<Generation, ApiError> {
     let empty = Map::new();
     let gen_config = match body.get("imageGenerationConfig") {
         None | Some(Value::Null) => &empty,
@@ -117,80 +160,77 @@ pub(crate) fn image_plan(model_id: &str, body: &[u8], config: &Config) -> Result
             ))
         }
     };
-    let count = match gen_config.get("numberOfImages") {
-        None | Some(Value::Null) => 1,
+    let count = image_count(gen_config)?;
+    let (width, height) = image_size(gen_config, nova)?;
+    check_cfg_scale(gen_config)?;
+    let seed = image_seed(gen_config, nova)?;
+    check_quality(gen_config)?;
+    Ok(Generation { count, width, height, seed })
+}
+
+fn image_count(gen_config: &Map<String, Value>) -> Result<u64, ApiError> {
+    match gen_config.get("numberOfImages") {
+        None | Some(Value::Null) => Ok(1),
         Some(v) => match v.as_u64() {
-            Some(n) if (1..=MAX_IMAGES).contains(&n) => n,
-            _ => {
-                return Err(invalid(format!(
-                    "Malformed input request: #/imageGenerationConfig/numberOfImages: {v} is not in the range 1 to {MAX_IMAGES}, please reformat your input and try again."
-                )))
-            }
+            Some(n) if (1..=MAX_IMAGES).contains(&n) => Ok(n),
+            _ => Err(invalid(format!(
+                "Malformed input request: #/imageGenerationConfig/numberOfImages: {v} is not in the range 1 to {MAX_IMAGES}, please reformat your input and try again."
+            ))),
         },
-    };
+    }
+}
+
+/// Width and height, one of Titan's sizes or within Nova Canvas's rules.
+fn image_size(gen_config: &Map<String, Value>, nova: bool) -> Result<(u32, u32), ApiError> {
     let width = dimension(gen_config, "width")?;
     let height = dimension(gen_config, "height")?;
     let size_ok = if nova { nova_size_ok(width, height) } else { TITAN_SIZES.contains(&(width, height)) };
-    if !size_ok {
-        let rule = if nova {
-            "width and height must be multiples of 16 between 320 and 4096, with an aspect ratio between 1:4 and 4:1 and at most 4194304 pixels"
-        } else {
-            "the requested size is not one of the supported Titan Image Generator sizes"
-        };
-        return Err(invalid(format!(
-            "Malformed input request: unsupported image size {width}x{height}: {rule}, please reformat your input and try again."
-        )));
+    if size_ok {
+        return Ok((width, height));
     }
-    if let Some(v) = gen_config.get("cfgScale").filter(|v| !v.is_null()) {
-        match v.as_f64() {
-            Some(c) if (1.1..=10.0).contains(&c) => {}
-            _ => {
-                return Err(invalid(format!(
-                    "Malformed input request: #/imageGenerationConfig/cfgScale: {v} is not in the range 1.1 to 10.0, please reformat your input and try again."
-                )))
-            }
-        }
-    }
-    let max_seed: u64 = if nova { 858_993_459 } else { 2_147_483_646 };
-    let seed = match gen_config.get("seed") {
-        None | Some(Value::Null) => 0,
-        Some(v) => match v.as_u64() {
-            Some(s) if s <= max_seed => s,
-            _ => {
-                return Err(invalid(format!(
-                    "Malformed input request: #/imageGenerationConfig/seed: {v} is not in the range 0 to {max_seed}, please reformat your input and try again."
-                )))
-            }
-        },
+    let rule = if nova {
+        "width and height must be multiples of 16 between 320 and 4096, with an aspect ratio between 1:4 and 4:1 and at most 4194304 pixels"
+    } else {
+        "the requested size is not one of the supported Titan Image Generator sizes"
     };
-    match gen_config.get("quality") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(q)) if q == "standard" || q == "premium" => {}
-        Some(v) => {
-            return Err(invalid(format!(
-                "Malformed input request: #/imageGenerationConfig/quality: {v} is not a valid enum value (standard, premium), please reformat your input and try again."
-            )))
-        }
+    Err(invalid(format!(
+        "Malformed input request: unsupported image size {width}x{height}: {rule}, please reformat your input and try again."
+    )))
+}
+
+fn check_cfg_scale(gen_config: &Map<String, Value>) -> Result<(), ApiError> {
+    match gen_config.get("cfgScale").filter(|v| !v.is_null()) {
+        None => Ok(()),
+        Some(v) => match v.as_f64() {
+            Some(c) if (1.1..=10.0).contains(&c) => Ok(()),
+            _ => Err(invalid(format!(
+                "Malformed input request: #/imageGenerationConfig/cfgScale: {v} is not in the range 1.1 to 10.0, please reformat your input and try again."
+            ))),
+        },
     }
-    let input_tokens = estimate(&text).saturating_add(estimate(&negative)).max(1);
-    let pattern_seed = mix(config.seed, seed);
-    Ok(Plan {
-        input_tokens,
-        max_output: 0,
-        images: count,
-        blocking: true,
-        render: Box::new(move || {
-            let prompt = format!("{text}\u{0}{negative}");
-            let images: Vec<Value> = (0..count as u32)
-                .map(|i| {
-                    let png = png::render(&prompt, pattern_seed, i, width, height);
-                    Value::String(base64::engine::general_purpose::STANDARD.encode(png))
-                })
-                .collect();
-            let body = json!({ "images": images, "error": null });
-            Rendered { body: body.to_string().into_bytes(), output_tokens: 0 }
-        }),
-    })
+}
+
+fn image_seed(gen_config: &Map<String, Value>, nova: bool) -> Result<u64, ApiError> {
+    let max_seed: u64 = if nova { 858_993_459 } else { 2_147_483_646 };
+    match gen_config.get("seed") {
+        None | Some(Value::Null) => Ok(0),
+        Some(v) => match v.as_u64() {
+            Some(s) if s <= max_seed => Ok(s),
+            _ => Err(invalid(format!(
+                "Malformed input request: #/imageGenerationConfig/seed: {v} is not in the range 0 to {max_seed}, please reformat your input and try again."
+            ))),
+        },
+    }
+}
+
+fn check_quality(gen_config: &Map<String, Value>) -> Result<(), ApiError> {
+    match gen_config.get("quality") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(q)) if q == "standard" || q == "premium" => Ok(()),
+        Some(v) => Err(invalid(format!(
+            "Malformed input request: #/imageGenerationConfig/quality: {v} is not a valid enum value (standard, premium), please reformat your input and try again."
+        ))),
+    }
 }
 
 #[cfg(test)]

@@ -43,14 +43,14 @@ mod engine;
 mod error;
 mod images;
 mod openai;
-pub mod png;
-pub mod quota;
-pub mod rng;
-pub mod schema_gen;
+mod picture;
+mod quota;
+mod rng;
+mod schema_gen;
 mod server;
-pub mod stats;
-pub mod text;
-pub mod tokens;
+mod stats;
+mod text;
+mod tokens;
 
 use clap::Parser;
 use std::future::Future;
@@ -144,12 +144,21 @@ pub fn check_listen_addr(addr: SocketAddr, allow_non_loopback: bool) -> Result<(
     }
 }
 
-fn parse_fail_rate(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+/// Why a `--fail-rate` value is rejected.
+#[derive(Debug, thiserror::Error)]
+enum FailRateError {
+    #[error(transparent)]
+    NotANumber(#[from] std::num::ParseFloatError),
+    #[error("must be between 0 and 1")]
+    OutOfRange,
+}
+
+fn parse_fail_rate(s: &str) -> Result<f64, FailRateError> {
+    let v: f64 = s.parse()?;
     if (0.0..=1.0).contains(&v) {
         Ok(v)
     } else {
-        Err("must be between 0 and 1".to_string())
+        Err(FailRateError::OutOfRange)
     }
 }
 

@@ -104,7 +104,8 @@ impl Quota {
     }
 
     /// Tokens currently available in the tokens-per-minute bucket, if limited.
-    pub fn tokens_available(&mut self) -> Option<u64> {
+    #[cfg(test)]
+    fn tokens_available(&mut self) -> Option<u64> {
         let now = Instant::now();
         self.tokens.as_mut().map(|b| {
             b.refill(now);

@@ -434,13 +434,6 @@ pub fn truncate_chars(text: &mut String, max_chars: u64) -> bool {
     }
 }
 
-/// A short plain sentence (used for non-Markdown text shapes).
-pub fn sentence(prompt: &str, rng: &mut Rng) -> String {
-    let words = keywords(prompt);
-    let mut f = Filler { rng, words: &words };
-    f.sentence()
-}
-
 /// A phrase of `n` words mixing prompt keywords and general vocabulary.
 pub fn phrase(words: &[String], rng: &mut Rng, n: usize) -> String {
     let mut out = Vec::with_capacity(n);

@@ -20,24 +20,37 @@ struct Args {
 
 const USAGE: &str = "usage: s3-local --listen ADDR:PORT --dir DIR --bucket NAME [--access-key K --secret-key S]";
 
-fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
+/// Why the command line cannot be used; each message ends with the usage line.
+#[derive(Debug, thiserror::Error)]
+enum ArgsError {
+    #[error("{0} needs a value\n{usage}", usage = USAGE)]
+    MissingValue(String),
+    #[error("{usage}", usage = USAGE)]
+    Help,
+    #[error("unknown argument {0:?}\n{usage}", usage = USAGE)]
+    Unknown(String),
+    #[error("--listen, --dir and --bucket are required\n{usage}", usage = USAGE)]
+    MissingRequired,
+}
+
+fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, ArgsError> {
     let (mut listen, mut dir, mut bucket) = (None, None, None);
     let mut credentials = Credentials { access_key: "local".into(), secret_key: "local-secret".into() };
     while let Some(flag) = argv.next() {
-        let mut value = || argv.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"));
+        let mut value = || argv.next().ok_or_else(|| ArgsError::MissingValue(flag.clone()));
         match flag.as_str() {
             "--listen" => listen = Some(value()?),
             "--dir" => dir = Some(PathBuf::from(value()?)),
             "--bucket" => bucket = Some(value()?),
             "--access-key" => credentials.access_key = value()?,
             "--secret-key" => credentials.secret_key = value()?,
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+            "-h" | "--help" => return Err(ArgsError::Help),
+            other => return Err(ArgsError::Unknown(other.to_string())),
         }
     }
     match (listen, dir, bucket) {
         (Some(listen), Some(dir), Some(bucket)) => Ok(Args { listen, dir, bucket, credentials }),
-        _ => Err(format!("--listen, --dir and --bucket are required\n{USAGE}")),
+        _ => Err(ArgsError::MissingRequired),
     }
 }
 

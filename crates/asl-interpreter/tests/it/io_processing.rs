@@ -1,12 +1,10 @@
 //! Input and output processing: InputPath, Parameters, Result, ResultSelector, ResultPath,
 //! OutputPath, intrinsics and the context object.
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::*;
 use serde_json::json;
-use support::*;
 
 #[tokio::test]
 async fn pass_result_replaces_input_by_default() {

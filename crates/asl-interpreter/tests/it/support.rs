@@ -1,6 +1,5 @@
 //! Shared test helpers: an in-process task invoker that maps function names to closures and
 //! counts calls, plus small runners.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -93,16 +92,6 @@ impl TaskInvoker for TestInvoker {
             }
         }
     }
-}
-
-/// A `lambda:invoke` Task state calling `function` with the whole input as payload.
-pub fn invoke(function: &str) -> Value {
-    json!({
-        "Type": "Task",
-        "Resource": "arn:aws:states:::lambda:invoke",
-        "Parameters": { "FunctionName": function, "Payload.$": "$" },
-        "End": true
-    })
 }
 
 pub fn machine(definition: Value) -> StateMachine {

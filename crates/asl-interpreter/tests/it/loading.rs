@@ -1,13 +1,11 @@
 //! Load-time validation and placeholder substitution.
 
-mod support;
-
 use std::collections::HashMap;
 
+use crate::support::single;
 use asl_interpreter::{substitute, LoadError, StateMachine, StatesError, TaskInvoker};
 use async_trait::async_trait;
 use serde_json::{json, Value};
-use support::single;
 
 fn load_err(definition: Value) -> LoadError {
     match StateMachine::from_value(definition) {

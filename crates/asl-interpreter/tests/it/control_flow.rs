@@ -1,11 +1,9 @@
 //! Choice, Wait, Succeed and Fail states.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use serde_json::{json, Value};
-use support::*;
 
 fn choice_machine() -> Value {
     json!({"StartAt": "Route", "States": {

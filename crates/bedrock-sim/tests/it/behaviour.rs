@@ -1,9 +1,7 @@
 //! Quotas, latency bookkeeping, fault injection and the stats endpoints.
 
-mod common;
-
+use crate::support::{converse_body, Sim, CLAUDE};
 use bedrock_sim::{Config, THROTTLING_MESSAGE};
-use common::{converse_body, Sim, CLAUDE};
 use serde_json::{json, Value};
 use std::time::Duration;
 

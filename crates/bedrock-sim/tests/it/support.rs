@@ -1,5 +1,4 @@
 //! Helpers shared by the integration tests: an in-process simulator and a client.
-#![allow(dead_code)]
 
 use bedrock_sim::{Config, RunningSim};
 use serde_json::Value;

@@ -1,12 +1,10 @@
 //! Execution history, live observation and counters.
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 
+use crate::support::*;
 use asl_interpreter::{Executor, HistoryEvent, Observer};
 use serde_json::json;
-use support::*;
 
 fn simple_machine() -> serde_json::Value {
     json!({"StartAt": "Prepare", "States": {

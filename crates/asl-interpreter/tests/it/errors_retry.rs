@@ -1,13 +1,11 @@
 //! Retry timing, catchers, task failures, timeouts and the payload limit.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::*;
 use asl_interpreter::{Executor, FakeClock, StatesError};
 use serde_json::{json, Value};
-use support::*;
 use tokio::sync::Notify;
 
 fn task_with(function: &str, extra: Value) -> Value {
@@ -202,8 +200,8 @@ async fn unknown_function_is_a_task_failure() {
     assert_eq!(error(&e).0, "Lambda.ResourceNotFoundException");
 }
 
-#[tokio::test]
-async fn timeout_seconds_fails_a_never_completing_task() {
+/// An invoker whose function "hang" never completes, and a signal raised once it was called.
+fn hanging_invoker() -> (Arc<TestInvoker>, Arc<Notify>) {
     let started = Arc::new(Notify::new());
     let signal = Arc::clone(&started);
     let invoker = Arc::new(TestInvoker::new().on_async("hang", move |_| {
@@ -213,6 +211,12 @@ async fn timeout_seconds_fails_a_never_completing_task() {
             std::future::pending::<Result<Value, StatesError>>().await
         }
     }));
+    (invoker, started)
+}
+
+#[tokio::test]
+async fn timeout_seconds_fails_a_never_completing_task() {
+    let (invoker, started) = hanging_invoker();
     let clock = Arc::new(FakeClock::default());
     let executor = Executor::new(invoker).with_clock(clock.clone());
     let m = machine(single(task_with("hang", json!({"TimeoutSeconds": 5}))));
@@ -390,15 +394,7 @@ async fn map_catches_iteration_failure() {
 
 #[tokio::test]
 async fn execution_timeout_seconds_fails_the_execution() {
-    let started = Arc::new(Notify::new());
-    let signal = Arc::clone(&started);
-    let invoker = Arc::new(TestInvoker::new().on_async("hang", move |_| {
-        let signal = Arc::clone(&signal);
-        async move {
-            signal.notify_one();
-            std::future::pending::<Result<Value, StatesError>>().await
-        }
-    }));
+    let (invoker, started) = hanging_invoker();
     let clock = Arc::new(FakeClock::default());
     let executor = Executor::new(invoker).with_clock(clock.clone());
     let def = json!({"TimeoutSeconds": 60, "StartAt": "S", "States": {"S": task_with("hang", json!({}))}});

@@ -1,9 +1,7 @@
 //! The OpenAI-compatible chat completions endpoint.
 
-mod common;
-
+use crate::support::{assert_valid, Sim};
 use bedrock_sim::Config;
-use common::{assert_valid, Sim};
 use serde_json::{json, Value};
 
 const CHAT: &str = "/v1/chat/completions";

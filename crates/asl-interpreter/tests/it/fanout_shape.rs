@@ -1,14 +1,12 @@
 //! The course-shaped fan-out definition: nested Maps of Pass states and, with tasks, nested
 //! concurrency.
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::*;
 use asl_interpreter::bench_support::{fanout_definition, fanout_input};
 use asl_interpreter::Executor;
 use serde_json::json;
-use support::*;
 
 #[tokio::test]
 async fn fanout_definition_collects_every_lesson_key_in_order() {

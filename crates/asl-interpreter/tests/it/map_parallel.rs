@@ -1,14 +1,12 @@
 //! Map and Parallel states: ordering, bounded concurrency, nesting, failures.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::*;
 use asl_interpreter::{Executor, StatesError};
 use serde_json::{json, Value};
-use support::*;
 use tokio::sync::{watch, Semaphore};
 
 /// Fails the test instead of hanging if gating logic ever deadlocks.

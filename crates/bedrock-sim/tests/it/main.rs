@@ -1,0 +1,7 @@
+//! Integration tests of the simulator, one binary: the Bedrock and OpenAI wire formats, quotas and faults, and the command line.
+
+mod bedrock;
+mod behaviour;
+mod cli;
+mod openai;
+mod support;
