@@ -78,8 +78,11 @@ impl<'input> Parser<'input> {
     /// A parser over `input` (borrowed for the parser's whole life).
     fn new(input: &'input [u8]) -> Option<Parser<'input>> {
         let mut raw: Box<MaybeUninit<unsafe_yaml::yaml_parser_t>> = Box::new(MaybeUninit::uninit());
-        // SAFETY: `yaml_parser_initialize` fully initialises the (heap-pinned) parser before
-        // any other use; on failure nothing was allocated and the parser is not used again.
+        // SAFETY: `raw` is a valid, heap-pinned allocation for a parser. `yaml_parser_initialize`
+        // fully initialises it before any other call; on failure nothing was allocated and the
+        // parser is dropped unused (without `Parser`, so never deleted). The input pointer and
+        // length describe `input`, which the `'input` lifetime keeps alive and unchanged for
+        // as long as the parser can read it.
         unsafe {
             if unsafe_yaml::yaml_parser_initialize(raw.as_mut_ptr()).fail {
                 return None;
@@ -93,7 +96,8 @@ impl<'input> Parser<'input> {
 
 impl Drop for Parser<'_> {
     fn drop(&mut self) {
-        // SAFETY: the parser was initialised in `new` and is deleted exactly once.
+        // SAFETY: a `Parser` exists only once `yaml_parser_initialize` succeeded in `new`, and
+        // `drop` runs once, so the parser is initialised and deleted exactly once.
         unsafe { unsafe_yaml::yaml_parser_delete(self.raw.as_mut_ptr()) }
     }
 }
@@ -111,11 +115,15 @@ enum Event {
 
 /// Copy a NUL-terminated libyaml string.
 ///
-/// SAFETY: `p` is null or points to a NUL-terminated string owned by a live event.
+/// # Safety
+///
+/// `p` is null or points to a NUL-terminated string owned by a live event.
 unsafe fn name(p: *const u8) -> Option<Vec<u8>> {
     if p.is_null() {
         None
     } else {
+        // SAFETY: `p` is not null, and the caller guarantees it points to a NUL-terminated
+        // string that outlives this call; the bytes are copied before the event is deleted.
         Some(unsafe { CStr::from_ptr(p.cast()) }.to_bytes().to_vec())
     }
 }
@@ -123,8 +131,11 @@ unsafe fn name(p: *const u8) -> Option<Vec<u8>> {
 /// The next event and its 1-based (line, column), or `None` on a syntax error.
 fn next_event(parser: &mut Parser<'_>) -> Option<(Event, usize, usize)> {
     let mut raw = MaybeUninit::<unsafe_yaml::yaml_event_t>::uninit();
-    // SAFETY: `yaml_parser_parse` initialises the event when it succeeds; the event's
-    // fields are read according to its type and the event is deleted before returning.
+    // SAFETY: `p` is the parser initialised in `Parser::new` (alive as long as `parser`), and
+    // its input borrows `text` for the parser's whole life. `yaml_parser_parse` initialises the
+    // event when it succeeds (the event is not touched when it fails); the union `data` is read
+    // only through the member that matches `type_`, its anchor strings are copied by `name`
+    // while the event is alive, and the event is deleted exactly once before returning.
     unsafe {
         let p = parser.raw.as_mut_ptr();
         if unsafe_yaml::yaml_parser_parse(p, raw.as_mut_ptr()).fail {
