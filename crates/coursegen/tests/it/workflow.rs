@@ -2,15 +2,13 @@
 //! module fan-out's concurrency, the payload budget at the largest outline the format allows,
 //! and reuse of finished outputs on a rerun.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use crate::support::{self, coursegen, events, example, outputs_under, project_folder_of, read_history, OutlineCounts};
 use asl_interpreter::{lambda_function_name, Executor, StatesError, TaskInvoker};
 use async_trait::async_trait;
-use common::{coursegen, events, example, outputs_under, project_folder_of, read_history, OutlineCounts};
 use coursegen_core::contracts::{
     BookBuilderInput, BookBuilderOutput, ContentGenInput, ContentGenOutput, ImagesGenInput, ImagesGenOutput,
     LabPlannerInput, LabPlannerOutput, LabWriterInput, LabWriterOutput, LessonRef, VisualPlannerInput,
@@ -22,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-const COURSE_DEFINITION: &str = include_str!("../../../statemachine/course.asl.json");
+const COURSE_DEFINITION: &str = include_str!("../../../../statemachine/course.asl.json");
 
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
@@ -56,7 +54,7 @@ fn assert_course_has_exactly(course: &Path, outline: &Path, modules: &[u32]) {
         let want: BTreeSet<String> = modules.iter().map(|m| format!("module-{m:02}")).collect();
         assert_eq!(found, want, "{dir}/ holds other modules");
     }
-    let manifest = common::read_json(&course.join("book/manifest.json"));
+    let manifest = support::read_json(&course.join("book/manifest.json"));
     let in_book: Vec<u64> =
         manifest["modules"].as_array().expect("modules").iter().map(|m| m["module_number"].as_u64().unwrap()).collect();
     assert_eq!(in_book, modules.iter().map(|m| u64::from(*m)).collect::<Vec<_>>());
@@ -105,7 +103,7 @@ fn module_list_in_the_execution_input_generates_exactly_those_modules() {
     )
     .unwrap();
     let history = tmp.path().join("history.json");
-    let definition = common::course_definition();
+    let definition = support::course_definition();
     let result = coursegen(
         tmp.path(),
         &[
@@ -132,7 +130,7 @@ fn module_list_in_the_execution_input_generates_exactly_those_modules() {
 fn twelve_modules_at_concurrency_ten_run_in_two_waves() {
     let tmp = tempfile::tempdir().unwrap();
     let outline = tmp.path().join("twelve.yaml");
-    std::fs::write(&outline, common::outline_yaml("Twelve Modules", 12, 1, 0, 40)).unwrap();
+    std::fs::write(&outline, support::outline_yaml("Twelve Modules", 12, 1, 0, 40)).unwrap();
     let history = tmp.path().join("history.json");
     let result = coursegen(
         tmp.path(),
@@ -143,7 +141,7 @@ fn twelve_modules_at_concurrency_ten_run_in_two_waves() {
     let history = read_history(&history);
     assert_eq!(events(&history, "MapIterationStarted", "ModulesMap").len(), 12);
     assert_eq!(events(&history, "MapIterationSucceeded", "ModulesMap").len(), 12);
-    let (first_wave, peak) = common::map_waves(&history, "ModulesMap");
+    let (first_wave, peak) = support::map_waves(&history, "ModulesMap");
     println!("ModulesMap: {first_wave} iterations started before the first finished; at most {peak} in flight");
     assert_eq!(first_wave, 10, "iterations started before the first one succeeded");
     assert_eq!(peak, 10, "largest number of ModulesMap iterations in flight, counted from the events");
@@ -170,10 +168,10 @@ fn rerun_calls_no_model_and_force_calls_as_many_as_the_first_run() {
     let course = tmp.path().join("out").join(project_folder_of(&outline));
     let first = calls(&[]);
     assert!(first.0 > 0 && first.1 > 0, "the first run made no model calls: {first:?}");
-    let lessons_after_first = common::snapshot(&course.join("lessons"));
+    let lessons_after_first = support::snapshot(&course.join("lessons"));
 
     assert_eq!(calls(&[]), (0, 0), "a rerun with nothing changed must reuse every output");
-    assert_eq!(common::snapshot(&course.join("lessons")), lessons_after_first, "a rerun rewrote lessons");
+    assert_eq!(support::snapshot(&course.join("lessons")), lessons_after_first, "a rerun rewrote lessons");
 
     assert_eq!(calls(&["--force"]), first, "--force regenerates everything the first run made");
 }
@@ -376,7 +374,7 @@ async fn run_big(
     limit: Option<usize>,
 ) -> (asl_interpreter::Execution, Arc<FakeStages>) {
     let project = "big-course";
-    let outline = common::outline_yaml("A Very Large Course", BIG_MODULES, BIG_LESSONS, labs_per_lesson, 60);
+    let outline = support::outline_yaml("A Very Large Course", BIG_MODULES, BIG_LESSONS, labs_per_lesson, 60);
     assert!(outline.len() < coursegen_core::outline::limits::MAX_BYTES, "outline {} bytes", outline.len());
     let fake = FakeStages::new(&outline, project).await;
     // Titles are realistic: about 60 characters.
@@ -393,7 +391,7 @@ async fn run_big(
 
 fn largest_state_payload(execution: &asl_interpreter::Execution) -> (usize, String) {
     let history: Vec<Value> = execution.history.iter().map(|e| e.to_json()).collect();
-    common::largest_payload(&history)
+    support::largest_payload(&history)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

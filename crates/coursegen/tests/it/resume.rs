@@ -5,8 +5,6 @@
 //! with a fixed latency, so it is slow enough to interrupt at a chosen point, and the
 //! simulator's counters say exactly how many model calls the second run made.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -14,7 +12,7 @@ use std::path::Path;
 use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{example, project_folder_of, snapshot, FileState};
+use crate::support::{self, example, project_folder_of, snapshot, FileState};
 use serde_json::Value;
 
 const INTERRUPTED: i32 = 130;
@@ -77,7 +75,7 @@ fn http(addr: SocketAddr, method: &str, path: &str) -> String {
 fn spawn_run(cwd: &Path, sim: &Sim, log: &str) -> Child {
     let outline = example("kubernetes-devops.yaml");
     let log = std::fs::File::create(cwd.join(log)).unwrap();
-    common::command(
+    support::command(
         cwd,
         &["run", outline.to_str().unwrap(), "--provider", "bedrock", "--concurrency", "2", "--out", "out", "--json"],
     )
@@ -126,11 +124,11 @@ fn prompt_lesson_of(path: &str) -> Option<(u32, u32)> {
 }
 
 fn finished_lessons(course: &Path) -> usize {
-    common::files_under(&course.join("lessons")).iter().filter(|f| f.ends_with(".md.meta.json")).count()
+    support::files_under(&course.join("lessons")).iter().filter(|f| f.ends_with(".md.meta.json")).count()
 }
 
 fn finished_illustrations(course: &Path) -> usize {
-    common::files_under(&course.join("images")).iter().filter(|f| f.ends_with(".png.meta.json")).count()
+    support::files_under(&course.join("images")).iter().filter(|f| f.ends_with(".png.meta.json")).count()
 }
 
 /// True when every `[VISUAL: ...]` tag of a lesson already carries a visual id.
@@ -216,7 +214,7 @@ fn interrupt_then_resume(ready: impl Fn(&Path) -> bool, what: &str) {
         "second run made {text_calls} text calls; expected {expected_text} (stats {stats})"
     );
     assert!(text_calls < 2 * lessons, "the second run redid everything");
-    let manifest = common::read_json(&course.join("book/manifest.json"));
+    let manifest = support::read_json(&course.join("book/manifest.json"));
     let illustrations =
         manifest["images"].as_array().unwrap().iter().filter(|i| i["kind"] == "illustration").count() as u64;
     assert_eq!(image_calls, illustrations - illustrations_done, "image calls of the second run (stats {stats})");
