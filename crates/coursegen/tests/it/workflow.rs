@@ -227,12 +227,16 @@ impl FakeStages {
         }
     }
 
-    fn lesson_title(&self, m: u32, l: u32) -> Result<String, String> {
-        self.outline.lesson(m, l).map(|x| x.title.clone()).ok_or_else(|| format!("no lesson {m}.{l}"))
+    /// The title of lesson `l` of module `m`; asking `stage` for a lesson the outline lacks is
+    /// a wrong input.
+    fn lesson_title(&self, stage: Stage, m: u32, l: u32) -> Result<String, StatesError> {
+        self.outline.lesson(m, l).map(|x| x.title.clone()).ok_or_else(|| wrong(stage, format!("no lesson {m}.{l}")))
     }
 
-    fn lesson_count(&self, m: u32) -> Result<u32, String> {
-        self.outline.module(m).map(|x| x.lessons.len() as u32).ok_or_else(|| format!("no module {m}"))
+    /// The lesson count of module `m`; asking `stage` for a module the outline lacks is a
+    /// wrong input.
+    fn lesson_count(&self, stage: Stage, m: u32) -> Result<u32, StatesError> {
+        self.outline.module(m).map(|x| x.lessons.len() as u32).ok_or_else(|| wrong(stage, format!("no module {m}")))
     }
 
     fn calls(&self) -> BTreeMap<&'static str, u64> {
@@ -244,104 +248,112 @@ impl FakeStages {
             Stage::PrepareCourse => coursegen_stages::invoke(stage, payload, &self.deps)
                 .await
                 .map_err(|e| StatesError::new(e.error_type(), e.to_string())),
-            Stage::ContentGen => {
-                let i: ContentGenInput = decode(stage, payload)?;
-                let m = i.module_number;
-                let n = self.lesson_count(m).map_err(|e| wrong(stage, e))?;
-                let mut lessons = Vec::new();
-                for l in 1..=n {
-                    let title = self.lesson_title(m, l).map_err(|e| wrong(stage, e))?;
-                    let key = keys::lesson_key(&i.project_folder, m, l, &title);
-                    lessons.push(LessonRef { lesson_number: l, title, key, words: 1_850 });
+            Stage::ContentGen => self.content_gen(decode(stage, payload)?),
+            Stage::VisualPlanner => self.visual_planner(decode(stage, payload)?),
+            Stage::ImagesGen => self.images_gen(decode(stage, payload)?),
+            Stage::LabPlanner => self.lab_planner(decode(stage, payload)?),
+            Stage::LabWriter => self.lab_writer(decode(stage, payload)?),
+            Stage::BookBuilder => self.book_builder(decode(stage, payload.clone())?, &payload),
+        }
+    }
+
+    fn content_gen(&self, i: ContentGenInput) -> Result<Value, StatesError> {
+        let stage = Stage::ContentGen;
+        let m = i.module_number;
+        let n = self.lesson_count(stage, m)?;
+        let mut lessons = Vec::new();
+        for l in 1..=n {
+            let title = self.lesson_title(stage, m, l)?;
+            let key = keys::lesson_key(&i.project_folder, m, l, &title);
+            lessons.push(LessonRef { lesson_number: l, title, key, words: 1_850 });
+        }
+        encode(&ContentGenOutput {
+            module_number: m,
+            lesson_keys: lessons.iter().map(|l| l.key.clone()).collect(),
+            lessons,
+            reused: 0,
+        })
+    }
+
+    fn visual_planner(&self, i: VisualPlannerInput) -> Result<Value, StatesError> {
+        let stage = Stage::VisualPlanner;
+        let title = self.lesson_title(stage, i.module_number, i.lesson_number)?;
+        let expected = keys::lesson_key(&i.project_folder, i.module_number, i.lesson_number, &title);
+        if i.lesson_key != expected {
+            return Err(wrong(stage, format!("lesson_key {} is not {expected}", i.lesson_key)));
+        }
+        let prompt_keys = (1..=VISUALS_PER_LESSON)
+            .map(|n| keys::prompt_key(&i.project_folder, i.module_number, i.lesson_number, n))
+            .collect();
+        encode(&VisualPlannerOutput { lesson_key: i.lesson_key, prompt_keys, visuals: VISUALS_PER_LESSON })
+    }
+
+    fn images_gen(&self, i: ImagesGenInput) -> Result<Value, StatesError> {
+        let stage = Stage::ImagesGen;
+        let m = i.module_number;
+        let n = self.lesson_count(stage, m)?;
+        // Exactly this module's prompts, in lesson order (defect 2 in ARCHITECTURE.md).
+        let expected: Vec<String> = (1..=n)
+            .flat_map(|l| (1..=VISUALS_PER_LESSON).map(move |v| (l, v)))
+            .map(|(l, v)| keys::prompt_key(&i.project_folder, m, l, v))
+            .collect();
+        if i.prompt_keys != expected {
+            return Err(wrong(stage, format!("module {m} got prompt keys {:?}", i.prompt_keys)));
+        }
+        let image_mappings = (1..=n)
+            .flat_map(|l| (1..=VISUALS_PER_LESSON).map(move |v| keys::visual_id(m, l, v)))
+            .map(|id| {
+                let key = keys::image_key(&i.project_folder, &id, "png");
+                (id, key)
+            })
+            .collect();
+        encode(&ImagesGenOutput { module_number: m, image_mappings })
+    }
+
+    fn lab_planner(&self, i: LabPlannerInput) -> Result<Value, StatesError> {
+        let mut lab_ids = Vec::new();
+        for &m in &i.modules {
+            let module = self.outline.module(m).ok_or_else(|| wrong(Stage::LabPlanner, format!("no module {m}")))?;
+            for (li, lesson) in module.lessons.iter().enumerate() {
+                for k in 1..=lesson.lab_activities.len() as u32 {
+                    lab_ids.push(keys::lab_id(m, li as u32 + 1, k));
                 }
-                encode(&ContentGenOutput {
-                    module_number: m,
-                    lesson_keys: lessons.iter().map(|l| l.key.clone()).collect(),
-                    lessons,
-                    reused: 0,
-                })
-            }
-            Stage::VisualPlanner => {
-                let i: VisualPlannerInput = decode(stage, payload)?;
-                let title = self.lesson_title(i.module_number, i.lesson_number).map_err(|e| wrong(stage, e))?;
-                let expected = keys::lesson_key(&i.project_folder, i.module_number, i.lesson_number, &title);
-                if i.lesson_key != expected {
-                    return Err(wrong(stage, format!("lesson_key {} is not {expected}", i.lesson_key)));
-                }
-                let prompt_keys = (1..=VISUALS_PER_LESSON)
-                    .map(|n| keys::prompt_key(&i.project_folder, i.module_number, i.lesson_number, n))
-                    .collect();
-                encode(&VisualPlannerOutput { lesson_key: i.lesson_key, prompt_keys, visuals: VISUALS_PER_LESSON })
-            }
-            Stage::ImagesGen => {
-                let i: ImagesGenInput = decode(stage, payload)?;
-                let m = i.module_number;
-                let n = self.lesson_count(m).map_err(|e| wrong(stage, e))?;
-                // Exactly this module's prompts, in lesson order (defect 2 in ARCHITECTURE.md).
-                let expected: Vec<String> = (1..=n)
-                    .flat_map(|l| (1..=VISUALS_PER_LESSON).map(move |v| (l, v)))
-                    .map(|(l, v)| keys::prompt_key(&i.project_folder, m, l, v))
-                    .collect();
-                if i.prompt_keys != expected {
-                    return Err(wrong(stage, format!("module {m} got prompt keys {:?}", i.prompt_keys)));
-                }
-                let image_mappings = (1..=n)
-                    .flat_map(|l| (1..=VISUALS_PER_LESSON).map(move |v| keys::visual_id(m, l, v)))
-                    .map(|id| {
-                        let key = keys::image_key(&i.project_folder, &id, "png");
-                        (id, key)
-                    })
-                    .collect();
-                encode(&ImagesGenOutput { module_number: m, image_mappings })
-            }
-            Stage::LabPlanner => {
-                let i: LabPlannerInput = decode(stage, payload)?;
-                let mut lab_ids = Vec::new();
-                for &m in &i.modules {
-                    let module = self.outline.module(m).ok_or_else(|| wrong(stage, format!("no module {m}")))?;
-                    for (li, lesson) in module.lessons.iter().enumerate() {
-                        for k in 1..=lesson.lab_activities.len() as u32 {
-                            lab_ids.push(keys::lab_id(m, li as u32 + 1, k));
-                        }
-                    }
-                }
-                encode(&LabPlannerOutput { plan_key: keys::lab_plan_key(&i.project_folder), lab_ids })
-            }
-            Stage::LabWriter => {
-                let i: LabWriterInput = decode(stage, payload)?;
-                let (m, l, k) = parse_lab_id(&i.lab_id)
-                    .ok_or_else(|| wrong(stage, format!("lab id {:?} is not MM-LL-KK", i.lab_id)))?;
-                let title = self
-                    .outline
-                    .lesson(m, l)
-                    .and_then(|x| x.lab_activities.get(k as usize - 1))
-                    .map(|a| a.title.clone())
-                    .ok_or_else(|| wrong(stage, format!("no lab {}", i.lab_id)))?;
-                encode(&LabWriterOutput {
-                    lab_key: keys::lab_key(&i.project_folder, m, l, k, &title),
-                    lab_id: i.lab_id,
-                })
-            }
-            Stage::BookBuilder => {
-                let i: BookBuilderInput = decode(stage, payload.clone())?;
-                let module_count = payload["module_numbers"].as_array().map(Vec::len).unwrap_or(0) as u32;
-                let mut lessons = 0;
-                for m in payload["module_numbers"].as_array().into_iter().flatten() {
-                    lessons += self.lesson_count(m.as_u64().unwrap_or(0) as u32).map_err(|e| wrong(stage, e))?;
-                }
-                let p = &i.project_folder;
-                encode(&BookBuilderOutput {
-                    book_keys: vec![keys::book_html_key(p), keys::book_epub_key(p), keys::book_md_key(p)],
-                    manifest_key: keys::book_manifest_key(p),
-                    module_count,
-                    lesson_count: lessons,
-                    word_count: u64::from(lessons) * 1_850,
-                    image_count: lessons * VISUALS_PER_LESSON,
-                    lab_count: payload["lab_count"].as_u64().unwrap_or(0) as u32,
-                    failed: 0,
-                })
             }
         }
+        encode(&LabPlannerOutput { plan_key: keys::lab_plan_key(&i.project_folder), lab_ids })
+    }
+
+    fn lab_writer(&self, i: LabWriterInput) -> Result<Value, StatesError> {
+        let stage = Stage::LabWriter;
+        let (m, l, k) =
+            parse_lab_id(&i.lab_id).ok_or_else(|| wrong(stage, format!("lab id {:?} is not MM-LL-KK", i.lab_id)))?;
+        let title = self
+            .outline
+            .lesson(m, l)
+            .and_then(|x| x.lab_activities.get(k as usize - 1))
+            .map(|a| a.title.clone())
+            .ok_or_else(|| wrong(stage, format!("no lab {}", i.lab_id)))?;
+        encode(&LabWriterOutput { lab_key: keys::lab_key(&i.project_folder, m, l, k, &title), lab_id: i.lab_id })
+    }
+
+    /// `payload` is the raw input too: the module numbers and lab count are read from it.
+    fn book_builder(&self, i: BookBuilderInput, payload: &Value) -> Result<Value, StatesError> {
+        let module_count = payload["module_numbers"].as_array().map(Vec::len).unwrap_or(0) as u32;
+        let mut lessons = 0;
+        for m in payload["module_numbers"].as_array().into_iter().flatten() {
+            lessons += self.lesson_count(Stage::BookBuilder, m.as_u64().unwrap_or(0) as u32)?;
+        }
+        let p = &i.project_folder;
+        encode(&BookBuilderOutput {
+            book_keys: vec![keys::book_html_key(p), keys::book_epub_key(p), keys::book_md_key(p)],
+            manifest_key: keys::book_manifest_key(p),
+            module_count,
+            lesson_count: lessons,
+            word_count: u64::from(lessons) * 1_850,
+            image_count: lessons * VISUALS_PER_LESSON,
+            lab_count: payload["lab_count"].as_u64().unwrap_or(0) as u32,
+            failed: 0,
+        })
     }
 }
 
@@ -378,7 +390,7 @@ async fn run_big(
     assert!(outline.len() < coursegen_core::outline::limits::MAX_BYTES, "outline {} bytes", outline.len());
     let fake = FakeStages::new(&outline, project).await;
     // Titles are realistic: about 60 characters.
-    assert!((55..=60).contains(&fake.lesson_title(200, 10).unwrap().chars().count()));
+    assert!((55..=60).contains(&fake.lesson_title(Stage::ContentGen, 200, 10).unwrap().chars().count()));
     let invoker: Arc<FakeStages> = Arc::new(fake);
     let mut executor = Executor::new(invoker.clone()).with_jitter_seed(7);
     if let Some(limit) = limit {
