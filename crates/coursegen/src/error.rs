@@ -10,7 +10,7 @@ use coursegen_core::{Problems, StageError};
 
 /// How a command ended; its number is the process exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
+pub(crate) enum Exit {
     /// 0: done.
     Ok = 0,
     /// 1: the execution failed (or could not store its input).
@@ -29,7 +29,7 @@ impl From<Exit> for ExitCode {
 
 /// Why a command stopped before its execution ran.
 #[derive(Debug, thiserror::Error)]
-pub enum CliError {
+pub(crate) enum CliError {
     /// A file named on the command line could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read { path: PathBuf, source: std::io::Error },

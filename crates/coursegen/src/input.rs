@@ -10,17 +10,17 @@ use serde_json::Value;
 use crate::error::CliError;
 
 /// What `run` and `validate` ask for, as given on the command line.
-pub struct Asked<'a> {
-    pub outline: &'a Path,
-    pub project: Option<&'a str>,
-    pub modules: Option<&'a str>,
-    pub content: &'a str,
-    pub concurrency: Option<u32>,
-    pub force: bool,
+pub(crate) struct Asked<'a> {
+    pub(crate) outline: &'a Path,
+    pub(crate) project: Option<&'a str>,
+    pub(crate) modules: Option<&'a str>,
+    pub(crate) content: &'a str,
+    pub(crate) concurrency: Option<u32>,
+    pub(crate) force: bool,
 }
 
 /// Read and check the outline and the request; returns them with the outline's text.
-pub fn load_and_validate(asked: &Asked<'_>) -> Result<(Outline, Request, String), CliError> {
+pub(crate) fn load_and_validate(asked: &Asked<'_>) -> Result<(Outline, Request, String), CliError> {
     let path = asked.outline;
     let text = std::fs::read(path).map_err(|source| CliError::Read { path: path.to_path_buf(), source })?;
     if text.len() > limits::MAX_BYTES {
@@ -48,6 +48,9 @@ pub fn load_and_validate(asked: &Asked<'_>) -> Result<(Outline, Request, String)
 }
 
 /// The modules the request selects, with their numbers, in request order.
-pub fn selected_modules<'a>(outline: &'a Outline, request: &'a Request) -> impl Iterator<Item = (u32, &'a Module)> {
+pub(crate) fn selected_modules<'a>(
+    outline: &'a Outline,
+    request: &'a Request,
+) -> impl Iterator<Item = (u32, &'a Module)> {
     request.modules.iter().filter_map(|n| outline.module(*n).map(|m| (*n, m)))
 }

@@ -24,7 +24,7 @@ use crate::summary::{critical_path, stage_times, task_spans, TaskSpan};
 use crate::workflow;
 
 /// Counts calls to a model, for the summary.
-pub struct Counted<T: ?Sized> {
+pub(crate) struct Counted<T: ?Sized> {
     inner: Arc<T>,
     calls: Arc<AtomicU64>,
 }
@@ -86,7 +86,7 @@ async fn build_models(provider: Provider) -> StageResult<(Arc<dyn TextModel>, Ar
 }
 
 /// The execution input, exactly as a user would start it on AWS.
-pub fn execution_input(request: &Request) -> Value {
+pub(crate) fn execution_input(request: &Request) -> Value {
     json!({
         "outline_key": request.outline_key,
         "project_folder": request.project_folder,
@@ -112,7 +112,7 @@ struct Setup {
     calls: ModelCalls,
 }
 
-pub async fn run(args: RunArgs) -> Exit {
+pub(crate) async fn run(args: RunArgs) -> Exit {
     let started = Instant::now();
     let asked = Asked {
         outline: &args.outline,

@@ -39,7 +39,7 @@ fn read_input(args: &SfnRunArgs) -> Result<Value, CliError> {
     serde_json::from_str(&text).map_err(CliError::InputJson)
 }
 
-pub async fn run(args: SfnRunArgs) -> Exit {
+pub(crate) async fn run(args: SfnRunArgs) -> Exit {
     let (machine, input) = match load(&args) {
         Ok(loaded) => loaded,
         Err(e) => {

@@ -4,7 +4,7 @@ use crate::cli::ValidateArgs;
 use crate::error::Exit;
 use crate::input::{load_and_validate, selected_modules, Asked};
 
-pub async fn validate(args: ValidateArgs) -> Exit {
+pub(crate) async fn validate(args: ValidateArgs) -> Exit {
     let asked = Asked {
         outline: &args.outline,
         project: args.project.as_deref(),

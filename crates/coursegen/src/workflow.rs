@@ -13,20 +13,20 @@ use crate::cli::FunctionNames;
 use crate::error::CliError;
 
 /// The definition SAM deploys, compiled into the binary so `coursegen run` works from anywhere.
-pub const COURSE_DEFINITION: &str = include_str!("../../../statemachine/course.asl.json");
+pub(crate) const COURSE_DEFINITION: &str = include_str!("../../../statemachine/course.asl.json");
 
 /// The placeholder SAM fills for a stage: `ContentGen` → `ContentGenFunctionArn`.
-pub fn placeholder(stage: Stage) -> String {
+pub(crate) fn placeholder(stage: Stage) -> String {
     format!("{}FunctionArn", stage.name())
 }
 
 /// The template logical id of a stage's function: `ContentGen` → `ContentGenFunction`.
-pub fn logical_id(stage: Stage) -> String {
+pub(crate) fn logical_id(stage: Stage) -> String {
     format!("{}Function", stage.name())
 }
 
 /// Placeholder values: stage names for in-process runs, function names for an endpoint.
-pub fn substitutions(endpoint: bool, naming: FunctionNames) -> HashMap<String, String> {
+pub(crate) fn substitutions(endpoint: bool, naming: FunctionNames) -> HashMap<String, String> {
     Stage::ALL
         .iter()
         .map(|s| {
@@ -41,7 +41,7 @@ pub fn substitutions(endpoint: bool, naming: FunctionNames) -> HashMap<String, S
 }
 
 /// Applies `NAME=VALUE` overrides (`--set`) to the placeholder values.
-pub fn apply_overrides(subs: &mut HashMap<String, String>, overrides: &[String]) -> Result<(), CliError> {
+pub(crate) fn apply_overrides(subs: &mut HashMap<String, String>, overrides: &[String]) -> Result<(), CliError> {
     for pair in overrides {
         match pair.split_once('=') {
             Some((k, v)) if !k.is_empty() => {
@@ -54,7 +54,7 @@ pub fn apply_overrides(subs: &mut HashMap<String, String>, overrides: &[String])
 }
 
 /// The definition text: a file when given, else the embedded course definition.
-pub fn definition_text(path: Option<&Path>) -> std::io::Result<String> {
+pub(crate) fn definition_text(path: Option<&Path>) -> std::io::Result<String> {
     match path {
         Some(p) => std::fs::read_to_string(p),
         None => Ok(COURSE_DEFINITION.to_string()),
@@ -63,7 +63,7 @@ pub fn definition_text(path: Option<&Path>) -> std::io::Result<String> {
 
 /// Loads a definition `text` with its placeholders filled (the `--set` overrides last);
 /// `load_error` says where a definition that does not load came from.
-pub fn load_machine(
+pub(crate) fn load_machine(
     text: &str,
     endpoint: bool,
     naming: FunctionNames,
@@ -76,7 +76,7 @@ pub fn load_machine(
 }
 
 /// Writes an execution's history (`--history`) as a JSON array; a failure is only a warning.
-pub fn write_history(path: &Path, history: &[HistoryEvent]) {
+pub(crate) fn write_history(path: &Path, history: &[HistoryEvent]) {
     let events: Vec<Value> = history.iter().map(HistoryEvent::to_json).collect();
     if let Err(e) = std::fs::write(path, serde_json::to_vec_pretty(&Value::Array(events)).unwrap_or_default()) {
         eprintln!("warning: cannot write history to {}: {e}", path.display());
