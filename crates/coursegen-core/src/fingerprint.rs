@@ -13,7 +13,7 @@ pub fn fingerprint(parts: &serde_json::Value) -> String {
 }
 
 /// JSON with object keys sorted recursively, so key order never changes a fingerprint.
-pub fn canonical_json(v: &serde_json::Value) -> String {
+pub(crate) fn canonical_json(v: &serde_json::Value) -> String {
     use serde_json::Value;
     match v {
         Value::Object(map) => {

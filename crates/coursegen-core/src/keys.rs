@@ -136,7 +136,7 @@ pub fn is_valid_project_folder(s: &str) -> bool {
 
 /// A lowercase ASCII slug of at most `max` characters: accents folded (`á` → `a`, `ñ` → `n`),
 /// anything else collapsed to single dashes. Never empty (falls back to `untitled`).
-pub fn slugify(s: &str, max: usize) -> String {
+pub(crate) fn slugify(s: &str, max: usize) -> String {
     let mut out = String::new();
     let mut dash = false;
     for c in s.chars() {

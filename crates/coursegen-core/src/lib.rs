@@ -6,10 +6,10 @@ pub mod error;
 pub mod fingerprint;
 pub mod keys;
 pub mod model;
-pub mod normalize;
+mod normalize;
 pub mod outline;
-pub mod parse;
-pub mod request;
+mod parse;
+mod request;
 pub mod store;
 
 pub use error::{Problem, Problems, StageError, StageResult};

@@ -137,17 +137,29 @@ fn digits(s: &str) -> Option<u64> {
     Some(s.bytes().fold(0u64, |n, c| n.saturating_mul(10).saturating_add(u64::from(c - b'0'))))
 }
 
-/// A JSON number or numeric string that is a non-negative whole number; the error
-/// describes what was found.
-fn whole_number(v: &Value) -> Result<u64, String> {
+/// What was found where a non-negative whole number was expected, as messages show it.
+#[derive(Debug, thiserror::Error)]
+enum NotWholeNumber {
+    #[error("{0} (a negative number)")]
+    Negative(i64),
+    #[error("{0} (not a whole number)")]
+    Fraction(serde_json::Number),
+    #[error("{0:?}")]
+    Text(String),
+    #[error("{0}")]
+    Other(&'static str),
+}
+
+/// A JSON number or numeric string that is a non-negative whole number.
+fn whole_number(v: &Value) -> Result<u64, NotWholeNumber> {
     match v {
         Value::Number(n) => match (n.as_u64(), n.as_i64()) {
             (Some(u), _) => Ok(u),
-            (None, Some(i)) => Err(format!("{i} (a negative number)")),
-            _ => Err(format!("{n} (not a whole number)")),
+            (None, Some(i)) => Err(NotWholeNumber::Negative(i)),
+            _ => Err(NotWholeNumber::Fraction(n.clone())),
         },
-        Value::String(s) => digits(s.trim()).ok_or_else(|| format!("{s:?}")),
-        other => Err(json_kind(other).to_string()),
+        Value::String(s) => digits(s.trim()).ok_or_else(|| NotWholeNumber::Text(s.clone())),
+        other => Err(NotWholeNumber::Other(json_kind(other))),
     }
 }
 
@@ -196,99 +208,17 @@ pub fn default_project_folder(outline: &Outline) -> String {
 /// `max_concurrency`, `force`).
 pub fn normalize_request(raw: &RawRequest, outline: &Outline, default_project: &str) -> Result<Request, StageError> {
     let mut problems = Problems::default();
-
-    let project_folder = match raw.project_folder.as_deref() {
-        Some(p) => check_project_folder(p, "project_folder", &mut problems),
-        None => check_project_folder(default_project, "project_folder", &mut problems),
-    };
-
-    let outline_key = match raw.outline_key.as_deref() {
-        Some(k) => match keys::validate_key(k) {
-            Ok(()) => Some(k.to_string()),
-            Err(e) => {
-                let why = match e {
-                    StageError::Store { message, .. } => message,
-                    other => other.to_string(),
-                };
-                problems.push("outline_key", format!("{k:?} is not a safe store key ({why}); use a relative key like \"my-course/course/outline.yaml\""));
-                None
-            }
-        },
-        None => project_folder.as_deref().map(keys::outline_key),
-    };
-
+    let project_folder =
+        check_project_folder(raw.project_folder.as_deref().unwrap_or(default_project), "project_folder", &mut problems);
+    let outline_key = check_outline_key(raw, project_folder.as_deref(), &mut problems);
     let count = u32::try_from(outline.modules.len()).unwrap_or(u32::MAX);
     let modules = select_modules(raw, count, &mut problems);
-
-    let content_type = match given(&raw.content_type) {
-        None => Some(ContentType::default()),
-        Some(Value::String(s)) => match ContentType::parse(s) {
-            Some(c) => Some(c),
-            None => {
-                problems.push("content_type", format!("{s:?} is not a content type; use theory, labs or both"));
-                None
-            }
-        },
-        Some(other) => {
-            problems.push("content_type", format!("must be theory, labs or both, found {}", json_kind(other)));
-            None
-        }
-    };
-    if let (Some(ct @ (ContentType::Labs | ContentType::Both)), Some(selected)) = (content_type, modules.as_ref()) {
-        let has_labs = selected
-            .iter()
-            .filter_map(|n| outline.module(*n))
-            .any(|m| m.lessons.iter().any(|l| !l.lab_activities.is_empty()));
-        if !has_labs {
-            let list = selected.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
-            problems.push(
-                "content_type",
-                format!(
-                    "{} asks for labs, but the selected module{} ({list}) {} no lab_activities; add \
-                     lab_activities to their lessons or use content_type theory",
-                    ct.as_str(),
-                    plural(u32::try_from(selected.len()).unwrap_or(u32::MAX)),
-                    if selected.len() == 1 { "has" } else { "have" }
-                ),
-            );
-        }
+    let content_type = check_content_type(raw, &mut problems);
+    if let (Some(ct), Some(selected)) = (content_type, modules.as_ref()) {
+        check_labs_exist(ct, selected, outline, &mut problems);
     }
-
-    let max_concurrency = match given(&raw.max_concurrency) {
-        None => Some(DEFAULT_MAX_CONCURRENCY),
-        Some(v) => match whole_number(v) {
-            Ok(n) if (1..=u64::from(MAX_MAX_CONCURRENCY)).contains(&n) => u32::try_from(n).ok(),
-            Ok(n) => {
-                problems.push(
-                    "max_concurrency",
-                    format!("{n} is out of range; use 1 to {MAX_MAX_CONCURRENCY} (a Map runs at most 40 iterations at once)"),
-                );
-                None
-            }
-            Err(found) => {
-                problems.push(
-                    "max_concurrency",
-                    format!("must be a whole number from 1 to {MAX_MAX_CONCURRENCY}, found {found}"),
-                );
-                None
-            }
-        },
-    };
-
-    let force = match given(&raw.force) {
-        None => Some(false),
-        Some(Value::Bool(b)) => Some(*b),
-        Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("true") => Some(true),
-        Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("false") => Some(false),
-        Some(other) => {
-            let found = match other {
-                Value::String(s) => format!("{s:?}"),
-                v => json_kind(v).to_string(),
-            };
-            problems.push("force", format!("must be true or false, found {found}"));
-            None
-        }
-    };
+    let max_concurrency = check_max_concurrency(raw, &mut problems);
+    let force = check_force(raw, &mut problems);
 
     match (project_folder, outline_key, modules, content_type, max_concurrency, force) {
         (
@@ -302,6 +232,115 @@ pub fn normalize_request(raw: &RawRequest, outline: &Outline, default_project: &
             Ok(Request { project_folder, outline_key, modules, content_type, max_concurrency, force })
         }
         _ => Err(StageError::InvalidRequest(problems)),
+    }
+}
+
+/// `outline_key`: a safe store key when given, else the project's default key.
+fn check_outline_key(raw: &RawRequest, project_folder: Option<&str>, problems: &mut Problems) -> Option<String> {
+    let Some(k) = raw.outline_key.as_deref() else {
+        return project_folder.map(keys::outline_key);
+    };
+    match keys::validate_key(k) {
+        Ok(()) => Some(k.to_string()),
+        Err(e) => {
+            let why = match e {
+                StageError::Store { message, .. } => message,
+                other => other.to_string(),
+            };
+            problems.push(
+                "outline_key",
+                format!(
+                    "{k:?} is not a safe store key ({why}); use a relative key like \"my-course/course/outline.yaml\""
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `content_type`: theory (the default), labs or both.
+fn check_content_type(raw: &RawRequest, problems: &mut Problems) -> Option<ContentType> {
+    match given(&raw.content_type) {
+        None => Some(ContentType::default()),
+        Some(Value::String(s)) => match ContentType::parse(s) {
+            Some(c) => Some(c),
+            None => {
+                problems.push("content_type", format!("{s:?} is not a content type; use theory, labs or both"));
+                None
+            }
+        },
+        Some(other) => {
+            problems.push("content_type", format!("must be theory, labs or both, found {}", json_kind(other)));
+            None
+        }
+    }
+}
+
+/// A content type with labs needs at least one lab activity in the selected modules.
+fn check_labs_exist(ct: ContentType, selected: &[u32], outline: &Outline, problems: &mut Problems) {
+    if ct == ContentType::Theory {
+        return;
+    }
+    let has_labs = selected
+        .iter()
+        .filter_map(|n| outline.module(*n))
+        .any(|m| m.lessons.iter().any(|l| !l.lab_activities.is_empty()));
+    if !has_labs {
+        let list = selected.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+        problems.push(
+            "content_type",
+            format!(
+                "{} asks for labs, but the selected module{} ({list}) {} no lab_activities; add \
+                 lab_activities to their lessons or use content_type theory",
+                ct.as_str(),
+                plural(u32::try_from(selected.len()).unwrap_or(u32::MAX)),
+                if selected.len() == 1 { "has" } else { "have" }
+            ),
+        );
+    }
+}
+
+/// `max_concurrency`: a whole number from 1 to [`MAX_MAX_CONCURRENCY`].
+fn check_max_concurrency(raw: &RawRequest, problems: &mut Problems) -> Option<u32> {
+    let Some(v) = given(&raw.max_concurrency) else {
+        return Some(DEFAULT_MAX_CONCURRENCY);
+    };
+    match whole_number(v) {
+        Ok(n) if (1..=u64::from(MAX_MAX_CONCURRENCY)).contains(&n) => u32::try_from(n).ok(),
+        Ok(n) => {
+            problems.push(
+                "max_concurrency",
+                format!(
+                    "{n} is out of range; use 1 to {MAX_MAX_CONCURRENCY} (a Map runs at most 40 iterations at once)"
+                ),
+            );
+            None
+        }
+        Err(found) => {
+            problems.push(
+                "max_concurrency",
+                format!("must be a whole number from 1 to {MAX_MAX_CONCURRENCY}, found {found}"),
+            );
+            None
+        }
+    }
+}
+
+/// `force`: a boolean, or the text `true` / `false`.
+fn check_force(raw: &RawRequest, problems: &mut Problems) -> Option<bool> {
+    match given(&raw.force) {
+        None => Some(false),
+        Some(Value::Bool(b)) => Some(*b),
+        Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("true") => Some(true),
+        Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("false") => Some(false),
+        Some(other) => {
+            let found = match other {
+                Value::String(s) => format!("{s:?}"),
+                v => json_kind(v).to_string(),
+            };
+            problems.push("force", format!("must be true or false, found {found}"));
+            None
+        }
     }
 }
 

@@ -43,9 +43,9 @@ const LANGUAGE_LIST: &str = "en, es, fr, de, pt, it";
 /// its path; document-level problems (size, syntax, alias bombs) have an empty path and
 /// name the line and column where the YAML parser reports one.
 pub fn parse_outline(text: &str) -> Result<Outline, StageError> {
-    let value = load(text).map_err(|message| {
+    let value = load(text).map_err(|e| {
         let mut problems = Problems::default();
-        problems.push("", message);
+        problems.push("", e.to_string());
         StageError::InvalidOutline(problems)
     })?;
     let mut walker = Walker::default();
@@ -56,46 +56,59 @@ pub fn parse_outline(text: &str) -> Result<Outline, StageError> {
     }
 }
 
+/// Why a document could not be read into a value at all: a document-level problem, shown
+/// with an empty path.
+#[derive(Debug, thiserror::Error)]
+enum DocumentError {
+    /// Larger than [`limits::MAX_BYTES`]; nothing was parsed.
+    #[error(
+        "the outline is {0} bytes; the limit is {max} bytes (1 MiB); split the course into several outlines",
+        max = limits::MAX_BYTES
+    )]
+    TooLarge(usize),
+    /// The structural guard stopped it.
+    #[error("{}", rejection_message(.0))]
+    Shape(guard::Rejection),
+    /// The YAML parser failed; the message says what to do.
+    #[error("{0}")]
+    Syntax(String),
+    /// A `<<` merge key could not be applied.
+    #[error("invalid `<<` merge key: {0}")]
+    Merge(serde_yaml_ng::Error),
+}
+
+/// What to do about a document the guard rejected.
+fn rejection_message(rejection: &guard::Rejection) -> String {
+    match *rejection {
+        guard::Rejection::TooDeep { line, column, through_alias } => format!(
+            "the document is nested more than {} levels deep{} at line {line} column {column}; an outline \
+             needs 7 levels at most, flatten it",
+            limits::MAX_DEPTH,
+            if through_alias { " through an alias" } else { "" }
+        ),
+        guard::Rejection::TooManyNodes { line, column } => format!(
+            "the document expands to more than {MAX_EXPANDED_NODES} nodes through anchors and aliases \
+             (an alias bomb?) by line {line} column {column}; use fewer aliases"
+        ),
+        guard::Rejection::RecursiveAlias { line, column } => {
+            format!("the alias at line {line} column {column} refers to a node that contains it; remove the alias")
+        }
+        guard::Rejection::SeveralDocuments { line } => format!(
+            "the file holds more than one YAML document (the second starts at line {line}); keep one outline \
+             per file"
+        ),
+    }
+}
+
 /// Read `text` into a generic YAML value after the size check and the structural guard.
-/// The error is a document-level message.
-fn load(text: &str) -> Result<Value, String> {
+fn load(text: &str) -> Result<Value, DocumentError> {
     if text.len() > limits::MAX_BYTES {
-        return Err(format!(
-            "the outline is {} bytes; the limit is {} bytes (1 MiB); split the course into several outlines",
-            text.len(),
-            limits::MAX_BYTES
-        ));
+        return Err(DocumentError::TooLarge(text.len()));
     }
-    match guard::inspect(text, limits::MAX_DEPTH, MAX_EXPANDED_NODES) {
-        Ok(_) => {}
-        Err(guard::Rejection::TooDeep { line, column, through_alias }) => {
-            return Err(format!(
-                "the document is nested more than {} levels deep{} at line {line} column {column}; an outline \
-                 needs 7 levels at most, flatten it",
-                limits::MAX_DEPTH,
-                if through_alias { " through an alias" } else { "" }
-            ))
-        }
-        Err(guard::Rejection::TooManyNodes { line, column }) => {
-            return Err(format!(
-                "the document expands to more than {MAX_EXPANDED_NODES} nodes through anchors and aliases \
-                 (an alias bomb?) by line {line} column {column}; use fewer aliases"
-            ))
-        }
-        Err(guard::Rejection::RecursiveAlias { line, column }) => {
-            return Err(format!(
-                "the alias at line {line} column {column} refers to a node that contains it; remove the alias"
-            ))
-        }
-        Err(guard::Rejection::SeveralDocuments { line }) => {
-            return Err(format!(
-                "the file holds more than one YAML document (the second starts at line {line}); keep one outline \
-                 per file"
-            ))
-        }
-    }
-    let mut value: Value = serde_yaml_ng::from_str(text).map_err(|e| yaml_error_message(text, &e))?;
-    value.apply_merge().map_err(|e| format!("invalid `<<` merge key: {e}"))?;
+    guard::inspect(text, limits::MAX_DEPTH, MAX_EXPANDED_NODES).map_err(DocumentError::Shape)?;
+    let mut value: Value =
+        serde_yaml_ng::from_str(text).map_err(|e| DocumentError::Syntax(yaml_error_message(text, &e)))?;
+    value.apply_merge().map_err(DocumentError::Merge)?;
     Ok(value)
 }
 
@@ -125,7 +138,7 @@ fn yaml_error_message(text: &str, e: &serde_yaml_ng::Error) -> String {
     format!("invalid YAML: {raw}")
 }
 
-pub mod guard;
+mod guard;
 
 /// Collects problems while turning a generic value into an [`Outline`].
 #[derive(Default)]
@@ -197,28 +210,12 @@ fn get<'a>(map: &'a Mapping, key: &str) -> Option<&'a Value> {
     map.get(key).map(untag)
 }
 
-/// Edit distance with adjacent transpositions (optimal string alignment), on short inputs.
+/// Edit distance with adjacent transpositions (optimal string alignment), on the first 64
+/// characters of each side: keys are short, and a longer one is no misspelling anyway.
 fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().take(64).collect();
-    let b: Vec<char> = b.chars().take(64).collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = best;
-        }
-    }
-    d[a.len()][b.len()]
+    let a: String = a.chars().take(64).collect();
+    let b: String = b.chars().take(64).collect();
+    strsim::osa_distance(&a, &b)
 }
 
 fn normalise_key(k: &str) -> String {
@@ -356,37 +353,10 @@ impl Walker {
 
     fn modules(&mut self, v: &Value) -> Option<Vec<Module>> {
         let path = "modules";
-        let list = match untag(v) {
-            Value::Sequence(s) => s,
-            Value::Null => {
-                self.push(path, "must list at least one module");
-                return None;
-            }
-            other => {
-                self.push(path, format!("must be a list of modules, found {}", kind(other)));
-                return None;
-            }
-        };
-        if list.is_empty() {
-            self.push(path, "must list at least one module");
-            return None;
-        }
-        let mut ok = true;
-        if list.len() > limits::MAX_MODULES {
-            self.push(
-                path,
-                format!("{} modules exceed the limit of {}; split the course", list.len(), limits::MAX_MODULES),
-            );
-            ok = false;
-        }
-        let mut modules = Vec::with_capacity(list.len().min(limits::MAX_MODULES));
-        for (i, m) in list.iter().enumerate() {
-            match self.module(m, &format!("{path}[{i}]")) {
-                Some(m) => modules.push(m),
-                None => ok = false,
-            }
-        }
-        ok.then_some(modules)
+        let list = self.required_list(v, path, "module")?;
+        let max = limits::MAX_MODULES;
+        let too_many = || format!("{} modules exceed the limit of {max}; split the course", list.len());
+        self.each_entry(list, path, max, too_many, Self::module)
     }
 
     fn module(&mut self, v: &Value, path: &str) -> Option<Module> {
@@ -412,41 +382,50 @@ impl Walker {
     }
 
     fn lessons(&mut self, v: &Value, path: &str) -> Option<Vec<Lesson>> {
-        let list = match untag(v) {
-            Value::Sequence(s) => s,
-            Value::Null => {
-                self.push(path, "must list at least one lesson");
-                return None;
+        let list = self.required_list(v, path, "lesson")?;
+        let max = limits::MAX_LESSONS_PER_MODULE;
+        let too_many = || format!("{} lessons exceed the limit of {max} per module; split the module", list.len());
+        self.each_entry(list, path, max, too_many, Self::lesson)
+    }
+
+    /// A list that must hold at least one `noun`.
+    fn required_list<'a>(&mut self, v: &'a Value, path: &str, noun: &str) -> Option<&'a [Value]> {
+        match untag(v) {
+            Value::Sequence(s) if !s.is_empty() => Some(s),
+            Value::Sequence(_) | Value::Null => {
+                self.push(path, format!("must list at least one {noun}"));
+                None
             }
             other => {
-                self.push(path, format!("must be a list of lessons, found {}", kind(other)));
-                return None;
+                self.push(path, format!("must be a list of {noun}s, found {}", kind(other)));
+                None
             }
-        };
-        if list.is_empty() {
-            self.push(path, "must list at least one lesson");
-            return None;
         }
+    }
+
+    /// Walk every entry of `list` (at `path[i]`) with `entry`, reporting `too_many()` when it
+    /// holds more than `max`. `None` when the length or any entry is a problem.
+    fn each_entry<T>(
+        &mut self,
+        list: &[Value],
+        path: &str,
+        max: usize,
+        too_many: impl FnOnce() -> String,
+        entry: impl Fn(&mut Self, &Value, &str) -> Option<T>,
+    ) -> Option<Vec<T>> {
         let mut ok = true;
-        if list.len() > limits::MAX_LESSONS_PER_MODULE {
-            self.push(
-                path,
-                format!(
-                    "{} lessons exceed the limit of {} per module; split the module",
-                    list.len(),
-                    limits::MAX_LESSONS_PER_MODULE
-                ),
-            );
+        if list.len() > max {
+            self.push(path, too_many());
             ok = false;
         }
-        let mut lessons = Vec::with_capacity(list.len().min(limits::MAX_LESSONS_PER_MODULE));
-        for (i, l) in list.iter().enumerate() {
-            match self.lesson(l, &format!("{path}[{i}]")) {
-                Some(l) => lessons.push(l),
+        let mut out = Vec::with_capacity(list.len().min(max));
+        for (i, v) in list.iter().enumerate() {
+            match entry(self, v, &format!("{path}[{i}]")) {
+                Some(t) => out.push(t),
                 None => ok = false,
             }
         }
-        ok.then_some(lessons)
+        ok.then_some(out)
     }
 
     fn lesson(&mut self, v: &Value, path: &str) -> Option<Lesson> {
@@ -477,20 +456,11 @@ impl Walker {
                 return None;
             }
         };
-        let mut ok = true;
-        if list.len() > max {
+        let too_many = || {
             let what = key.replace('_', " ");
-            self.push(&path, format!("{} {what} exceed the limit of {max} per lesson; split the lesson", list.len()));
-            ok = false;
-        }
-        let mut items = Vec::with_capacity(list.len().min(max));
-        for (i, v) in list.iter().enumerate() {
-            match self.item(v, &format!("{path}[{i}]")) {
-                Some(item) => items.push(item),
-                None => ok = false,
-            }
-        }
-        ok.then_some(items)
+            format!("{} {what} exceed the limit of {max} per lesson; split the lesson", list.len())
+        };
+        self.each_entry(list, &path, max, too_many, Self::item)
     }
 
     fn item(&mut self, v: &Value, path: &str) -> Option<Item> {

@@ -90,7 +90,7 @@ impl FsStore {
     }
 
     /// The file path of a key, after validating it.
-    pub fn path_of(&self, key: &str) -> StageResult<PathBuf> {
+    pub(crate) fn path_of(&self, key: &str) -> StageResult<PathBuf> {
         validate_key(key)?;
         Ok(self.root.join(key))
     }

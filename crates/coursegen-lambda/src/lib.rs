@@ -16,7 +16,7 @@ use serde_json::Value;
 /// A stage error as the Lambda runtime reports it: `errorType` is the stable name
 /// (`ThrottlingException`, `InvalidOutline`, ...) that Step Functions `Retry`/`Catch` match.
 #[derive(Debug)]
-pub struct FunctionError(pub StageError);
+struct FunctionError(StageError);
 
 impl From<FunctionError> for Diagnostic {
     fn from(e: FunctionError) -> Diagnostic {
@@ -42,16 +42,16 @@ fn env_usize(name: &str, default: usize) -> Result<usize, StageError> {
 /// key secret (and needs `secretsmanager:GetSecretValue`) only if its stage calls the text model.
 /// A stage that calls a model it is not listed for fails with an internal error naming it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StageModels {
+struct StageModels {
     /// The stage calls the text model.
-    pub text: bool,
+    text: bool,
     /// The stage calls the image model.
-    pub image: bool,
+    image: bool,
 }
 
 impl StageModels {
     /// The models `stage` calls.
-    pub fn of(stage: Stage) -> StageModels {
+    fn of(stage: Stage) -> StageModels {
         match stage {
             Stage::PrepareCourse | Stage::BookBuilder => StageModels { text: false, image: false },
             Stage::ContentGen | Stage::VisualPlanner | Stage::LabPlanner | Stage::LabWriter => {
@@ -101,7 +101,7 @@ impl ImageModel for NotBuilt {
     }
 }
 
-/// The dependencies of `stage` over `store`: the models [`StageModels::of`] lists for it, built
+/// The dependencies of `stage` over `store`: the models `StageModels::of` lists for it, built
 /// by `builder` from `cfg` (offline providers where `cfg` names none), and default settings.
 /// Models the stage never calls are not built, so their start-up work (the secret read) never
 /// happens in that function.
@@ -145,7 +145,7 @@ async fn store_from_env() -> Result<Arc<dyn BlobStore>, StageError> {
 /// Builds the dependencies of `stage` once per container: the store (see [`store_from_env`]),
 /// the models that stage calls ([`deps_for`]; `COURSEGEN_PROVIDER` and the model variables,
 /// offline when unset), and the concurrency settings.
-pub async fn deps_from_env(stage: Stage) -> Result<Deps, StageError> {
+async fn deps_from_env(stage: Stage) -> Result<Deps, StageError> {
     let store = store_from_env().await?;
     let cfg = ProviderConfig::from_env()?;
     let mut deps = deps_for(stage, store, &cfg, &AwsModelBuilder::default()).await?;
@@ -181,7 +181,7 @@ pub async fn serve_handler() -> Result<(), lambda_runtime::Error> {
 }
 
 /// Time kept free before the Lambda deadline to report an error instead of being killed.
-pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(20);
+const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Runs one stage as a Lambda function until the runtime stops.
 pub async fn serve(stage: Stage) -> Result<(), lambda_runtime::Error> {

@@ -7,16 +7,16 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Turn a course outline into a finished course book, locally or on AWS.
 #[derive(Debug, Parser)]
 #[command(name = "coursegen", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// More logging on stderr (-v info, -vv debug). `COURSEGEN_LOG` overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    pub verbose: u8,
+    pub(crate) verbose: u8,
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the course workflow (statemachine/course.asl.json) on an outline and build the book.
     Run(RunArgs),
     /// Check an outline and a request; reports every problem, calls no model, writes nothing.
@@ -29,14 +29,14 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum SfnCommand {
+pub(crate) enum SfnCommand {
     /// Run any ASL definition; prints the output JSON alone on stdout.
     Run(SfnRunArgs),
 }
 
 /// Text/image providers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Provider {
+pub(crate) enum Provider {
     /// Deterministic drafts built from the outline; no model, no network.
     Offline,
     /// Amazon Bedrock (Converse for text, InvokeModel for images).
@@ -46,7 +46,7 @@ pub enum Provider {
 }
 
 impl Provider {
-    pub fn as_str(&self) -> &'static str {
+    pub(crate) fn as_str(&self) -> &'static str {
         match self {
             Provider::Offline => "offline",
             Provider::Bedrock => "bedrock",
@@ -57,7 +57,7 @@ impl Provider {
 
 /// How Task function names are spelled when calling a Lambda endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FunctionNames {
+pub(crate) enum FunctionNames {
     /// Binary names (`content-gen`), as `cargo lambda watch` serves them.
     Binary,
     /// Template logical ids (`ContentGenFunction`), as `sam local start-lambda` serves them.
@@ -65,93 +65,93 @@ pub enum FunctionNames {
 }
 
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The outline YAML.
-    pub outline: PathBuf,
+    pub(crate) outline: PathBuf,
     /// Store root directory; the book lands at OUT/PROJECT/book/index.html.
     #[arg(long, default_value = "out", conflicts_with = "store")]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Use an S3 bucket instead of a directory: `s3://BUCKET`.
     #[arg(long)]
-    pub store: Option<String>,
+    pub(crate) store: Option<String>,
     /// Course folder inside the store (default: a slug of the course title).
     #[arg(long)]
-    pub project: Option<String>,
+    pub(crate) project: Option<String>,
     /// Modules to generate: `all`, `1,3-5` (default all).
     #[arg(long)]
-    pub modules: Option<String>,
+    pub(crate) modules: Option<String>,
     /// theory, labs or both.
     #[arg(long, default_value = "theory")]
-    pub content: String,
+    pub(crate) content: String,
     /// Text and image provider.
     #[arg(long, value_enum, default_value = "offline")]
-    pub provider: Provider,
+    pub(crate) provider: Provider,
     /// Modules processed at once (1-40, default 10).
     #[arg(long)]
-    pub concurrency: Option<u32>,
+    pub(crate) concurrency: Option<u32>,
     /// Regenerate outputs even when they exist with the same fingerprint.
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
     /// Invoke the functions through the Lambda Invoke API at this endpoint
     /// (`sam local start-lambda`: http://127.0.0.1:3001, `cargo lambda watch`: http://127.0.0.1:9000).
     #[arg(long)]
-    pub lambda_endpoint: Option<String>,
+    pub(crate) lambda_endpoint: Option<String>,
     /// Function naming at the Lambda endpoint.
     #[arg(long, value_enum, default_value = "binary")]
-    pub function_names: FunctionNames,
+    pub(crate) function_names: FunctionNames,
     /// Override a placeholder of the definition, e.g. a deployed function's name for real Lambda:
     /// `--set ContentGenFunctionArn=coursegen-ContentGenFunction-AbC123`.
     #[arg(long = "set", value_name = "NAME=VALUE")]
-    pub set: Vec<String>,
+    pub(crate) set: Vec<String>,
     /// Use another definition file instead of the built-in statemachine/course.asl.json.
     #[arg(long)]
-    pub definition: Option<PathBuf>,
+    pub(crate) definition: Option<PathBuf>,
     /// Write the execution history (GetExecutionHistory-like JSON) to this file.
     #[arg(long)]
-    pub history: Option<PathBuf>,
+    pub(crate) history: Option<PathBuf>,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// Open the finished book in the default browser (prints its path when none is available).
     #[arg(long)]
-    pub open: bool,
+    pub(crate) open: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct ValidateArgs {
+pub(crate) struct ValidateArgs {
     /// The outline YAML.
-    pub outline: PathBuf,
+    pub(crate) outline: PathBuf,
     /// Modules to generate: `all`, `1,3-5`.
     #[arg(long)]
-    pub modules: Option<String>,
+    pub(crate) modules: Option<String>,
     /// theory, labs or both.
     #[arg(long, default_value = "theory")]
-    pub content: String,
+    pub(crate) content: String,
     /// Course folder to check.
     #[arg(long)]
-    pub project: Option<String>,
+    pub(crate) project: Option<String>,
 }
 
 #[derive(Debug, Args)]
-pub struct SfnRunArgs {
+pub(crate) struct SfnRunArgs {
     /// The state machine definition (ASL JSON). `${Name}` placeholders may be filled with --set.
-    pub definition: PathBuf,
+    pub(crate) definition: PathBuf,
     /// Execution input JSON file (`-` for stdin). Default `{}`.
     #[arg(long)]
-    pub input: Option<PathBuf>,
+    pub(crate) input: Option<PathBuf>,
     /// Fill a placeholder: `--set ContentGenFunctionArn=ContentGen`.
     #[arg(long = "set", value_name = "NAME=VALUE")]
-    pub set: Vec<String>,
+    pub(crate) set: Vec<String>,
     /// Invoke Lambda tasks through the Lambda Invoke API at this endpoint.
     #[arg(long)]
-    pub lambda_endpoint: Option<String>,
+    pub(crate) lambda_endpoint: Option<String>,
     /// Store root for in-process coursegen stage functions.
     #[arg(long, default_value = "out")]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Write the execution history JSON to this file.
     #[arg(long)]
-    pub history: Option<PathBuf>,
+    pub(crate) history: Option<PathBuf>,
     /// Execution name (default: a timestamped one).
     #[arg(long)]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
 }

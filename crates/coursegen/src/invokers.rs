@@ -16,17 +16,17 @@ fn error_cause(error_type: &str, message: &str) -> String {
 }
 
 /// Maps a stage error to what Step Functions sees when the function raises it.
-pub fn states_error(e: &StageError) -> StatesError {
+pub(crate) fn states_error(e: &StageError) -> StatesError {
     StatesError::new(e.error_type(), error_cause(e.error_type(), &e.to_string()))
 }
 
 /// Runs the stage handlers in this process.
-pub struct InProcessInvoker {
+pub(crate) struct InProcessInvoker {
     deps: Arc<Deps>,
 }
 
 impl InProcessInvoker {
-    pub fn new(deps: Arc<Deps>) -> Self {
+    pub(crate) fn new(deps: Arc<Deps>) -> Self {
         Self { deps }
     }
 }
@@ -50,14 +50,14 @@ fn stage_list() -> String {
 }
 
 /// Calls functions through the Lambda Invoke API.
-pub struct LambdaEndpointInvoker {
+pub(crate) struct LambdaEndpointInvoker {
     client: aws_sdk_lambda::Client,
 }
 
 impl LambdaEndpointInvoker {
     /// A client for `endpoint`. Loopback endpoints (emulators) get placeholder credentials
     /// and region when none are configured; real endpoints use the standard AWS configuration.
-    pub async fn new(endpoint: &str) -> Self {
+    pub(crate) async fn new(endpoint: &str) -> Self {
         let local = endpoint.contains("://127.") || endpoint.contains("://localhost") || endpoint.contains("://[::1]");
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .http_client(coursegen_aws::sdk::http_client())

@@ -2,6 +2,8 @@
 //! runs on AWS), validate outlines, and run any ASL definition.
 
 mod cli;
+mod error;
+mod input;
 mod invokers;
 mod progress;
 mod run;
@@ -10,36 +12,34 @@ mod summary;
 mod validate;
 mod workflow;
 
+use std::process::ExitCode;
+
 use clap::Parser;
 
 use cli::{Cli, Command, SfnCommand};
+use error::Exit;
 
 /// Exit codes: 0 ok, 1 execution failed, 2 bad input (nothing written), 130 interrupted.
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const FAILED: i32 = 1;
-    pub const BAD_INPUT: i32 = 2;
-    pub const INTERRUPTED: i32 = 130;
-}
-
-fn main() {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            std::process::exit(exit::FAILED);
+            return Exit::Failed.into();
         }
     };
-    let code = runtime.block_on(async move {
+    let exit = runtime.block_on(async move {
         match cli.command {
             Command::Run(args) => run::run(args).await,
             Command::Validate(args) => validate::validate(args).await,
             Command::Sfn { command: SfnCommand::Run(args) } => sfn::run(args).await,
         }
     });
-    std::process::exit(code);
+    // Exit now, as `process::exit` did: an interrupted run may leave tasks behind.
+    runtime.shutdown_background();
+    exit.into()
 }
 
 fn init_logging(verbose: u8) {

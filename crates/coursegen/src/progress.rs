@@ -11,7 +11,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 
 /// Shows what the execution is doing, on stderr.
-pub struct Progress {
+pub(crate) struct Progress {
     start: Instant,
     bars: Option<MultiProgress>,
     /// Per module: its bar (terminal mode) and how many steps it has.
@@ -26,7 +26,7 @@ type OpenTasks = HashMap<(String, Vec<usize>), (Option<u32>, Option<u32>)>;
 
 impl Progress {
     /// `lessons` maps module number → lesson count, to size each module's bar.
-    pub fn new(lessons: HashMap<u32, u32>) -> Self {
+    pub(crate) fn new(lessons: HashMap<u32, u32>) -> Self {
         let bars =
             std::io::stderr().is_terminal().then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Self {
@@ -65,7 +65,7 @@ impl Progress {
     }
 
     /// Clears the bars before the summary is printed.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         let map = self.modules.lock().unwrap_or_else(|p| p.into_inner());
         for bar in map.values() {
             bar.finish_and_clear();
@@ -87,7 +87,7 @@ fn number(v: &Value, field: &str) -> Option<u32> {
 }
 
 /// The stage a Task state runs, from its name (`BothContentGen` → `ContentGen`).
-pub fn stage_of(state: &str) -> &str {
+pub(crate) fn stage_of(state: &str) -> &str {
     coursegen_stages::Stage::ALL.iter().map(|s| s.name()).find(|name| state.ends_with(name)).unwrap_or(state)
 }
 

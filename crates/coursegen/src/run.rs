@@ -6,22 +6,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use asl_interpreter::invoker::TaskInvoker;
 use asl_interpreter::{Execution, ExecutionStatus, Executor, StateMachine};
 use async_trait::async_trait;
 use coursegen_core::contracts::{BookBuilderOutput, Manifest};
 use coursegen_core::model::{ImageModel, ImageRequest, ImageResponse, ModelId, TextModel, TextRequest, TextResponse};
-use coursegen_core::{keys, BlobStore, BlobStoreExt, FsStore, Outline, RawRequest, Request, StageResult};
+use coursegen_core::{keys, BlobStore, BlobStoreExt, FsStore, Request, StageResult};
 use coursegen_stages::Deps;
 use serde_json::{json, Value};
 
-use crate::cli::{Provider, RunArgs};
+use crate::cli::{FunctionNames, Provider, RunArgs};
+use crate::error::{CliError, Exit};
+use crate::input::{load_and_validate, selected_modules, Asked};
 use crate::invokers::{InProcessInvoker, LambdaEndpointInvoker};
 use crate::progress::Progress;
-use crate::summary::{critical_path, stage_times, task_spans};
-use crate::{exit, workflow};
+use crate::summary::{critical_path, stage_times, task_spans, TaskSpan};
+use crate::workflow;
 
 /// Counts calls to a model, for the summary.
-pub struct Counted<T: ?Sized> {
+pub(crate) struct Counted<T: ?Sized> {
     inner: Arc<T>,
     calls: Arc<AtomicU64>,
 }
@@ -48,52 +51,7 @@ impl ImageModel for Counted<dyn ImageModel> {
     }
 }
 
-/// Read and check the outline and the request; every problem is printed, nothing is written.
-pub fn load_and_validate(
-    outline_path: &Path,
-    project: Option<&str>,
-    modules: Option<&str>,
-    content: &str,
-    concurrency: Option<u32>,
-    force: bool,
-) -> Result<(Outline, Request, String), String> {
-    let text = std::fs::read(outline_path).map_err(|e| format!("cannot read {}: {e}", outline_path.display()))?;
-    if text.len() > coursegen_core::outline::limits::MAX_BYTES {
-        return Err(format!(
-            "{}: the outline is {} bytes; the limit is {} bytes (1 MiB)",
-            outline_path.display(),
-            text.len(),
-            coursegen_core::outline::limits::MAX_BYTES
-        ));
-    }
-    let text = String::from_utf8(text).map_err(|e| format!("{}: not UTF-8 text: {e}", outline_path.display()))?;
-    let raw = RawRequest {
-        outline_key: None,
-        project_folder: project.map(str::to_string),
-        modules_to_generate: modules.map(|m| Value::String(m.to_string())),
-        module_number: None,
-        content_type: Some(Value::String(content.to_string())),
-        max_concurrency: concurrency.map(Value::from),
-        force: Some(Value::Bool(force)),
-    };
-    let outline = match coursegen_core::parse_outline(&text) {
-        Ok(outline) => outline,
-        Err(e) => {
-            // Report the request's own problems too, so one round of fixes is enough.
-            let request_problems = coursegen_core::request_problems_without_outline(&raw);
-            let mut msg = format!("{}: {e}", outline_path.display());
-            if !request_problems.is_empty() {
-                msg.push_str(&format!("\ninvalid request: {request_problems}"));
-            }
-            return Err(msg);
-        }
-    };
-    let default_project = coursegen_core::default_project_folder(&outline);
-    let request = coursegen_core::normalize_request(&raw, &outline, &default_project).map_err(|e| e.to_string())?;
-    Ok((outline, request, text))
-}
-
-async fn open_store(args: &RunArgs) -> Result<Arc<dyn BlobStore>, String> {
+async fn open_store(args: &RunArgs) -> Result<Arc<dyn BlobStore>, CliError> {
     match &args.store {
         None => Ok(Arc::new(FsStore::new(&args.out))),
         Some(uri) => {
@@ -101,14 +59,14 @@ async fn open_store(args: &RunArgs) -> Result<Arc<dyn BlobStore>, String> {
                 .strip_prefix("s3://")
                 .map(|b| b.trim_end_matches('/'))
                 .filter(|b| !b.is_empty() && !b.contains('/'))
-                .ok_or_else(|| format!("--store {uri:?}: expected s3://BUCKET"))?;
-            let store = coursegen_aws::config::s3_store(bucket).await.map_err(|e| e.to_string())?;
+                .ok_or_else(|| CliError::StoreUri(uri.clone()))?;
+            let store = coursegen_aws::config::s3_store(bucket).await.map_err(CliError::Store)?;
             Ok(Arc::new(store))
         }
     }
 }
 
-async fn build_models(provider: Provider) -> Result<(Arc<dyn TextModel>, Arc<dyn ImageModel>), String> {
+async fn build_models(provider: Provider) -> StageResult<(Arc<dyn TextModel>, Arc<dyn ImageModel>)> {
     let offline_text: Arc<dyn TextModel> = Arc::new(coursegen_stages::offline::OfflineText);
     let offline_image: Arc<dyn ImageModel> = Arc::new(coursegen_stages::offline::OfflineImage);
     if provider == Provider::Offline {
@@ -121,15 +79,14 @@ async fn build_models(provider: Provider) -> Result<(Arc<dyn TextModel>, Arc<dyn
         } else {
             std::env::var(name).ok()
         }
-    })
-    .map_err(|e| e.to_string())?;
-    let text = coursegen_aws::config::build_text_model(&cfg).await.map_err(|e| e.to_string())?;
-    let image = coursegen_aws::config::build_image_model(&cfg).await.map_err(|e| e.to_string())?;
+    })?;
+    let text = coursegen_aws::config::build_text_model(&cfg).await?;
+    let image = coursegen_aws::config::build_image_model(&cfg).await?;
     Ok((text.unwrap_or(offline_text), image.unwrap_or(offline_image)))
 }
 
 /// The execution input, exactly as a user would start it on AWS.
-pub fn execution_input(request: &Request) -> Value {
+pub(crate) fn execution_input(request: &Request) -> Value {
     json!({
         "outline_key": request.outline_key,
         "project_folder": request.project_folder,
@@ -140,72 +97,53 @@ pub fn execution_input(request: &Request) -> Value {
     })
 }
 
-pub async fn run(args: RunArgs) -> i32 {
-    let started = Instant::now();
-    let (outline, request, outline_text) = match load_and_validate(
-        &args.outline,
-        args.project.as_deref(),
-        args.modules.as_deref(),
-        &args.content,
-        args.concurrency,
-        args.force,
-    ) {
-        Ok(v) => v,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            eprintln!("nothing was written.");
-            return exit::BAD_INPUT;
-        }
-    };
-    let definition = match load_definition(
-        args.definition.as_deref(),
-        args.lambda_endpoint.is_some(),
-        args.function_names,
-        &args.set,
-    ) {
-        Ok(m) => m,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            return exit::BAD_INPUT;
-        }
-    };
-    let store = match open_store(&args).await {
-        Ok(s) => s,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            return exit::BAD_INPUT;
-        }
-    };
-    let text_calls = Arc::new(AtomicU64::new(0));
-    let image_calls = Arc::new(AtomicU64::new(0));
-    let invoker: Arc<dyn asl_interpreter::invoker::TaskInvoker> = match &args.lambda_endpoint {
-        Some(endpoint) => Arc::new(LambdaEndpointInvoker::new(endpoint).await),
-        None => {
-            let (text, image) = match build_models(args.provider).await {
-                Ok(m) => m,
-                Err(msg) => {
-                    eprintln!("error: provider {}: {msg}", args.provider.as_str());
-                    return exit::BAD_INPUT;
-                }
-            };
-            let mut deps = Deps::offline(store.clone());
-            deps.text = Arc::new(Counted { inner: text, calls: text_calls.clone() });
-            deps.image = Arc::new(Counted { inner: image, calls: image_calls.clone() });
-            Arc::new(InProcessInvoker::new(Arc::new(deps)))
-        }
-    };
+/// Model calls made in this process, for the summary.
+#[derive(Default)]
+struct ModelCalls {
+    text: Arc<AtomicU64>,
+    image: Arc<AtomicU64>,
+}
 
-    // The outline goes where the request says, like an upload to the bucket on AWS.
-    let existing = store.get(&request.outline_key).await.ok().flatten();
-    if existing.as_deref() != Some(outline_text.as_bytes()) {
-        if let Err(e) = store.put(&request.outline_key, outline_text.clone().into_bytes(), "application/yaml").await {
-            eprintln!("error: cannot store the outline: {e}");
-            return exit::FAILED;
+/// What the execution runs with.
+struct Setup {
+    definition: StateMachine,
+    store: Arc<dyn BlobStore>,
+    invoker: Arc<dyn TaskInvoker>,
+    calls: ModelCalls,
+}
+
+pub(crate) async fn run(args: RunArgs) -> Exit {
+    let started = Instant::now();
+    let asked = Asked {
+        outline: &args.outline,
+        project: args.project.as_deref(),
+        modules: args.modules.as_deref(),
+        content: &args.content,
+        concurrency: args.concurrency,
+        force: args.force,
+    };
+    let (outline, request, outline_text) = match load_and_validate(&asked) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("nothing was written.");
+            return Exit::BadInput;
         }
+    };
+    let Setup { definition, store, invoker, calls } = match set_up(&args).await {
+        Ok(setup) => setup,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::BadInput;
+        }
+    };
+    if let Err(e) = store_outline(store.as_ref(), &request.outline_key, &outline_text).await {
+        eprintln!("error: cannot store the outline: {e}");
+        return Exit::Failed;
     }
 
     let lessons: HashMap<u32, u32> =
-        request.modules.iter().filter_map(|m| outline.module(*m).map(|md| (*m, md.lessons.len() as u32))).collect();
+        selected_modules(&outline, &request).map(|(n, m)| (n, m.lessons.len() as u32)).collect();
     let progress = Arc::new(Progress::new(lessons));
     let executor = Executor::new(invoker).with_observer(progress.clone());
     let input = execution_input(&request);
@@ -225,118 +163,147 @@ pub async fn run(args: RunArgs) -> i32 {
         _ = tokio::signal::ctrl_c() => {
             progress.finish();
             eprintln!("\ninterrupted. Finished lessons, images and labs are saved; run the same command again to resume (nothing finished is regenerated).");
-            return exit::INTERRUPTED;
+            return Exit::Interrupted;
         }
     };
     progress.finish();
     if let Some(path) = &args.history {
-        let events: Vec<Value> = execution.history.iter().map(|e| e.to_json()).collect();
-        if let Err(e) = std::fs::write(path, serde_json::to_vec_pretty(&Value::Array(events)).unwrap_or_default()) {
-            eprintln!("warning: cannot write history to {}: {e}", path.display());
+        workflow::write_history(path, &execution.history);
+    }
+    let wall = started.elapsed().as_secs_f64();
+    match &execution.status {
+        ExecutionStatus::Failed { error, cause } => report_failure(&args, &execution, wall, error, cause),
+        ExecutionStatus::Succeeded { output } => {
+            report_success(&args, &request, store.as_ref(), &execution, output, wall, &calls).await
         }
     }
-    report(&args, &request, store.as_ref(), &execution, started, &text_calls, &image_calls).await
+}
+
+/// The definition, the store and the invoker, in that order: the first problem stops the run.
+async fn set_up(args: &RunArgs) -> Result<Setup, CliError> {
+    let definition =
+        load_definition(args.definition.as_deref(), args.lambda_endpoint.is_some(), args.function_names, &args.set)?;
+    let store = open_store(args).await?;
+    let calls = ModelCalls::default();
+    let invoker: Arc<dyn TaskInvoker> = match &args.lambda_endpoint {
+        Some(endpoint) => Arc::new(LambdaEndpointInvoker::new(endpoint).await),
+        None => {
+            let (text, image) = build_models(args.provider)
+                .await
+                .map_err(|source| CliError::Provider { provider: args.provider.as_str(), source })?;
+            let mut deps = Deps::offline(store.clone());
+            deps.text = Arc::new(Counted { inner: text, calls: calls.text.clone() });
+            deps.image = Arc::new(Counted { inner: image, calls: calls.image.clone() });
+            Arc::new(InProcessInvoker::new(Arc::new(deps)))
+        }
+    };
+    Ok(Setup { definition, store, invoker, calls })
+}
+
+/// The outline goes where the request says, like an upload to the bucket on AWS (unless the
+/// same text is already there).
+async fn store_outline(store: &dyn BlobStore, key: &str, text: &str) -> StageResult<()> {
+    let existing = store.get(key).await.ok().flatten();
+    if existing.as_deref() == Some(text.as_bytes()) {
+        return Ok(());
+    }
+    store.put(key, text.as_bytes().to_vec(), "application/yaml").await
 }
 
 fn load_definition(
     path: Option<&Path>,
     endpoint: bool,
-    naming: crate::cli::FunctionNames,
+    naming: FunctionNames,
     overrides: &[String],
-) -> Result<StateMachine, String> {
-    let text = workflow::definition_text(path).map_err(|e| format!("cannot read the definition: {e}"))?;
-    let mut subs = workflow::substitutions(endpoint, naming);
-    workflow::apply_overrides(&mut subs, overrides)?;
-    let text = asl_interpreter::substitute(&text, &subs).map_err(|e| format!("definition: {e}"))?;
-    StateMachine::from_json(&text).map_err(|e| format!("definition: {e}"))
+) -> Result<StateMachine, CliError> {
+    let text = workflow::definition_text(path).map_err(CliError::DefinitionUnreadable)?;
+    workflow::load_machine(&text, endpoint, naming, overrides, CliError::Definition)
 }
 
-async fn report(
+/// A failed execution: which state failed, why, and how to resume.
+fn report_failure(args: &RunArgs, execution: &Execution, wall: f64, error: &str, cause: &str) -> Exit {
+    let failing = execution
+        .history
+        .iter()
+        .rev()
+        .find(|e| e.event_type.ends_with("Failed") && e.state_name.is_some())
+        .and_then(|e| e.state_name.clone())
+        .unwrap_or_else(|| "?".into());
+    if args.json {
+        let summary = json!({
+            "status": "FAILED", "wall_seconds": wall, "state": failing, "error": error, "cause": cause,
+            "state_transitions": execution.stats.state_transitions,
+        });
+        println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+    }
+    eprintln!("execution FAILED after {wall:.2}s");
+    eprintln!("  failing state: {failing}");
+    eprintln!("  error: {error}");
+    eprintln!("  cause: {cause}");
+    eprintln!("Finished outputs are saved; fix the cause and run the same command again to resume.");
+    Exit::Failed
+}
+
+/// A succeeded execution: the summary, the book's location, and a failure when the book is
+/// missing items.
+async fn report_success(
     args: &RunArgs,
     request: &Request,
     store: &dyn BlobStore,
     execution: &Execution,
-    started: Instant,
-    text_calls: &AtomicU64,
-    image_calls: &AtomicU64,
-) -> i32 {
-    let wall = started.elapsed().as_secs_f64();
+    output: &Value,
+    wall: f64,
+    calls: &ModelCalls,
+) -> Exit {
     let spans = task_spans(&execution.history);
-    let times = stage_times(&spans);
     let path = critical_path(&spans);
+    let book: Option<BookBuilderOutput> = serde_json::from_value(output.clone()).ok();
+    let manifest: Option<Manifest> =
+        store.get_json(&keys::book_manifest_key(&request.project_folder)).await.ok().flatten();
+    let book_location = match &args.store {
+        Some(uri) => format!("{}/{}", uri.trim_end_matches('/'), keys::book_html_key(&request.project_folder)),
+        None => args.out.join(keys::book_html_key(&request.project_folder)).display().to_string(),
+    };
     let remote = args.lambda_endpoint.is_some();
-    match &execution.status {
-        ExecutionStatus::Failed { error, cause } => {
-            let failing = execution
-                .history
-                .iter()
-                .rev()
-                .find(|e| e.event_type.ends_with("Failed") && e.state_name.is_some())
-                .and_then(|e| e.state_name.clone())
-                .unwrap_or_else(|| "?".into());
-            if args.json {
-                let summary = json!({
-                    "status": "FAILED", "wall_seconds": wall, "state": failing, "error": error, "cause": cause,
-                    "state_transitions": execution.stats.state_transitions,
-                });
-                println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
-            }
-            eprintln!("execution FAILED after {wall:.2}s");
-            eprintln!("  failing state: {failing}");
-            eprintln!("  error: {error}");
-            eprintln!("  cause: {cause}");
-            eprintln!("Finished outputs are saved; fix the cause and run the same command again to resume.");
-            exit::FAILED
+    let summary = json!({
+        "status": "SUCCEEDED",
+        "wall_seconds": wall,
+        "state_transitions": execution.stats.state_transitions,
+        "task_invocations": execution.stats.task_invocations,
+        "map_iterations": execution.stats.map_iterations,
+        "max_observed_concurrency": execution.stats.max_observed_concurrency,
+        "model_calls": if remote { Value::Null } else { json!({
+            "text": calls.text.load(Ordering::Relaxed),
+            "image": calls.image.load(Ordering::Relaxed),
+        })},
+        "stages": stage_times(&spans),
+        "critical_path": path,
+        "book": book_location,
+        "result": book,
+        "tokens": manifest.as_ref().map(|m| m.usage),
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+    } else {
+        print_summary(&summary, &path, wall);
+    }
+    if args.open {
+        open_book(&book_location);
+    }
+    match book {
+        Some(b) if b.failed > 0 => {
+            eprintln!(
+                "error: the book is missing {} item(s); see failures in {}",
+                b.failed,
+                keys::book_manifest_key(&request.project_folder)
+            );
+            Exit::Failed
         }
-        ExecutionStatus::Succeeded { output } => {
-            let book: Option<BookBuilderOutput> = serde_json::from_value(output.clone()).ok();
-            let manifest: Option<Manifest> =
-                store.get_json(&keys::book_manifest_key(&request.project_folder)).await.ok().flatten();
-            let book_location = match &args.store {
-                Some(uri) => format!("{}/{}", uri.trim_end_matches('/'), keys::book_html_key(&request.project_folder)),
-                None => args.out.join(keys::book_html_key(&request.project_folder)).display().to_string(),
-            };
-            let summary = json!({
-                "status": "SUCCEEDED",
-                "wall_seconds": wall,
-                "state_transitions": execution.stats.state_transitions,
-                "task_invocations": execution.stats.task_invocations,
-                "map_iterations": execution.stats.map_iterations,
-                "max_observed_concurrency": execution.stats.max_observed_concurrency,
-                "model_calls": if remote { Value::Null } else { json!({
-                    "text": text_calls.load(Ordering::Relaxed),
-                    "image": image_calls.load(Ordering::Relaxed),
-                })},
-                "stages": times,
-                "critical_path": path,
-                "book": book_location,
-                "result": book,
-                "tokens": manifest.as_ref().map(|m| m.usage),
-            });
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
-            } else {
-                print_summary(&summary, &path, wall);
-            }
-            if args.open {
-                open_book(&book_location);
-            }
-            match book {
-                Some(b) if b.failed > 0 => {
-                    eprintln!(
-                        "error: the book is missing {} item(s); see failures in {}",
-                        b.failed,
-                        keys::book_manifest_key(&request.project_folder)
-                    );
-                    exit::FAILED
-                }
-                _ => exit::OK,
-            }
-        }
+        _ => Exit::Ok,
     }
 }
 
-fn print_summary(summary: &Value, path: &[crate::summary::TaskSpan], wall: f64) {
+fn print_summary(summary: &Value, path: &[TaskSpan], wall: f64) {
     println!("Succeeded in {wall:.2}s");
     if let Some(r) = summary.get("result").filter(|r| !r.is_null()) {
         println!(

@@ -11,48 +11,40 @@ use coursegen_stages::Deps;
 use serde_json::{json, Value};
 
 use crate::cli::{FunctionNames, SfnRunArgs};
-use crate::exit;
+use crate::error::{CliError, Exit};
 use crate::invokers::{InProcessInvoker, LambdaEndpointInvoker};
 use crate::workflow;
 
-fn read_input(args: &SfnRunArgs) -> Result<Value, String> {
+/// The definition (placeholders filled) and the execution input.
+fn load(args: &SfnRunArgs) -> Result<(StateMachine, Value), CliError> {
+    let path = &args.definition;
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::Read { path: path.clone(), source })?;
+    let machine =
+        workflow::load_machine(&text, args.lambda_endpoint.is_some(), FunctionNames::Binary, &args.set, |source| {
+            CliError::DefinitionAt { path: path.clone(), source }
+        })?;
+    Ok((machine, read_input(args)?))
+}
+
+fn read_input(args: &SfnRunArgs) -> Result<Value, CliError> {
     let text = match args.input.as_deref() {
         None => return Ok(json!({})),
         Some(p) if p.as_os_str() == "-" => {
             let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).map_err(|e| format!("cannot read stdin: {e}"))?;
+            std::io::stdin().read_to_string(&mut s).map_err(CliError::Stdin)?;
             s
         }
-        Some(p) => std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
+        Some(p) => std::fs::read_to_string(p).map_err(|source| CliError::Read { path: p.to_path_buf(), source })?,
     };
-    serde_json::from_str(&text).map_err(|e| format!("input is not valid JSON: {e}"))
+    serde_json::from_str(&text).map_err(CliError::InputJson)
 }
 
-pub async fn run(args: SfnRunArgs) -> i32 {
-    let text = match std::fs::read_to_string(&args.definition) {
-        Ok(t) => t,
+pub(crate) async fn run(args: SfnRunArgs) -> Exit {
+    let (machine, input) = match load(&args) {
+        Ok(loaded) => loaded,
         Err(e) => {
-            eprintln!("error: cannot read {}: {e}", args.definition.display());
-            return exit::BAD_INPUT;
-        }
-    };
-    let mut subs = workflow::substitutions(args.lambda_endpoint.is_some(), FunctionNames::Binary);
-    if let Err(msg) = workflow::apply_overrides(&mut subs, &args.set) {
-        eprintln!("error: {msg}");
-        return exit::BAD_INPUT;
-    }
-    let machine = match asl_interpreter::substitute(&text, &subs).and_then(|t| StateMachine::from_json(&t)) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: {}: {e}", args.definition.display());
-            return exit::BAD_INPUT;
-        }
-    };
-    let input = match read_input(&args) {
-        Ok(v) => v,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            return exit::BAD_INPUT;
+            eprintln!("error: {e}");
+            return Exit::BadInput;
         }
     };
     let invoker: Arc<dyn TaskInvoker> = match &args.lambda_endpoint {
@@ -63,19 +55,16 @@ pub async fn run(args: SfnRunArgs) -> i32 {
     // History costs ~2 KB per event: keep it only when asked for.
     let execution = Executor::new(invoker).with_history(args.history.is_some()).execute(&machine, input, &name).await;
     if let Some(path) = &args.history {
-        let events: Vec<Value> = execution.history.iter().map(|e| e.to_json()).collect();
-        if let Err(e) = std::fs::write(path, serde_json::to_vec_pretty(&Value::Array(events)).unwrap_or_default()) {
-            eprintln!("warning: cannot write history to {}: {e}", path.display());
-        }
+        workflow::write_history(path, &execution.history);
     }
     match execution.status {
         ExecutionStatus::Succeeded { output } => {
             println!("{}", serde_json::to_string(&output).unwrap_or_else(|_| "null".into()));
-            exit::OK
+            Exit::Ok
         }
         ExecutionStatus::Failed { error, cause } => {
             println!("{}", json!({ "error": error, "cause": cause }));
-            exit::FAILED
+            Exit::Failed
         }
     }
 }

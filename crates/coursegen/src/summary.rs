@@ -9,30 +9,30 @@ use serde_json::Value;
 
 /// One task run, from its state-entered to its state-exited event.
 #[derive(Debug, Clone, Serialize)]
-pub struct TaskSpan {
-    pub state: String,
-    pub label: String,
+pub(crate) struct TaskSpan {
+    pub(crate) state: String,
+    pub(crate) label: String,
     #[serde(skip)]
-    pub start: SystemTime,
+    pub(crate) start: SystemTime,
     #[serde(skip)]
-    pub end: SystemTime,
-    pub seconds: f64,
+    pub(crate) end: SystemTime,
+    pub(crate) seconds: f64,
     /// Map iteration / Parallel branch indices of the task.
     #[serde(skip)]
-    pub path: Vec<usize>,
+    pub(crate) path: Vec<usize>,
 }
 
 /// Time spent in one stage across all its runs.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct StageTime {
-    pub runs: u64,
-    pub total_seconds: f64,
-    pub max_seconds: f64,
+pub(crate) struct StageTime {
+    pub(crate) runs: u64,
+    pub(crate) total_seconds: f64,
+    pub(crate) max_seconds: f64,
 }
 
 /// Task spans from a history: each TaskStateEntered paired with the next TaskStateExited
 /// of the same state on the same map path.
-pub fn task_spans(history: &[HistoryEvent]) -> Vec<TaskSpan> {
+pub(crate) fn task_spans(history: &[HistoryEvent]) -> Vec<TaskSpan> {
     let mut open: BTreeMap<(String, Vec<usize>), (SystemTime, String)> = BTreeMap::new();
     let mut spans = Vec::new();
     for e in history {
@@ -75,7 +75,7 @@ fn label(state: &str, input: &Value) -> String {
 }
 
 /// Seconds per stage name.
-pub fn stage_times(spans: &[TaskSpan]) -> BTreeMap<String, StageTime> {
+pub(crate) fn stage_times(spans: &[TaskSpan]) -> BTreeMap<String, StageTime> {
     let mut out: BTreeMap<String, StageTime> = BTreeMap::new();
     for s in spans {
         let t = out.entry(s.state.clone()).or_default();
@@ -90,7 +90,7 @@ pub fn stage_times(spans: &[TaskSpan]) -> BTreeMap<String, StageTime> {
 /// before the current one started on the same line of execution (an enclosing or enclosed
 /// iteration, never a sibling branch). In a fork-join workflow that is the chain that decided
 /// the wall time (the slowest module, its slowest lesson, ...).
-pub fn critical_path(spans: &[TaskSpan]) -> Vec<TaskSpan> {
+pub(crate) fn critical_path(spans: &[TaskSpan]) -> Vec<TaskSpan> {
     let related = |a: &[usize], b: &[usize]| a.starts_with(b) || b.starts_with(a);
     let mut path = Vec::new();
     let Some(mut current) = spans.iter().max_by_key(|s| s.end) else { return path };

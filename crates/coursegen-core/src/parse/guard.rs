@@ -78,8 +78,11 @@ impl<'input> Parser<'input> {
     /// A parser over `input` (borrowed for the parser's whole life).
     fn new(input: &'input [u8]) -> Option<Parser<'input>> {
         let mut raw: Box<MaybeUninit<unsafe_yaml::yaml_parser_t>> = Box::new(MaybeUninit::uninit());
-        // SAFETY: `yaml_parser_initialize` fully initialises the (heap-pinned) parser before
-        // any other use; on failure nothing was allocated and the parser is not used again.
+        // SAFETY: `raw` is a valid, heap-pinned allocation for a parser. `yaml_parser_initialize`
+        // fully initialises it before any other call; on failure nothing was allocated and the
+        // parser is dropped unused (without `Parser`, so never deleted). The input pointer and
+        // length describe `input`, which the `'input` lifetime keeps alive and unchanged for
+        // as long as the parser can read it.
         unsafe {
             if unsafe_yaml::yaml_parser_initialize(raw.as_mut_ptr()).fail {
                 return None;
@@ -93,7 +96,8 @@ impl<'input> Parser<'input> {
 
 impl Drop for Parser<'_> {
     fn drop(&mut self) {
-        // SAFETY: the parser was initialised in `new` and is deleted exactly once.
+        // SAFETY: a `Parser` exists only once `yaml_parser_initialize` succeeded in `new`, and
+        // `drop` runs once, so the parser is initialised and deleted exactly once.
         unsafe { unsafe_yaml::yaml_parser_delete(self.raw.as_mut_ptr()) }
     }
 }
@@ -111,11 +115,15 @@ enum Event {
 
 /// Copy a NUL-terminated libyaml string.
 ///
-/// SAFETY: `p` is null or points to a NUL-terminated string owned by a live event.
+/// # Safety
+///
+/// `p` is null or points to a NUL-terminated string owned by a live event.
 unsafe fn name(p: *const u8) -> Option<Vec<u8>> {
     if p.is_null() {
         None
     } else {
+        // SAFETY: `p` is not null, and the caller guarantees it points to a NUL-terminated
+        // string that outlives this call; the bytes are copied before the event is deleted.
         Some(unsafe { CStr::from_ptr(p.cast()) }.to_bytes().to_vec())
     }
 }
@@ -123,8 +131,11 @@ unsafe fn name(p: *const u8) -> Option<Vec<u8>> {
 /// The next event and its 1-based (line, column), or `None` on a syntax error.
 fn next_event(parser: &mut Parser<'_>) -> Option<(Event, usize, usize)> {
     let mut raw = MaybeUninit::<unsafe_yaml::yaml_event_t>::uninit();
-    // SAFETY: `yaml_parser_parse` initialises the event when it succeeds; the event's
-    // fields are read according to its type and the event is deleted before returning.
+    // SAFETY: `p` is the parser initialised in `Parser::new` (alive as long as `parser`), and
+    // its input borrows `text` for the parser's whole life. `yaml_parser_parse` initialises the
+    // event when it succeeds (the event is not touched when it fails); the union `data` is read
+    // only through the member that matches `type_`, its anchor strings are copied by `name`
+    // while the event is alive, and the event is deleted exactly once before returning.
     unsafe {
         let p = parser.raw.as_mut_ptr();
         if unsafe_yaml::yaml_parser_parse(p, raw.as_mut_ptr()).fail {
@@ -155,82 +166,115 @@ struct Frame {
     height: usize,
 }
 
+/// A node the current event completes: its expanded size, height and anchor.
+type Completed = (u64, usize, Option<Vec<u8>>);
+
 /// Stream `text` through the YAML parser and check its shape: collections nest at most
 /// `max_depth` levels (counting nesting reached through aliases), the document expands
 /// to at most `max_nodes` nodes, no alias refers to its own ancestor, and there is one
 /// document. A syntax error ends the check early (`Shape::syntax_error`); describing it
 /// is left to the full parse.
 pub fn inspect(text: &str, max_depth: usize, max_nodes: u64) -> Result<Shape, Rejection> {
-    let mut shape = Shape::default();
     let Some(mut parser) = Parser::new(text.as_bytes()) else {
-        shape.syntax_error = true;
-        return Ok(shape);
+        return Ok(Shape { syntax_error: true, ..Shape::default() });
     };
-    // Completed anchors: expanded size and height.
-    let mut anchors: HashMap<Vec<u8>, (u64, usize)> = HashMap::new();
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut documents = 0usize;
-    let mut total: u64 = 0;
+    let mut walk = Walk::new(max_depth, max_nodes);
     loop {
         let Some((event, line, column)) = next_event(&mut parser) else {
-            shape.syntax_error = true;
-            return Ok(shape);
+            walk.shape.syntax_error = true;
+            return Ok(walk.shape);
         };
-        // Nodes this event adds to the expanded document.
-        let mut added: u64 = 0;
-        // The node this event completes: expanded size, height, anchor.
-        let done: Option<(u64, usize, Option<Vec<u8>>)> = match event {
-            Event::StreamEnd => return Ok(shape),
+        if !walk.event(event, line, column)? {
+            return Ok(walk.shape);
+        }
+    }
+}
+
+/// What [`inspect`] has seen so far.
+struct Walk {
+    max_depth: usize,
+    max_nodes: u64,
+    /// The measurements; `expanded_nodes` is the running total.
+    shape: Shape,
+    /// Completed anchors: expanded size and height.
+    anchors: HashMap<Vec<u8>, (u64, usize)>,
+    /// The collections open at the current event.
+    stack: Vec<Frame>,
+    documents: usize,
+}
+
+impl Walk {
+    fn new(max_depth: usize, max_nodes: u64) -> Walk {
+        Walk { max_depth, max_nodes, shape: Shape::default(), anchors: HashMap::new(), stack: Vec::new(), documents: 0 }
+    }
+
+    /// Takes one event at (`line`, `column`); `Ok(false)` once the stream ends.
+    fn event(&mut self, event: Event, line: usize, column: usize) -> Result<bool, Rejection> {
+        // Nodes this event adds to the expanded document, and the node it completes.
+        let (added, done): (u64, Option<Completed>) = match event {
+            Event::StreamEnd => return Ok(false),
             Event::DocumentStart => {
-                documents += 1;
-                if documents > 1 {
+                self.documents += 1;
+                if self.documents > 1 {
                     return Err(Rejection::SeveralDocuments { line });
                 }
-                None
+                (0, None)
             }
-            Event::Other => None,
+            Event::Other => (0, None),
             Event::Start { anchor } => {
-                if stack.len() >= max_depth {
-                    return Err(Rejection::TooDeep { line, column, through_alias: false });
-                }
-                added = 1;
-                stack.push(Frame { anchor, size: 1, height: 1 });
-                shape.max_depth = shape.max_depth.max(stack.len());
-                None
+                self.open(anchor, line, column)?;
+                (1, None)
             }
-            Event::End => stack.pop().map(|f| (f.size, f.height, f.anchor)),
-            Event::Scalar { anchor } => {
-                added = 1;
-                Some((1, 0, anchor))
-            }
+            Event::End => (0, self.stack.pop().map(|f| (f.size, f.height, f.anchor))),
+            Event::Scalar { anchor } => (1, Some((1, 0, anchor))),
             Event::Alias { anchor } => {
-                shape.aliases += 1;
-                if stack.iter().any(|f| f.anchor.as_deref() == Some(anchor.as_slice())) {
-                    return Err(Rejection::RecursiveAlias { line, column });
-                }
-                // An unknown anchor is an error the full parse reports; count it as a scalar.
-                let (size, height) = anchors.get(&anchor).copied().unwrap_or((1, 0));
-                if stack.len() + height > max_depth {
-                    return Err(Rejection::TooDeep { line, column, through_alias: true });
-                }
-                shape.max_depth = shape.max_depth.max(stack.len() + height);
-                added = size;
-                Some((size, height, None))
+                let (size, height) = self.alias(&anchor, line, column)?;
+                (size, Some((size, height, None)))
             }
         };
-        total = total.saturating_add(added);
-        shape.expanded_nodes = total;
-        if total > max_nodes {
+        self.shape.expanded_nodes = self.shape.expanded_nodes.saturating_add(added);
+        if self.shape.expanded_nodes > self.max_nodes {
             return Err(Rejection::TooManyNodes { line, column });
         }
-        if let Some((size, height, anchor)) = done {
-            if let Some(name) = anchor {
-                anchors.insert(name, (size, height));
-            }
-            if let Some(parent) = stack.last_mut() {
-                parent.size = parent.size.saturating_add(size);
-                parent.height = parent.height.max(height + 1);
-            }
+        if let Some(node) = done {
+            self.complete(node);
+        }
+        Ok(true)
+    }
+
+    /// A collection starts: one level deeper.
+    fn open(&mut self, anchor: Option<Vec<u8>>, line: usize, column: usize) -> Result<(), Rejection> {
+        if self.stack.len() >= self.max_depth {
+            return Err(Rejection::TooDeep { line, column, through_alias: false });
+        }
+        self.stack.push(Frame { anchor, size: 1, height: 1 });
+        self.shape.max_depth = self.shape.max_depth.max(self.stack.len());
+        Ok(())
+    }
+
+    /// An alias stands for its anchor's whole node: its expanded size and height.
+    fn alias(&mut self, anchor: &[u8], line: usize, column: usize) -> Result<(u64, usize), Rejection> {
+        self.shape.aliases += 1;
+        if self.stack.iter().any(|f| f.anchor.as_deref() == Some(anchor)) {
+            return Err(Rejection::RecursiveAlias { line, column });
+        }
+        // An unknown anchor is an error the full parse reports; count it as a scalar.
+        let (size, height) = self.anchors.get(anchor).copied().unwrap_or((1, 0));
+        if self.stack.len() + height > self.max_depth {
+            return Err(Rejection::TooDeep { line, column, through_alias: true });
+        }
+        self.shape.max_depth = self.shape.max_depth.max(self.stack.len() + height);
+        Ok((size, height))
+    }
+
+    /// A node is complete: remember its anchor and add it to its parent.
+    fn complete(&mut self, (size, height, anchor): Completed) {
+        if let Some(name) = anchor {
+            self.anchors.insert(name, (size, height));
+        }
+        if let Some(parent) = self.stack.last_mut() {
+            parent.size = parent.size.saturating_add(size);
+            parent.height = parent.height.max(height + 1);
         }
     }
 }

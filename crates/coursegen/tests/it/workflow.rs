@@ -2,15 +2,13 @@
 //! module fan-out's concurrency, the payload budget at the largest outline the format allows,
 //! and reuse of finished outputs on a rerun.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use crate::support::{self, coursegen, events, example, outputs_under, project_folder_of, read_history, OutlineCounts};
 use asl_interpreter::{lambda_function_name, Executor, StatesError, TaskInvoker};
 use async_trait::async_trait;
-use common::{coursegen, events, example, outputs_under, project_folder_of, read_history, OutlineCounts};
 use coursegen_core::contracts::{
     BookBuilderInput, BookBuilderOutput, ContentGenInput, ContentGenOutput, ImagesGenInput, ImagesGenOutput,
     LabPlannerInput, LabPlannerOutput, LabWriterInput, LabWriterOutput, LessonRef, VisualPlannerInput,
@@ -22,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-const COURSE_DEFINITION: &str = include_str!("../../../statemachine/course.asl.json");
+const COURSE_DEFINITION: &str = include_str!("../../../../statemachine/course.asl.json");
 
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
@@ -56,7 +54,7 @@ fn assert_course_has_exactly(course: &Path, outline: &Path, modules: &[u32]) {
         let want: BTreeSet<String> = modules.iter().map(|m| format!("module-{m:02}")).collect();
         assert_eq!(found, want, "{dir}/ holds other modules");
     }
-    let manifest = common::read_json(&course.join("book/manifest.json"));
+    let manifest = support::read_json(&course.join("book/manifest.json"));
     let in_book: Vec<u64> =
         manifest["modules"].as_array().expect("modules").iter().map(|m| m["module_number"].as_u64().unwrap()).collect();
     assert_eq!(in_book, modules.iter().map(|m| u64::from(*m)).collect::<Vec<_>>());
@@ -105,7 +103,7 @@ fn module_list_in_the_execution_input_generates_exactly_those_modules() {
     )
     .unwrap();
     let history = tmp.path().join("history.json");
-    let definition = common::course_definition();
+    let definition = support::course_definition();
     let result = coursegen(
         tmp.path(),
         &[
@@ -132,7 +130,7 @@ fn module_list_in_the_execution_input_generates_exactly_those_modules() {
 fn twelve_modules_at_concurrency_ten_run_in_two_waves() {
     let tmp = tempfile::tempdir().unwrap();
     let outline = tmp.path().join("twelve.yaml");
-    std::fs::write(&outline, common::outline_yaml("Twelve Modules", 12, 1, 0, 40)).unwrap();
+    std::fs::write(&outline, support::outline_yaml("Twelve Modules", 12, 1, 0, 40)).unwrap();
     let history = tmp.path().join("history.json");
     let result = coursegen(
         tmp.path(),
@@ -143,7 +141,7 @@ fn twelve_modules_at_concurrency_ten_run_in_two_waves() {
     let history = read_history(&history);
     assert_eq!(events(&history, "MapIterationStarted", "ModulesMap").len(), 12);
     assert_eq!(events(&history, "MapIterationSucceeded", "ModulesMap").len(), 12);
-    let (first_wave, peak) = common::map_waves(&history, "ModulesMap");
+    let (first_wave, peak) = support::map_waves(&history, "ModulesMap");
     println!("ModulesMap: {first_wave} iterations started before the first finished; at most {peak} in flight");
     assert_eq!(first_wave, 10, "iterations started before the first one succeeded");
     assert_eq!(peak, 10, "largest number of ModulesMap iterations in flight, counted from the events");
@@ -170,10 +168,10 @@ fn rerun_calls_no_model_and_force_calls_as_many_as_the_first_run() {
     let course = tmp.path().join("out").join(project_folder_of(&outline));
     let first = calls(&[]);
     assert!(first.0 > 0 && first.1 > 0, "the first run made no model calls: {first:?}");
-    let lessons_after_first = common::snapshot(&course.join("lessons"));
+    let lessons_after_first = support::snapshot(&course.join("lessons"));
 
     assert_eq!(calls(&[]), (0, 0), "a rerun with nothing changed must reuse every output");
-    assert_eq!(common::snapshot(&course.join("lessons")), lessons_after_first, "a rerun rewrote lessons");
+    assert_eq!(support::snapshot(&course.join("lessons")), lessons_after_first, "a rerun rewrote lessons");
 
     assert_eq!(calls(&["--force"]), first, "--force regenerates everything the first run made");
 }
@@ -229,12 +227,16 @@ impl FakeStages {
         }
     }
 
-    fn lesson_title(&self, m: u32, l: u32) -> Result<String, String> {
-        self.outline.lesson(m, l).map(|x| x.title.clone()).ok_or_else(|| format!("no lesson {m}.{l}"))
+    /// The title of lesson `l` of module `m`; asking `stage` for a lesson the outline lacks is
+    /// a wrong input.
+    fn lesson_title(&self, stage: Stage, m: u32, l: u32) -> Result<String, StatesError> {
+        self.outline.lesson(m, l).map(|x| x.title.clone()).ok_or_else(|| wrong(stage, format!("no lesson {m}.{l}")))
     }
 
-    fn lesson_count(&self, m: u32) -> Result<u32, String> {
-        self.outline.module(m).map(|x| x.lessons.len() as u32).ok_or_else(|| format!("no module {m}"))
+    /// The lesson count of module `m`; asking `stage` for a module the outline lacks is a
+    /// wrong input.
+    fn lesson_count(&self, stage: Stage, m: u32) -> Result<u32, StatesError> {
+        self.outline.module(m).map(|x| x.lessons.len() as u32).ok_or_else(|| wrong(stage, format!("no module {m}")))
     }
 
     fn calls(&self) -> BTreeMap<&'static str, u64> {
@@ -246,104 +248,112 @@ impl FakeStages {
             Stage::PrepareCourse => coursegen_stages::invoke(stage, payload, &self.deps)
                 .await
                 .map_err(|e| StatesError::new(e.error_type(), e.to_string())),
-            Stage::ContentGen => {
-                let i: ContentGenInput = decode(stage, payload)?;
-                let m = i.module_number;
-                let n = self.lesson_count(m).map_err(|e| wrong(stage, e))?;
-                let mut lessons = Vec::new();
-                for l in 1..=n {
-                    let title = self.lesson_title(m, l).map_err(|e| wrong(stage, e))?;
-                    let key = keys::lesson_key(&i.project_folder, m, l, &title);
-                    lessons.push(LessonRef { lesson_number: l, title, key, words: 1_850 });
+            Stage::ContentGen => self.content_gen(decode(stage, payload)?),
+            Stage::VisualPlanner => self.visual_planner(decode(stage, payload)?),
+            Stage::ImagesGen => self.images_gen(decode(stage, payload)?),
+            Stage::LabPlanner => self.lab_planner(decode(stage, payload)?),
+            Stage::LabWriter => self.lab_writer(decode(stage, payload)?),
+            Stage::BookBuilder => self.book_builder(decode(stage, payload.clone())?, &payload),
+        }
+    }
+
+    fn content_gen(&self, i: ContentGenInput) -> Result<Value, StatesError> {
+        let stage = Stage::ContentGen;
+        let m = i.module_number;
+        let n = self.lesson_count(stage, m)?;
+        let mut lessons = Vec::new();
+        for l in 1..=n {
+            let title = self.lesson_title(stage, m, l)?;
+            let key = keys::lesson_key(&i.project_folder, m, l, &title);
+            lessons.push(LessonRef { lesson_number: l, title, key, words: 1_850 });
+        }
+        encode(&ContentGenOutput {
+            module_number: m,
+            lesson_keys: lessons.iter().map(|l| l.key.clone()).collect(),
+            lessons,
+            reused: 0,
+        })
+    }
+
+    fn visual_planner(&self, i: VisualPlannerInput) -> Result<Value, StatesError> {
+        let stage = Stage::VisualPlanner;
+        let title = self.lesson_title(stage, i.module_number, i.lesson_number)?;
+        let expected = keys::lesson_key(&i.project_folder, i.module_number, i.lesson_number, &title);
+        if i.lesson_key != expected {
+            return Err(wrong(stage, format!("lesson_key {} is not {expected}", i.lesson_key)));
+        }
+        let prompt_keys = (1..=VISUALS_PER_LESSON)
+            .map(|n| keys::prompt_key(&i.project_folder, i.module_number, i.lesson_number, n))
+            .collect();
+        encode(&VisualPlannerOutput { lesson_key: i.lesson_key, prompt_keys, visuals: VISUALS_PER_LESSON })
+    }
+
+    fn images_gen(&self, i: ImagesGenInput) -> Result<Value, StatesError> {
+        let stage = Stage::ImagesGen;
+        let m = i.module_number;
+        let n = self.lesson_count(stage, m)?;
+        // Exactly this module's prompts, in lesson order (defect 2 in ARCHITECTURE.md).
+        let expected: Vec<String> = (1..=n)
+            .flat_map(|l| (1..=VISUALS_PER_LESSON).map(move |v| (l, v)))
+            .map(|(l, v)| keys::prompt_key(&i.project_folder, m, l, v))
+            .collect();
+        if i.prompt_keys != expected {
+            return Err(wrong(stage, format!("module {m} got prompt keys {:?}", i.prompt_keys)));
+        }
+        let image_mappings = (1..=n)
+            .flat_map(|l| (1..=VISUALS_PER_LESSON).map(move |v| keys::visual_id(m, l, v)))
+            .map(|id| {
+                let key = keys::image_key(&i.project_folder, &id, "png");
+                (id, key)
+            })
+            .collect();
+        encode(&ImagesGenOutput { module_number: m, image_mappings })
+    }
+
+    fn lab_planner(&self, i: LabPlannerInput) -> Result<Value, StatesError> {
+        let mut lab_ids = Vec::new();
+        for &m in &i.modules {
+            let module = self.outline.module(m).ok_or_else(|| wrong(Stage::LabPlanner, format!("no module {m}")))?;
+            for (li, lesson) in module.lessons.iter().enumerate() {
+                for k in 1..=lesson.lab_activities.len() as u32 {
+                    lab_ids.push(keys::lab_id(m, li as u32 + 1, k));
                 }
-                encode(&ContentGenOutput {
-                    module_number: m,
-                    lesson_keys: lessons.iter().map(|l| l.key.clone()).collect(),
-                    lessons,
-                    reused: 0,
-                })
-            }
-            Stage::VisualPlanner => {
-                let i: VisualPlannerInput = decode(stage, payload)?;
-                let title = self.lesson_title(i.module_number, i.lesson_number).map_err(|e| wrong(stage, e))?;
-                let expected = keys::lesson_key(&i.project_folder, i.module_number, i.lesson_number, &title);
-                if i.lesson_key != expected {
-                    return Err(wrong(stage, format!("lesson_key {} is not {expected}", i.lesson_key)));
-                }
-                let prompt_keys = (1..=VISUALS_PER_LESSON)
-                    .map(|n| keys::prompt_key(&i.project_folder, i.module_number, i.lesson_number, n))
-                    .collect();
-                encode(&VisualPlannerOutput { lesson_key: i.lesson_key, prompt_keys, visuals: VISUALS_PER_LESSON })
-            }
-            Stage::ImagesGen => {
-                let i: ImagesGenInput = decode(stage, payload)?;
-                let m = i.module_number;
-                let n = self.lesson_count(m).map_err(|e| wrong(stage, e))?;
-                // Exactly this module's prompts, in lesson order (defect 2 in ARCHITECTURE.md).
-                let expected: Vec<String> = (1..=n)
-                    .flat_map(|l| (1..=VISUALS_PER_LESSON).map(move |v| (l, v)))
-                    .map(|(l, v)| keys::prompt_key(&i.project_folder, m, l, v))
-                    .collect();
-                if i.prompt_keys != expected {
-                    return Err(wrong(stage, format!("module {m} got prompt keys {:?}", i.prompt_keys)));
-                }
-                let image_mappings = (1..=n)
-                    .flat_map(|l| (1..=VISUALS_PER_LESSON).map(move |v| keys::visual_id(m, l, v)))
-                    .map(|id| {
-                        let key = keys::image_key(&i.project_folder, &id, "png");
-                        (id, key)
-                    })
-                    .collect();
-                encode(&ImagesGenOutput { module_number: m, image_mappings })
-            }
-            Stage::LabPlanner => {
-                let i: LabPlannerInput = decode(stage, payload)?;
-                let mut lab_ids = Vec::new();
-                for &m in &i.modules {
-                    let module = self.outline.module(m).ok_or_else(|| wrong(stage, format!("no module {m}")))?;
-                    for (li, lesson) in module.lessons.iter().enumerate() {
-                        for k in 1..=lesson.lab_activities.len() as u32 {
-                            lab_ids.push(keys::lab_id(m, li as u32 + 1, k));
-                        }
-                    }
-                }
-                encode(&LabPlannerOutput { plan_key: keys::lab_plan_key(&i.project_folder), lab_ids })
-            }
-            Stage::LabWriter => {
-                let i: LabWriterInput = decode(stage, payload)?;
-                let (m, l, k) = parse_lab_id(&i.lab_id)
-                    .ok_or_else(|| wrong(stage, format!("lab id {:?} is not MM-LL-KK", i.lab_id)))?;
-                let title = self
-                    .outline
-                    .lesson(m, l)
-                    .and_then(|x| x.lab_activities.get(k as usize - 1))
-                    .map(|a| a.title.clone())
-                    .ok_or_else(|| wrong(stage, format!("no lab {}", i.lab_id)))?;
-                encode(&LabWriterOutput {
-                    lab_key: keys::lab_key(&i.project_folder, m, l, k, &title),
-                    lab_id: i.lab_id,
-                })
-            }
-            Stage::BookBuilder => {
-                let i: BookBuilderInput = decode(stage, payload.clone())?;
-                let module_count = payload["module_numbers"].as_array().map(Vec::len).unwrap_or(0) as u32;
-                let mut lessons = 0;
-                for m in payload["module_numbers"].as_array().into_iter().flatten() {
-                    lessons += self.lesson_count(m.as_u64().unwrap_or(0) as u32).map_err(|e| wrong(stage, e))?;
-                }
-                let p = &i.project_folder;
-                encode(&BookBuilderOutput {
-                    book_keys: vec![keys::book_html_key(p), keys::book_epub_key(p), keys::book_md_key(p)],
-                    manifest_key: keys::book_manifest_key(p),
-                    module_count,
-                    lesson_count: lessons,
-                    word_count: u64::from(lessons) * 1_850,
-                    image_count: lessons * VISUALS_PER_LESSON,
-                    lab_count: payload["lab_count"].as_u64().unwrap_or(0) as u32,
-                    failed: 0,
-                })
             }
         }
+        encode(&LabPlannerOutput { plan_key: keys::lab_plan_key(&i.project_folder), lab_ids })
+    }
+
+    fn lab_writer(&self, i: LabWriterInput) -> Result<Value, StatesError> {
+        let stage = Stage::LabWriter;
+        let (m, l, k) =
+            parse_lab_id(&i.lab_id).ok_or_else(|| wrong(stage, format!("lab id {:?} is not MM-LL-KK", i.lab_id)))?;
+        let title = self
+            .outline
+            .lesson(m, l)
+            .and_then(|x| x.lab_activities.get(k as usize - 1))
+            .map(|a| a.title.clone())
+            .ok_or_else(|| wrong(stage, format!("no lab {}", i.lab_id)))?;
+        encode(&LabWriterOutput { lab_key: keys::lab_key(&i.project_folder, m, l, k, &title), lab_id: i.lab_id })
+    }
+
+    /// `payload` is the raw input too: the module numbers and lab count are read from it.
+    fn book_builder(&self, i: BookBuilderInput, payload: &Value) -> Result<Value, StatesError> {
+        let module_count = payload["module_numbers"].as_array().map(Vec::len).unwrap_or(0) as u32;
+        let mut lessons = 0;
+        for m in payload["module_numbers"].as_array().into_iter().flatten() {
+            lessons += self.lesson_count(Stage::BookBuilder, m.as_u64().unwrap_or(0) as u32)?;
+        }
+        let p = &i.project_folder;
+        encode(&BookBuilderOutput {
+            book_keys: vec![keys::book_html_key(p), keys::book_epub_key(p), keys::book_md_key(p)],
+            manifest_key: keys::book_manifest_key(p),
+            module_count,
+            lesson_count: lessons,
+            word_count: u64::from(lessons) * 1_850,
+            image_count: lessons * VISUALS_PER_LESSON,
+            lab_count: payload["lab_count"].as_u64().unwrap_or(0) as u32,
+            failed: 0,
+        })
     }
 }
 
@@ -376,11 +386,11 @@ async fn run_big(
     limit: Option<usize>,
 ) -> (asl_interpreter::Execution, Arc<FakeStages>) {
     let project = "big-course";
-    let outline = common::outline_yaml("A Very Large Course", BIG_MODULES, BIG_LESSONS, labs_per_lesson, 60);
+    let outline = support::outline_yaml("A Very Large Course", BIG_MODULES, BIG_LESSONS, labs_per_lesson, 60);
     assert!(outline.len() < coursegen_core::outline::limits::MAX_BYTES, "outline {} bytes", outline.len());
     let fake = FakeStages::new(&outline, project).await;
     // Titles are realistic: about 60 characters.
-    assert!((55..=60).contains(&fake.lesson_title(200, 10).unwrap().chars().count()));
+    assert!((55..=60).contains(&fake.lesson_title(Stage::ContentGen, 200, 10).unwrap().chars().count()));
     let invoker: Arc<FakeStages> = Arc::new(fake);
     let mut executor = Executor::new(invoker.clone()).with_jitter_seed(7);
     if let Some(limit) = limit {
@@ -393,7 +403,7 @@ async fn run_big(
 
 fn largest_state_payload(execution: &asl_interpreter::Execution) -> (usize, String) {
     let history: Vec<Value> = execution.history.iter().map(|e| e.to_json()).collect();
-    common::largest_payload(&history)
+    support::largest_payload(&history)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,11 +3,10 @@
 //! OpenAI-compatible server. Every server is started in-process on 127.0.0.1; the binary gets
 //! fake static credentials and endpoints pointing at them.
 
-mod support;
-
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
+use crate::support::{assert_complete_book, dir_keys, example, hermetic_coursegen, outline, sim_stats, stat, S3Server};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -16,7 +15,6 @@ use coursegen_aws::bedrock::{DEFAULT_IMAGE_MODEL_ID, DEFAULT_TEXT_MODEL_ID};
 use coursegen_core::contracts::Manifest;
 use coursegen_core::model::ModelId;
 use serde_json::{json, Value};
-use support::{assert_complete_book, coursegen, dir_keys, example, outline, sim_stats, stat, S3Server};
 
 const PROJECT: &str = "kubernetes-for-devops-engineers";
 
@@ -36,7 +34,7 @@ async fn bedrock_and_s3_build_the_whole_book_in_the_bucket() {
     let outline_path = example("kubernetes-devops.yaml");
     let mut env = bedrock_env(&sim);
     env.push(("AWS_ENDPOINT_URL_S3", s3.endpoint.clone()));
-    let run = coursegen(
+    let run = hermetic_coursegen(
         dir.path(),
         &[
             "run",
@@ -53,7 +51,7 @@ async fn bedrock_and_s3_build_the_whole_book_in_the_bucket() {
     )
     .await;
     run.expect_code(0);
-    let summary = run.summary();
+    let summary = run.stdout_json();
     assert_eq!(summary["status"], "SUCCEEDED");
     assert_eq!(summary["book"], format!("s3://bucket/{PROJECT}/book/index.html"));
 
@@ -81,7 +79,7 @@ async fn injected_server_errors_and_malformed_bodies_are_retried_without_losing_
     let sim = bedrock_sim::start(config).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let outline_path = example("kubernetes-devops.yaml");
-    let run = coursegen(
+    let run = hermetic_coursegen(
         dir.path(),
         &[
             "run",
@@ -98,7 +96,7 @@ async fn injected_server_errors_and_malformed_bodies_are_retried_without_losing_
     )
     .await;
     run.expect_code(0);
-    assert_eq!(run.summary()["result"]["failed"], 0);
+    assert_eq!(run.stdout_json()["result"]["failed"], 0);
 
     let root = dir.path().join("out");
     let manifest: Manifest =
@@ -177,7 +175,7 @@ async fn a_structured_answer_still_invalid_after_one_repair_fails_the_run_naming
          - title: Workloads\n    lessons:\n      - title: Pods and containers\n        topics: [Pods]\n",
     )
     .unwrap();
-    let run = coursegen(
+    let run = hermetic_coursegen(
         dir.path(),
         &["run", "outline.yaml", "--provider", "bedrock", "--modules", "2", "--out", "out"],
         &[("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", format!("http://{addr}"))],
@@ -209,7 +207,7 @@ async fn the_openai_provider_builds_a_book_against_chat_completions() {
     let sim = bedrock_sim::start(bedrock_sim::Config { seed: 3, ..Default::default() }).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let outline_path = example("kubernetes-devops.yaml");
-    let run = coursegen(
+    let run = hermetic_coursegen(
         dir.path(),
         &["run", outline_path.to_str().unwrap(), "--provider", "openai", "--out", "out", "--json"],
         &[

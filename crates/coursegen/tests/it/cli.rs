@@ -1,11 +1,11 @@
 //! The `coursegen` command line as a user runs it: `run`, `validate` and `sfn run`, their exit
 //! codes, what they print and what they write.
 
-mod common;
-
 use std::path::Path;
 
-use common::{coursegen, example, files_under, is_absent_or_empty, outputs_under, project_folder_of, OutlineCounts};
+use crate::support::{
+    self, coursegen, example, files_under, is_absent_or_empty, outputs_under, project_folder_of, OutlineCounts,
+};
 use serde_json::{json, Value};
 
 const OK: i32 = 0;
@@ -30,7 +30,7 @@ fn readme_quick_start_builds_the_book_and_a_manifest_that_matches_the_outline() 
         assert!(len > 0, "{file} is empty");
     }
     let counts = OutlineCounts::of(&outline);
-    let manifest = common::read_json(&course.join("book/manifest.json"));
+    let manifest = support::read_json(&course.join("book/manifest.json"));
     let totals = &manifest["totals"];
     assert_eq!(counts.lessons(), 12, "the example outline has 12 lessons");
     assert_eq!(totals["lessons"], 12);
@@ -59,7 +59,7 @@ fn spanish_example_builds_a_book_marked_as_spanish() {
     let course = tmp.path().join("out").join(project_folder_of(&outline));
     let html = std::fs::read_to_string(course.join("book/index.html")).unwrap();
     assert!(html.contains(r#"<html lang="es""#), "{}", &html[..html.len().min(300)]);
-    let manifest = common::read_json(&course.join("book/manifest.json"));
+    let manifest = support::read_json(&course.join("book/manifest.json"));
     assert_eq!(manifest["language"], "es");
     assert_eq!(manifest["totals"]["lessons"], counts.lessons());
 }
@@ -127,7 +127,7 @@ fn unknown_content_type_exits_2_and_writes_nothing() {
 fn labs_for_an_outline_without_lab_activities_exit_2_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let outline = dir.path().join("no-labs.yaml");
-    std::fs::write(&outline, common::outline_yaml("No Labs Here", 2, 2, 0, 30)).unwrap();
+    std::fs::write(&outline, support::outline_yaml("No Labs Here", 2, 2, 0, 30)).unwrap();
     // The same outline is fine for theory.
     coursegen(dir.path(), &["validate", path_str(&outline)]).expect_code(OK);
     for content in ["labs", "both"] {
@@ -230,7 +230,7 @@ const SMALL_DEFINITION: &str = r#"{
   }
 }"#;
 
-fn sfn_run(definition: &str, input: &Value) -> common::Outcome {
+fn sfn_run(definition: &str, input: &Value) -> support::Outcome {
     let tmp = tempfile::tempdir().unwrap();
     let def = tmp.path().join("machine.asl.json");
     let inp = tmp.path().join("input.json");

@@ -585,6 +585,24 @@ fn recording(name: &str) -> &'static Recording {
     recordings().iter().find(|r| r.scenario.name == name).unwrap()
 }
 
+/// Why the checker cannot evaluate the template or read a policy: the message names the
+/// parameter, resource, intrinsic or statement it stopped at.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct CheckError(String);
+
+impl From<String> for CheckError {
+    fn from(message: String) -> Self {
+        CheckError(message)
+    }
+}
+
+impl From<&str> for CheckError {
+    fn from(message: &str) -> Self {
+        CheckError(message.to_string())
+    }
+}
+
 // ------------------------------------------------------------------------------------------
 // The template: CloudFormation intrinsics
 // ------------------------------------------------------------------------------------------
@@ -593,6 +611,8 @@ mod cfn {
     use std::collections::BTreeMap;
 
     use serde_json::{json, Map, Value};
+
+    use super::CheckError;
 
     pub const PARTITION: &str = "aws";
     pub const REGION: &str = "us-east-1";
@@ -661,7 +681,7 @@ mod cfn {
     }
 
     impl<'t> Stack<'t> {
-        pub fn new(template: &'t Value, overrides: &[(&str, &str)]) -> Result<Self, String> {
+        pub fn new(template: &'t Value, overrides: &[(&str, &str)]) -> Result<Self, CheckError> {
             let declared = template["Parameters"].as_object().ok_or("the template has no Parameters")?;
             let mut params = BTreeMap::new();
             for (name, decl) in declared {
@@ -670,16 +690,17 @@ mod cfn {
                 }
             }
             for (name, value) in overrides {
-                let decl = declared.get(*name).ok_or_else(|| format!("the template has no parameter {name}"))?;
+                let decl =
+                    declared.get(*name).ok_or_else(|| CheckError(format!("the template has no parameter {name}")))?;
                 if let Some(allowed) = decl["AllowedValues"].as_array() {
                     if !allowed.iter().any(|a| scalar_text(a) == *value) {
-                        return Err(format!("{name}={value:?} is not one of its AllowedValues"));
+                        return Err(format!("{name}={value:?} is not one of its AllowedValues").into());
                     }
                 }
                 params.insert(name.to_string(), value.to_string());
             }
             if let Some(name) = declared.keys().find(|n| !params.contains_key(*n)) {
-                return Err(format!("parameter {name} has no Default and no value"));
+                return Err(format!("parameter {name} has no Default and no value").into());
             }
             Ok(Stack { template, params })
         }
@@ -693,20 +714,20 @@ mod cfn {
         }
 
         /// Whether a resource exists for these parameters (no `Condition`, or it holds).
-        pub fn resource_exists(&self, id: &str) -> Result<bool, String> {
+        pub fn resource_exists(&self, id: &str) -> Result<bool, CheckError> {
             match self.resources().get(id).and_then(|r| r.get("Condition")).and_then(Value::as_str) {
                 Some(c) => self.condition(c),
                 None => Ok(true),
             }
         }
 
-        pub fn condition(&self, name: &str) -> Result<bool, String> {
-            let c = self.template["Conditions"].get(name).ok_or_else(|| format!("no condition {name}"))?;
-            self.boolean(c).map_err(|e| format!("condition {name}: {e}"))
+        pub fn condition(&self, name: &str) -> Result<bool, CheckError> {
+            let c = self.template["Conditions"].get(name).ok_or_else(|| CheckError(format!("no condition {name}")))?;
+            self.boolean(c).map_err(|e| CheckError(format!("condition {name}: {e}")))
         }
 
         /// Evaluate every intrinsic in `v`; `None` is `AWS::NoValue` (dropped from lists and maps).
-        pub fn eval(&self, v: &Value) -> Result<Option<Value>, String> {
+        pub fn eval(&self, v: &Value) -> Result<Option<Value>, CheckError> {
             match v {
                 Value::Array(items) => {
                     let mut out = Vec::with_capacity(items.len());
@@ -730,7 +751,7 @@ mod cfn {
             }
         }
 
-        fn eval_map(&self, m: &Map<String, Value>) -> Result<Option<Value>, String> {
+        fn eval_map(&self, m: &Map<String, Value>) -> Result<Option<Value>, CheckError> {
             let mut out = Map::new();
             for (k, v) in m {
                 if let Some(x) = self.eval(v)? {
@@ -740,41 +761,41 @@ mod cfn {
             Ok(Some(Value::Object(out)))
         }
 
-        fn value(&self, v: &Value) -> Result<Value, String> {
-            self.eval(v)?.ok_or_else(|| format!("AWS::NoValue where a value is needed: {v}"))
+        fn value(&self, v: &Value) -> Result<Value, CheckError> {
+            self.eval(v)?.ok_or_else(|| CheckError(format!("AWS::NoValue where a value is needed: {v}")))
         }
 
-        fn text(&self, v: &Value) -> Result<String, String> {
+        fn text(&self, v: &Value) -> Result<String, CheckError> {
             match self.value(v)? {
                 Value::String(s) => Ok(s),
                 n @ Value::Number(_) => Ok(n.to_string()),
-                other => Err(format!("expected a string, got {other}")),
+                other => Err(format!("expected a string, got {other}").into()),
             }
         }
 
-        fn boolean(&self, v: &Value) -> Result<bool, String> {
+        fn boolean(&self, v: &Value) -> Result<bool, CheckError> {
             match self.value(v)? {
                 Value::Bool(b) => Ok(b),
-                other => Err(format!("expected a boolean, got {other}")),
+                other => Err(format!("expected a boolean, got {other}").into()),
             }
         }
 
-        fn args<'a>(name: &str, arg: &'a Value, n: usize) -> Result<&'a [Value], String> {
+        fn args<'a>(name: &str, arg: &'a Value, n: usize) -> Result<&'a [Value], CheckError> {
             arg.as_array()
                 .filter(|a| a.len() == n)
                 .map(Vec::as_slice)
-                .ok_or_else(|| format!("{name} takes a list of {n}, got {arg}"))
+                .ok_or_else(|| CheckError(format!("{name} takes a list of {n}, got {arg}")))
         }
 
-        fn intrinsic(&self, name: &str, arg: &Value) -> Result<Option<Value>, String> {
+        fn intrinsic(&self, name: &str, arg: &Value) -> Result<Option<Value>, CheckError> {
             let string = |s: String| Ok(Some(Value::String(s)));
             let boolean = |b: bool| Ok(Some(Value::Bool(b)));
             match name {
-                "Ref" => self.reference(arg.as_str().ok_or_else(|| format!("Ref of {arg}"))?),
+                "Ref" => self.reference(arg.as_str().ok_or_else(|| CheckError(format!("Ref of {arg}")))?),
                 "Condition" => boolean(self.condition(arg.as_str().unwrap_or_default())?),
                 "Fn::If" => {
                     let a = Self::args(name, arg, 3)?;
-                    let c = a[0].as_str().ok_or_else(|| format!("Fn::If names its condition: {arg}"))?;
+                    let c = a[0].as_str().ok_or_else(|| CheckError(format!("Fn::If names its condition: {arg}")))?;
                     if self.condition(c)? {
                         self.eval(&a[1])
                     } else {
@@ -787,16 +808,18 @@ mod cfn {
                 }
                 "Fn::Not" => boolean(!self.boolean(&Self::args(name, arg, 1)?[0])?),
                 "Fn::Or" | "Fn::And" => {
-                    let items = arg.as_array().ok_or_else(|| format!("{name} takes a list"))?;
-                    let values = items.iter().map(|i| self.boolean(i)).collect::<Result<Vec<bool>, String>>()?;
+                    let items = arg.as_array().ok_or_else(|| CheckError(format!("{name} takes a list")))?;
+                    let values = items.iter().map(|i| self.boolean(i)).collect::<Result<Vec<bool>, CheckError>>()?;
                     boolean(if name == "Fn::Or" { values.contains(&true) } else { !values.contains(&false) })
                 }
                 "Fn::Select" => {
                     let a = Self::args(name, arg, 2)?;
-                    let i: usize = self.text(&a[0])?.parse().map_err(|e| format!("Fn::Select index: {e}"))?;
+                    let i: usize =
+                        self.text(&a[0])?.parse().map_err(|e| CheckError(format!("Fn::Select index: {e}")))?;
                     let list = self.value(&a[1])?;
                     let list = list.as_array().ok_or("Fn::Select from a non-list")?;
-                    let item = list.get(i).ok_or_else(|| format!("Fn::Select {i} of {} items", list.len()))?;
+                    let item =
+                        list.get(i).ok_or_else(|| CheckError(format!("Fn::Select {i} of {} items", list.len())))?;
                     Ok(Some(item.clone()))
                 }
                 "Fn::Split" => {
@@ -811,17 +834,17 @@ mod cfn {
                     let parts = list.as_array().ok_or("Fn::Join of a non-list")?;
                     let parts = parts
                         .iter()
-                        .map(|p| p.as_str().map(str::to_string).ok_or_else(|| format!("Fn::Join of {p}")))
-                        .collect::<Result<Vec<String>, String>>()?;
+                        .map(|p| p.as_str().map(str::to_string).ok_or_else(|| CheckError(format!("Fn::Join of {p}"))))
+                        .collect::<Result<Vec<String>, CheckError>>()?;
                     string(parts.join(&sep))
                 }
                 "Fn::GetAtt" => {
                     let (id, attr) = match arg {
-                        Value::String(s) => s.split_once('.').ok_or_else(|| format!("Fn::GetAtt {s}"))?,
+                        Value::String(s) => s.split_once('.').ok_or_else(|| CheckError(format!("Fn::GetAtt {s}")))?,
                         Value::Array(a) if a.len() == 2 => {
                             (a[0].as_str().unwrap_or_default(), a[1].as_str().unwrap_or_default())
                         }
-                        other => return Err(format!("Fn::GetAtt {other}")),
+                        other => return Err(format!("Fn::GetAtt {other}").into()),
                     };
                     string(self.get_att(id, attr)?)
                 }
@@ -832,13 +855,13 @@ mod cfn {
                         let vars = vars.as_object().ok_or("Fn::Sub variables must be a map")?;
                         string(self.sub(a[0].as_str().ok_or("Fn::Sub template")?, vars)?)
                     }
-                    other => Err(format!("Fn::Sub {other}")),
+                    other => Err(format!("Fn::Sub {other}").into()),
                 },
-                other => Err(format!("{other} is not supported by this checker: teach cfn::Stack::intrinsic")),
+                other => Err(format!("{other} is not supported by this checker: teach cfn::Stack::intrinsic").into()),
             }
         }
 
-        fn reference(&self, name: &str) -> Result<Option<Value>, String> {
+        fn reference(&self, name: &str) -> Result<Option<Value>, CheckError> {
             let string = |s: String| Ok(Some(Value::String(s)));
             match name {
                 "AWS::NoValue" => Ok(None),
@@ -850,14 +873,15 @@ mod cfn {
                 _ if self.params.contains_key(name) => string(self.params[name].clone()),
                 _ => match self.resource_type(name) {
                     Some(ty) if self.resource_exists(name)? => string(physical_id(name, ty)),
-                    Some(_) => Err(format!("Ref {name}: its Condition is false for these parameters")),
-                    None => Err(format!("Ref {name}: no such parameter or resource")),
+                    Some(_) => Err(format!("Ref {name}: its Condition is false for these parameters").into()),
+                    None => Err(format!("Ref {name}: no such parameter or resource").into()),
                 },
             }
         }
 
-        fn get_att(&self, id: &str, attr: &str) -> Result<String, String> {
-            let ty = self.resource_type(id).ok_or_else(|| format!("GetAtt {id}.{attr}: no such resource"))?;
+        fn get_att(&self, id: &str, attr: &str) -> Result<String, CheckError> {
+            let ty =
+                self.resource_type(id).ok_or_else(|| CheckError(format!("GetAtt {id}.{attr}: no such resource")))?;
             let name = physical_id(id, ty);
             Ok(match (ty, attr) {
                 ("AWS::S3::Bucket", "Arn") => format!("arn:{PARTITION}:s3:::{name}"),
@@ -865,17 +889,18 @@ mod cfn {
                     format!("arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:{name}")
                 }
                 ("AWS::Logs::LogGroup", "Arn") => format!("arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"),
-                _ => return Err(format!("GetAtt {id}.{attr} ({ty}) is not supported by this checker")),
+                _ => return Err(format!("GetAtt {id}.{attr} ({ty}) is not supported by this checker").into()),
             })
         }
 
-        fn sub(&self, template: &str, vars: &Map<String, Value>) -> Result<String, String> {
+        fn sub(&self, template: &str, vars: &Map<String, Value>) -> Result<String, CheckError> {
             let mut out = String::new();
             let mut rest = template;
             while let Some(i) = rest.find("${") {
                 out.push_str(&rest[..i]);
                 let after = &rest[i + 2..];
-                let end = after.find('}').ok_or_else(|| format!("Fn::Sub {template:?}: unclosed variable"))?;
+                let end =
+                    after.find('}').ok_or_else(|| CheckError(format!("Fn::Sub {template:?}: unclosed variable")))?;
                 let name = &after[..end];
                 if let Some(literal) = name.strip_prefix('!') {
                     out.push_str(&format!("${{{literal}}}"));
@@ -884,7 +909,9 @@ mod cfn {
                 } else if let Some((id, attr)) = name.split_once('.') {
                     out.push_str(&self.get_att(id, attr)?);
                 } else {
-                    let v = self.reference(name)?.ok_or_else(|| format!("Fn::Sub {template:?}: {name} is NoValue"))?;
+                    let v = self
+                        .reference(name)?
+                        .ok_or_else(|| CheckError(format!("Fn::Sub {template:?}: {name} is NoValue")))?;
                     out.push_str(&scalar_text(&v));
                 }
                 rest = &after[end + 1..];
@@ -901,6 +928,7 @@ mod cfn {
 
 mod iam {
     use super::cfn::{self, Stack};
+    use super::CheckError;
     use serde_json::Value;
 
     /// An action on a resource.
@@ -986,33 +1014,34 @@ mod iam {
                 .any(|s| s.effect == Effect::Allow && !s.conditional && !s.opaque && s.covers(action, resource))
     }
 
-    fn strings(v: &Value, what: &str) -> Result<Vec<String>, String> {
+    fn strings(v: &Value, what: &str) -> Result<Vec<String>, CheckError> {
         match v {
             Value::String(s) => Ok(vec![s.clone()]),
-            Value::Array(a) => {
-                a.iter().map(|x| x.as_str().map(str::to_string).ok_or_else(|| format!("{what}: {x}"))).collect()
-            }
-            other => Err(format!("{what}: {other}")),
+            Value::Array(a) => a
+                .iter()
+                .map(|x| x.as_str().map(str::to_string).ok_or_else(|| CheckError(format!("{what}: {x}"))))
+                .collect(),
+            other => Err(format!("{what}: {other}").into()),
         }
     }
 
-    fn statements(doc: &Value, source: &str) -> Result<Vec<Statement>, String> {
+    fn statements(doc: &Value, source: &str) -> Result<Vec<Statement>, CheckError> {
         let list = match &doc["Statement"] {
             Value::Array(a) => a.clone(),
             s @ Value::Object(_) => vec![s.clone()],
-            other => return Err(format!("{source}: Statement is {other}")),
+            other => return Err(format!("{source}: Statement is {other}").into()),
         };
         let mut out = Vec::new();
         for (i, s) in list.iter().enumerate() {
             for unsupported in ["NotAction", "NotResource", "NotPrincipal"] {
                 if s.get(unsupported).is_some() {
-                    return Err(format!("{source}: {unsupported} is not supported by this checker"));
+                    return Err(format!("{source}: {unsupported} is not supported by this checker").into());
                 }
             }
             let effect = match s["Effect"].as_str() {
                 Some("Allow") => Effect::Allow,
                 Some("Deny") => Effect::Deny,
-                other => return Err(format!("{source}: Effect {other:?}")),
+                other => return Err(format!("{source}: Effect {other:?}").into()),
             };
             let sid = s["Sid"].as_str().map(str::to_string).unwrap_or_else(|| format!("Statement[{i}]"));
             out.push(Statement {
@@ -1030,13 +1059,13 @@ mod iam {
     /// The statements resource `id`'s `Policies` grant under `stack`'s parameters: managed
     /// policies of the template by `Ref`, inline policy documents, and the SAM policy templates
     /// this checker knows (LambdaInvokePolicy); anything else is an opaque grant.
-    pub fn policies_of(stack: &Stack, id: &str) -> Result<Vec<Statement>, String> {
+    pub fn policies_of(stack: &Stack, id: &str) -> Result<Vec<Statement>, CheckError> {
         let props = &stack.resources()[id]["Properties"];
         if props.get("Role").is_some() {
-            return Err(format!("{id} names its own Role: this checker reads only Policies"));
+            return Err(format!("{id} names its own Role: this checker reads only Policies").into());
         }
         let Some(policies) = props.get("Policies") else { return Ok(Vec::new()) };
-        let items = match stack.eval(policies).map_err(|e| format!("{id} Policies: {e}"))? {
+        let items = match stack.eval(policies).map_err(|e| CheckError(format!("{id} Policies: {e}")))? {
             Some(Value::Array(a)) => a,
             Some(one) => vec![one],
             None => Vec::new(),
@@ -1053,7 +1082,7 @@ mod iam {
                         Some(policy) => {
                             let doc = stack
                                 .eval(&stack.resources()[policy]["Properties"]["PolicyDocument"])
-                                .map_err(|e| format!("{policy}: {e}"))?
+                                .map_err(|e| CheckError(format!("{policy}: {e}")))?
                                 .unwrap_or(Value::Null);
                             out.extend(statements(&doc, policy)?);
                         }
@@ -1068,7 +1097,9 @@ mod iam {
                     let source = format!("{id}.Policies[{i}] {name}");
                     match name.as_str() {
                         "LambdaInvokePolicy" => {
-                            let f = args["FunctionName"].as_str().ok_or_else(|| format!("{source}: FunctionName"))?;
+                            let f = args["FunctionName"]
+                                .as_str()
+                                .ok_or_else(|| CheckError(format!("{source}: FunctionName")))?;
                             let arn =
                                 format!("arn:{}:lambda:{}:{}:function:{f}", cfn::PARTITION, cfn::REGION, cfn::ACCOUNT);
                             out.push(Statement {
@@ -1083,7 +1114,7 @@ mod iam {
                         _ => out.push(Statement::opaque(format!("{source} (SAM policy template unknown here)"))),
                     }
                 }
-                other => return Err(format!("{id}.Policies[{i}]: unexpected {other}")),
+                other => return Err(format!("{id}.Policies[{i}]: unexpected {other}").into()),
             }
         }
         Ok(out)

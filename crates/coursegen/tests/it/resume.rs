@@ -5,8 +5,6 @@
 //! with a fixed latency, so it is slow enough to interrupt at a chosen point, and the
 //! simulator's counters say exactly how many model calls the second run made.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -14,7 +12,7 @@ use std::path::Path;
 use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{example, project_folder_of, snapshot, FileState};
+use crate::support::{self, example, project_folder_of, snapshot, FileState};
 use serde_json::Value;
 
 const INTERRUPTED: i32 = 130;
@@ -77,7 +75,7 @@ fn http(addr: SocketAddr, method: &str, path: &str) -> String {
 fn spawn_run(cwd: &Path, sim: &Sim, log: &str) -> Child {
     let outline = example("kubernetes-devops.yaml");
     let log = std::fs::File::create(cwd.join(log)).unwrap();
-    common::command(
+    support::command(
         cwd,
         &["run", outline.to_str().unwrap(), "--provider", "bedrock", "--concurrency", "2", "--out", "out", "--json"],
     )
@@ -126,11 +124,11 @@ fn prompt_lesson_of(path: &str) -> Option<(u32, u32)> {
 }
 
 fn finished_lessons(course: &Path) -> usize {
-    common::files_under(&course.join("lessons")).iter().filter(|f| f.ends_with(".md.meta.json")).count()
+    support::files_under(&course.join("lessons")).iter().filter(|f| f.ends_with(".md.meta.json")).count()
 }
 
 fn finished_illustrations(course: &Path) -> usize {
-    common::files_under(&course.join("images")).iter().filter(|f| f.ends_with(".png.meta.json")).count()
+    support::files_under(&course.join("images")).iter().filter(|f| f.ends_with(".png.meta.json")).count()
 }
 
 /// True when every `[VISUAL: ...]` tag of a lesson already carries a visual id.
@@ -154,42 +152,15 @@ fn interrupt_then_resume(ready: impl Fn(&Path) -> bool, what: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let course = tmp.path().join("out").join(project_folder_of(&example("kubernetes-devops.yaml")));
 
-    // First run: interrupted with SIGINT (Ctrl-C) once `ready` holds.
-    let mut first = spawn_run(tmp.path(), &sim, "first.log");
-    let deadline = Instant::now() + PATIENCE;
-    while !ready(&course) {
-        if let Some(status) = first.try_wait().unwrap() {
-            panic!("the run ended ({status}) before {what}; log:\n{}", log(tmp.path(), "first.log"));
-        }
-        assert!(Instant::now() < deadline, "no {what} within {PATIENCE:?}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let sent = std::process::Command::new("kill").args(["-INT", &first.id().to_string()]).status().unwrap();
-    assert!(sent.success(), "kill -INT failed");
-    let status = wait_with_deadline(&mut first);
-    assert_eq!(status.code(), Some(INTERRUPTED), "{status}; log:\n{}", log(tmp.path(), "first.log"));
-    assert!(log(tmp.path(), "first.log").contains("interrupted"), "{}", log(tmp.path(), "first.log"));
-
-    let before = snapshot(&course);
-    assert!(!before.contains_key("book/index.html"), "the run finished before it was interrupted");
-    let lessons_written: BTreeSet<(u32, u32)> =
-        before.keys().filter(|k| k.ends_with(".md.meta.json")).filter_map(|k| lesson_of(k)).collect();
-    let lessons_planned: BTreeSet<(u32, u32)> = before
-        .iter()
-        .filter(|(k, s)| k.ends_with(".md.meta.json") && meta_json(s).get("visual_plan").is_some())
-        .filter_map(|(k, _)| lesson_of(k))
-        .collect();
-    // Prompts stored but the plan not yet recorded: the rerun reuses those prompts.
-    let partly_planned: BTreeSet<(u32, u32)> =
-        before.keys().filter_map(|k| prompt_lesson_of(k)).filter(|l| !lessons_planned.contains(l)).collect();
-    let illustrations_done = before.keys().filter(|k| k.ends_with(".png.meta.json")).count() as u64;
+    interrupt_first_run(tmp.path(), &sim, &course, ready, what);
+    let left = Interrupted::of(snapshot(&course));
     println!(
         "{what}: interrupted with {} lessons written, {} planned ({} partly), {} illustrations finished, {} files",
-        lessons_written.len(),
-        lessons_planned.len(),
-        partly_planned.len(),
-        illustrations_done,
-        before.len()
+        left.lessons_written.len(),
+        left.lessons_planned.len(),
+        left.partly_planned.len(),
+        left.illustrations_done,
+        left.before.len()
     );
 
     // Second run: the same command.
@@ -204,70 +175,133 @@ fn interrupt_then_resume(ready: impl Fn(&Path) -> bool, what: &str) {
     let after = snapshot(&course);
     assert!(after.contains_key("book/index.html"));
 
-    // Model calls of the second run: one per lesson not yet written, one visual plan per lesson
-    // not yet planned, one image per illustration not yet rendered.
+    let (text_calls, image_calls) = check_second_run_calls(&sim, &course, &summary, &left);
+    let unchanged = check_finished_outputs_unchanged(&left, &after);
+    check_unplanned_lessons_not_regenerated(&left, &after);
+    println!(
+        "{what}: {unchanged} finished files checked unchanged; second run: {text_calls} text, {image_calls} image calls"
+    );
+    assert!(unchanged >= 2 * left.lessons_planned.len(), "too few finished outputs were checked");
+}
+
+/// First run: interrupted with SIGINT (Ctrl-C) once `ready` holds; it must exit as interrupted.
+fn interrupt_first_run(cwd: &Path, sim: &Sim, course: &Path, ready: impl Fn(&Path) -> bool, what: &str) {
+    let mut first = spawn_run(cwd, sim, "first.log");
+    let deadline = Instant::now() + PATIENCE;
+    while !ready(course) {
+        if let Some(status) = first.try_wait().unwrap() {
+            panic!("the run ended ({status}) before {what}; log:\n{}", log(cwd, "first.log"));
+        }
+        assert!(Instant::now() < deadline, "no {what} within {PATIENCE:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let sent = std::process::Command::new("kill").args(["-INT", &first.id().to_string()]).status().unwrap();
+    assert!(sent.success(), "kill -INT failed");
+    let status = wait_with_deadline(&mut first);
+    assert_eq!(status.code(), Some(INTERRUPTED), "{status}; log:\n{}", log(cwd, "first.log"));
+    assert!(log(cwd, "first.log").contains("interrupted"), "{}", log(cwd, "first.log"));
+}
+
+/// What the interrupted run left behind.
+struct Interrupted {
+    /// The course folder when the first run stopped.
+    before: BTreeMap<String, FileState>,
+    lessons_written: BTreeSet<(u32, u32)>,
+    lessons_planned: BTreeSet<(u32, u32)>,
+    /// Prompts stored but the plan not yet recorded: the rerun reuses those prompts.
+    partly_planned: BTreeSet<(u32, u32)>,
+    illustrations_done: u64,
+}
+
+impl Interrupted {
+    fn of(before: BTreeMap<String, FileState>) -> Interrupted {
+        assert!(!before.contains_key("book/index.html"), "the run finished before it was interrupted");
+        let lessons_written =
+            before.keys().filter(|k| k.ends_with(".md.meta.json")).filter_map(|k| lesson_of(k)).collect();
+        let lessons_planned: BTreeSet<(u32, u32)> = before
+            .iter()
+            .filter(|(k, s)| k.ends_with(".md.meta.json") && meta_json(s).get("visual_plan").is_some())
+            .filter_map(|(k, _)| lesson_of(k))
+            .collect();
+        let partly_planned =
+            before.keys().filter_map(|k| prompt_lesson_of(k)).filter(|l| !lessons_planned.contains(l)).collect();
+        let illustrations_done = before.keys().filter(|k| k.ends_with(".png.meta.json")).count() as u64;
+        Interrupted { before, lessons_written, lessons_planned, partly_planned, illustrations_done }
+    }
+
+    /// Whether `path` was a finished output when the first run stopped.
+    fn finished(&self, path: &str, state: &FileState) -> bool {
+        if let Some(lesson) = lesson_of(path) {
+            if path.ends_with(".meta.json") {
+                self.lessons_planned.contains(&lesson)
+            } else {
+                // A planned lesson whose tags were not yet rewritten to ids is rewritten (tags
+                // only) by the rerun's VisualPlanner; every other planned lesson stays as it is.
+                self.lessons_planned.contains(&lesson) && tags_are_ids(&String::from_utf8_lossy(&state.bytes))
+            }
+        } else if let Some(lesson) = prompt_lesson_of(path) {
+            self.lessons_planned.contains(&lesson)
+        } else if path.starts_with("images/") {
+            let meta = if path.ends_with(".meta.json") { path.to_string() } else { format!("{path}.meta.json") };
+            self.before.contains_key(&meta)
+        } else {
+            path == "course/outline.yaml"
+        }
+    }
+}
+
+/// Model calls of the second run: one per lesson not yet written, one visual plan per lesson
+/// not yet planned, one image per illustration not yet rendered. Returns (text, image) calls.
+fn check_second_run_calls(sim: &Sim, course: &Path, summary: &Value, left: &Interrupted) -> (u64, u64) {
     let stats = sim.stats();
     let text_calls = stats["converse"].as_u64().unwrap();
     let image_calls = stats["invoke"].as_u64().unwrap();
     let lessons = 12u64;
-    let expected_text = (lessons - lessons_written.len() as u64) + (lessons - lessons_planned.len() as u64);
+    let expected_text = (lessons - left.lessons_written.len() as u64) + (lessons - left.lessons_planned.len() as u64);
     assert!(
-        (expected_text - partly_planned.len() as u64..=expected_text).contains(&text_calls),
+        (expected_text - left.partly_planned.len() as u64..=expected_text).contains(&text_calls),
         "second run made {text_calls} text calls; expected {expected_text} (stats {stats})"
     );
     assert!(text_calls < 2 * lessons, "the second run redid everything");
-    let manifest = common::read_json(&course.join("book/manifest.json"));
+    let manifest = support::read_json(&course.join("book/manifest.json"));
     let illustrations =
         manifest["images"].as_array().unwrap().iter().filter(|i| i["kind"] == "illustration").count() as u64;
-    assert_eq!(image_calls, illustrations - illustrations_done, "image calls of the second run (stats {stats})");
+    assert_eq!(image_calls, illustrations - left.illustrations_done, "image calls of the second run (stats {stats})");
     assert_eq!(summary["model_calls"]["text"].as_u64(), Some(text_calls), "{summary:#}");
     assert_eq!(summary["model_calls"]["image"].as_u64(), Some(image_calls), "{summary:#}");
     assert_eq!(stats["throttled"], 0);
+    (text_calls, image_calls)
+}
 
-    // Nothing that had finished was rewritten: same bytes, same file (a rewrite renames a new
-    // file into place).
-    let mut unchanged = BTreeMap::new();
-    for (path, state) in &before {
-        let finished = if let Some(lesson) = lesson_of(path) {
-            if path.ends_with(".meta.json") {
-                lessons_planned.contains(&lesson)
-            } else {
-                // A planned lesson whose tags were not yet rewritten to ids is rewritten (tags
-                // only) by the rerun's VisualPlanner; every other planned lesson stays as it is.
-                lessons_planned.contains(&lesson) && tags_are_ids(&String::from_utf8_lossy(&state.bytes))
-            }
-        } else if let Some(lesson) = prompt_lesson_of(path) {
-            lessons_planned.contains(&lesson)
-        } else if path.starts_with("images/") {
-            let meta = if path.ends_with(".meta.json") { path.clone() } else { format!("{path}.meta.json") };
-            before.contains_key(&meta)
-        } else {
-            path == "course/outline.yaml"
-        };
-        if finished {
+/// Nothing that had finished was rewritten: same bytes, same file (a rewrite renames a new
+/// file into place). Returns how many finished files were checked.
+fn check_finished_outputs_unchanged(left: &Interrupted, after: &BTreeMap<String, FileState>) -> usize {
+    let mut unchanged = 0;
+    for (path, state) in &left.before {
+        if left.finished(path, state) {
             let now = after.get(path).unwrap_or_else(|| panic!("{path} disappeared"));
             assert!(now == state, "{path} was rewritten by the second run");
-            unchanged.insert(path.clone(), ());
+            unchanged += 1;
         }
     }
-    // Lessons written but not yet planned: their text was not regenerated (ContentGen's part of
-    // the sidecar is the same); only the planner's additions are new.
-    for lesson in lessons_written.difference(&lessons_planned) {
-        let path = before
+    unchanged
+}
+
+/// Lessons written but not yet planned: their text was not regenerated (ContentGen's part of
+/// the sidecar is the same); only the planner's additions are new.
+fn check_unplanned_lessons_not_regenerated(left: &Interrupted, after: &BTreeMap<String, FileState>) {
+    for lesson in left.lessons_written.difference(&left.lessons_planned) {
+        let path = left
+            .before
             .keys()
             .find(|k| k.ends_with(".md.meta.json") && lesson_of(k) == Some(*lesson))
             .expect("sidecar of a written lesson");
-        let (old, new) = (meta_json(&before[path]), meta_json(&after[path]));
+        let (old, new) = (meta_json(&left.before[path]), meta_json(&after[path]));
         for field in ["fingerprint", "stage", "model", "usage", "words"] {
             assert_eq!(old[field], new[field], "{path}: {field} changed, so the lesson was regenerated");
         }
         assert!(new.get("visual_plan").is_some(), "{path} was not planned by the second run");
     }
-    println!(
-        "{what}: {} finished files checked unchanged; second run: {text_calls} text, {image_calls} image calls",
-        unchanged.len()
-    );
-    assert!(unchanged.len() >= 2 * lessons_planned.len(), "too few finished outputs were checked");
 }
 
 fn log(dir: &Path, name: &str) -> String {

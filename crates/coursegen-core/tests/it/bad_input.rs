@@ -13,18 +13,23 @@ use serde_json::{json, Value};
 // ---------------------------------------------------------------------------------------------
 // helpers
 
+/// The problems of a result that must fail with `error_type` (`InvalidOutline` or
+/// `InvalidRequest`).
+fn rejected<T: std::fmt::Debug>(result: Result<T, StageError>, error_type: &str) -> Vec<Problem> {
+    let e = match result {
+        Ok(v) => panic!("expected {error_type}, got {v:?}"),
+        Err(e) => e,
+    };
+    assert_eq!(e.error_type(), error_type, "{e}");
+    match e {
+        StageError::InvalidOutline(p) | StageError::InvalidRequest(p) => p.0,
+        other => panic!("expected {error_type}, got {other}"),
+    }
+}
+
 /// The problems of an outline that must be rejected as `InvalidOutline`.
 fn outline_problems(doc: &str) -> Vec<Problem> {
-    match parse_outline(doc) {
-        Ok(o) => panic!("expected InvalidOutline, parsed {o:?}"),
-        Err(e) => {
-            assert_eq!(e.error_type(), "InvalidOutline", "{e}");
-            match e {
-                StageError::InvalidOutline(p) => p.0,
-                other => panic!("expected InvalidOutline, got {other}"),
-            }
-        }
-    }
+    rejected(parse_outline(doc), "InvalidOutline")
 }
 
 /// The single problem at `path`, asserting it exists.
@@ -69,16 +74,7 @@ fn raw(v: Value) -> RawRequest {
 
 /// The problems of a request that must be rejected as `InvalidRequest`.
 fn request_problems(v: Value) -> Vec<Problem> {
-    match normalize_request(&raw(v), &request_outline(), "networking-basics") {
-        Ok(r) => panic!("expected InvalidRequest, got {r:?}"),
-        Err(e) => {
-            assert_eq!(e.error_type(), "InvalidRequest", "{e}");
-            match e {
-                StageError::InvalidRequest(p) => p.0,
-                other => panic!("expected InvalidRequest, got {other}"),
-            }
-        }
-    }
+    rejected(normalize_request(&raw(v), &request_outline(), "networking-basics"), "InvalidRequest")
 }
 
 fn spec_problems(spec: Value, count: u32) -> Vec<Problem> {
