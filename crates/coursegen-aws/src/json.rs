@@ -71,83 +71,7 @@ pub fn check_schema(schema: &Value) -> Result<(), InvalidSchema> {
     jsonschema::validator_for(schema).map(|_| ()).map_err(|e| InvalidSchema(e.to_string()))
 }
 
-/// Find the first JSON object or array in `text`: the whole text when it parses, else a fenced
-/// code block, else the first balanced `{...}` / `[...]` that parses. Models asked for JSON in
-/// the prompt often wrap it in prose or Markdown fences.
-pub fn extract_json(text: &str) -> Option<Value> {
-    let trimmed = text.trim();
-    if let Ok(v) = serde_json::from_str::<Value>(trimmed) {
-        if v.is_object() || v.is_array() {
-            return Some(v);
-        }
-    }
-    if let Some(v) = fenced_json(trimmed) {
-        return Some(v);
-    }
-    let bytes = trimmed.as_bytes();
-    for (start, &b) in bytes.iter().enumerate() {
-        if b != b'{' && b != b'[' {
-            continue;
-        }
-        if let Some(end) = balanced_end(&bytes[start..]) {
-            if let Some(slice) = trimmed.get(start..start + end) {
-                if let Ok(v) = serde_json::from_str::<Value>(slice) {
-                    return Some(v);
-                }
-            }
-        }
-    }
-    None
-}
-
-fn fenced_json(text: &str) -> Option<Value> {
-    let mut rest = text;
-    while let Some(open) = rest.find("```") {
-        let after = &rest[open + 3..];
-        let body_start = after.find('\n').map(|i| i + 1).unwrap_or(after.len());
-        let body = &after[body_start..];
-        let close = body.find("```")?;
-        if let Ok(v) = serde_json::from_str::<Value>(body[..close].trim()) {
-            if v.is_object() || v.is_array() {
-                return Some(v);
-            }
-        }
-        rest = &body[close + 3..];
-    }
-    None
-}
-
-/// Length of the balanced JSON-looking prefix of `bytes` (which starts with `{` or `[`),
-/// respecting strings and escapes; `None` when it never closes.
-fn balanced_end(bytes: &[u8]) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, &b) in bytes.iter().enumerate() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(i + 1);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
-}
+pub use coursegen_core::model::extract_json;
 
 /// A rough token estimate for budgeting (about four characters per token, rounded up).
 pub fn estimate_tokens(text: &str) -> u64 {
@@ -190,21 +114,6 @@ mod tests {
         let err = check_schema(&json!({"type": "nonsense"})).unwrap_err();
         assert!(!err.to_string().is_empty());
         assert!(check_schema(&json!({"type": 12})).is_err());
-    }
-
-    #[test]
-    fn extraction_finds_json_in_prose_and_fences() {
-        assert_eq!(extract_json(r#" {"a": 1} "#), Some(json!({"a": 1})));
-        assert_eq!(extract_json("Here you go:\n```json\n{\"a\": [1, 2]}\n```\nThanks"), Some(json!({"a": [1, 2]})));
-        assert_eq!(
-            extract_json(r#"Sure! {"msg": "brace } inside \" string", "n": {"m": 2}} trailing {"#),
-            Some(json!({"msg": "brace } inside \" string", "n": {"m": 2}}))
-        );
-        assert_eq!(extract_json("{not json} then [1,2]"), Some(json!([1, 2])));
-        assert_eq!(extract_json("no json here"), None);
-        assert_eq!(extract_json("\"just a string\""), None);
-        assert_eq!(extract_json("}}}]]{{{["), None);
-        assert_eq!(extract_json("```\nunterminated"), None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::error::StageResult;
 
@@ -70,7 +71,8 @@ impl Usage {
 pub struct TextResponse {
     /// The text (Markdown), or the JSON text when structured output was asked for.
     pub text: String,
-    /// The parsed structured answer when `json_schema` was set (already validated by the caller).
+    /// The structured answer as the provider parsed it when `json_schema` was set; not yet
+    /// validated (the stages' repair loop checks it against the schema and repairs once).
     pub structured: Option<serde_json::Value>,
     pub usage: Usage,
 }
@@ -122,4 +124,103 @@ pub struct ImageResponse {
 pub trait ImageModel: Send + Sync {
     fn id(&self) -> ModelId;
     async fn generate(&self, request: &ImageRequest) -> StageResult<ImageResponse>;
+}
+
+/// Find the first JSON object or array in `text`: the whole text when it parses, else a fenced
+/// code block, else the first balanced `{...}` / `[...]` that parses. Models asked for JSON in
+/// the prompt often wrap it in prose or Markdown fences.
+pub fn extract_json(text: &str) -> Option<Value> {
+    let trimmed = text.trim();
+    if let Ok(v) = serde_json::from_str::<Value>(trimmed) {
+        if v.is_object() || v.is_array() {
+            return Some(v);
+        }
+    }
+    if let Some(v) = fenced_json(trimmed) {
+        return Some(v);
+    }
+    let bytes = trimmed.as_bytes();
+    for (start, &b) in bytes.iter().enumerate() {
+        if b != b'{' && b != b'[' {
+            continue;
+        }
+        if let Some(end) = balanced_end(&bytes[start..]) {
+            if let Some(slice) = trimmed.get(start..start + end) {
+                if let Ok(v) = serde_json::from_str::<Value>(slice) {
+                    return Some(v);
+                }
+            }
+        }
+    }
+    None
+}
+
+fn fenced_json(text: &str) -> Option<Value> {
+    let mut rest = text;
+    while let Some(open) = rest.find("```") {
+        let after = &rest[open + 3..];
+        let body_start = after.find('\n').map(|i| i + 1).unwrap_or(after.len());
+        let body = &after[body_start..];
+        let close = body.find("```")?;
+        if let Ok(v) = serde_json::from_str::<Value>(body[..close].trim()) {
+            if v.is_object() || v.is_array() {
+                return Some(v);
+            }
+        }
+        rest = &body[close + 3..];
+    }
+    None
+}
+
+/// Length of the balanced JSON-looking prefix of `bytes` (which starts with `{` or `[`),
+/// respecting strings and escapes; `None` when it never closes.
+fn balanced_end(bytes: &[u8]) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn extraction_finds_json_in_prose_and_fences() {
+        assert_eq!(extract_json(r#" {"a": 1} "#), Some(json!({"a": 1})));
+        assert_eq!(extract_json("Here you go:\n```json\n{\"a\": [1, 2]}\n```\nThanks"), Some(json!({"a": [1, 2]})));
+        assert_eq!(
+            extract_json(r#"Sure! {"msg": "brace } inside \" string", "n": {"m": 2}} trailing {"#),
+            Some(json!({"msg": "brace } inside \" string", "n": {"m": 2}}))
+        );
+        assert_eq!(extract_json("{not json} then [1,2]"), Some(json!([1, 2])));
+        assert_eq!(extract_json("no json here"), None);
+        assert_eq!(extract_json("\"just a string\""), None);
+        assert_eq!(extract_json("}}}]]{{{["), None);
+        assert_eq!(extract_json("```\nunterminated"), None);
+    }
 }

@@ -3,6 +3,7 @@
 
 use coursegen_core::contracts::OutputMeta;
 use coursegen_core::fingerprint::PROMPT_VERSION;
+use coursegen_core::model::extract_json;
 use coursegen_core::{
     keys, BlobStore, BlobStoreExt, ModelId, Outline, StageError, StageResult, TextModel, TextRequest, TextResponse,
     Usage,
@@ -171,19 +172,6 @@ pub(crate) fn replace_tags(md: &str, tags: &[Tag], replacement: impl Fn(usize) -
     }
     out.push_str(md.get(last..).unwrap_or(""));
     out
-}
-
-/// Strip Markdown code fences a model may wrap JSON in, and anything around the outer object.
-pub(crate) fn extract_json(text: &str) -> Option<Value> {
-    if let Ok(v) = serde_json::from_str::<Value>(text.trim()) {
-        return Some(v);
-    }
-    let start = text.find('{')?;
-    let end = text.rfind('}')?;
-    if end <= start {
-        return None;
-    }
-    serde_json::from_str(text.get(start..=end)?).ok()
 }
 
 /// Check a JSON value against a schema; every error as `path: message`.

@@ -657,7 +657,7 @@ fn default_project_folder_is_a_valid_slug_of_the_course_title() {
 // ---------------------------------------------------------------------------------------------
 // accepted outlines
 
-const DESIGN_EXAMPLE: &str = r#"
+const REFERENCE_OUTLINE: &str = r#"
 course:
   title: Kubernetes for DevOps Engineers
   description: ...
@@ -684,7 +684,7 @@ modules:
 
 #[test]
 fn the_design_example_parses_unchanged() {
-    let o = parse_outline(DESIGN_EXAMPLE).unwrap();
+    let o = parse_outline(REFERENCE_OUTLINE).unwrap();
     assert_eq!(o.course.title, "Kubernetes for DevOps Engineers");
     assert_eq!(o.course.language, Language::En);
     assert_eq!(o.course.total_duration_minutes, Some(1200));
@@ -698,7 +698,7 @@ fn the_design_example_parses_unchanged() {
 
 #[test]
 fn course_metadata_is_accepted_as_an_alias_of_course() {
-    let doc = DESIGN_EXAMPLE.replacen("course:", "course_metadata:", 1).replace("language: en ", "language: ES ");
+    let doc = REFERENCE_OUTLINE.replacen("course:", "course_metadata:", 1).replace("language: en ", "language: ES ");
     let o = parse_outline(&doc).unwrap();
     assert_eq!(o.course.title, "Kubernetes for DevOps Engineers");
     assert_eq!(o.course.language, Language::Es);

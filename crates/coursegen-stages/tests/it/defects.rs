@@ -42,7 +42,7 @@ fn images_input(project: &str, module: u32, prompt_keys: Vec<String>) -> ImagesG
     ImagesGenInput { project_folder: project.into(), module_number: module, prompt_keys, force: false }
 }
 
-/// §6.1: visual ids carry module and lesson, so module 2 never overwrites module 1's images.
+/// Defect 1 in ARCHITECTURE.md ("Defects ruled out"): visual ids carry module and lesson, so module 2 never overwrites module 1's images.
 #[tokio::test]
 async fn two_modules_visuals_never_share_ids_or_keys() {
     let store = mem();
@@ -95,7 +95,7 @@ impl BlobStore for NoFolderListing {
     }
 }
 
-/// §6.2: ImagesGen renders exactly the prompt keys it is given — never another module's, never by
+/// Defect 2 in ARCHITECTURE.md ("Defects ruled out"): ImagesGen renders exactly the prompt keys it is given — never another module's, never by
 /// listing — and copes with more than 1,000 prompts.
 #[tokio::test]
 async fn images_gen_renders_only_the_given_prompt_keys_and_handles_over_a_thousand() {
@@ -179,7 +179,7 @@ async fn count_illustrations(store: &dyn BlobStore, prompt_keys: &[String]) -> u
     n
 }
 
-/// §6.3: a failing model makes the stage fail (raise), with a stable error type — never an Ok
+/// Defect 3 in ARCHITECTURE.md ("Defects ruled out"): a failing model makes the stage fail (raise), with a stable error type — never an Ok
 /// that looks like an error.
 #[tokio::test]
 async fn a_failing_model_makes_the_stage_raise_with_a_retryable_error_type() {
@@ -219,7 +219,7 @@ async fn a_failing_model_makes_the_stage_raise_with_a_retryable_error_type() {
     assert_eq!(out.unwrap_err().error_type(), "ModelError");
 }
 
-/// §6.4: BookBuilder merges the list of per-module mappings and keeps every lesson and image.
+/// Defect 4 in ARCHITECTURE.md ("Defects ruled out"): BookBuilder merges the list of per-module mappings and keeps every lesson and image.
 #[tokio::test]
 async fn book_builder_merges_the_list_of_module_mappings_and_keeps_every_lesson_and_image() {
     let store = mem();
@@ -248,7 +248,7 @@ async fn book_builder_merges_the_list_of_module_mappings_and_keeps_every_lesson_
     assert_eq!(err.error_type(), "InvalidRequest");
 }
 
-/// §6.5: BookBuilder returns keys and counts, never the book, even for a large course.
+/// Defect 5 in ARCHITECTURE.md ("Defects ruled out"): BookBuilder returns keys and counts, never the book, even for a large course.
 #[tokio::test]
 async fn book_builder_output_stays_small_for_a_twenty_module_course() {
     let store = mem();
@@ -296,7 +296,7 @@ impl TextModel for InFlightText {
     }
 }
 
-/// §6.6: one model call per lesson, run concurrently but never above the configured bound.
+/// Defect 6 in ARCHITECTURE.md ("Defects ruled out"): one model call per lesson, run concurrently but never above the configured bound.
 #[tokio::test]
 async fn content_gen_makes_one_bounded_concurrent_call_per_lesson() {
     let store = mem();
