@@ -56,8 +56,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log "cargo build -p coursegen -p bedrock-sim"
-(cd "$ROOT" && cargo build -q -p coursegen -p bedrock-sim)
+# The same build command as the other scripts (see build_workspace_bins in
+# tests/fidelity/lambda_watch.sh): after `cargo test --workspace` it compiles nothing.
+log "cargo build --workspace --bins --locked"
+(cd "$ROOT" && cargo build -q --workspace --bins --locked)
 COURSEGEN="$TARGET_DIR/debug/coursegen"
 SIM="$TARGET_DIR/debug/bedrock-sim"
 

@@ -5,7 +5,20 @@ VENV="${FIDELITY_VENV:-$ROOT/.venv-fidelity}"
 REQUIREMENTS="$ROOT/tests/fidelity/requirements.txt"
 LAMBDA_FUNCTIONS=(prepare-course content-gen visual-planner images-gen lab-planner lab-writer book-builder)
 
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# build_workspace_bins: every binary of the workspace with one command, the same in every script
+# (scripts/e2e.sh, fidelity.sh, smoke-lambda.sh, quota-run.sh). Cargo resolves dependency features
+# over the packages a command selects, so `-p A -p B` with different sets rebuilds the
+# dependencies once per set; `--workspace` (like `cargo test --workspace`, and like the
+# `cargo run --bin NAME` of `cargo lambda watch`) resolves them once, and after the test step
+# this compiles nothing.
+build_workspace_bins() {
+  log "cargo build --workspace --bins --locked"
+  (cd "$ROOT" && cargo build --workspace --bins --locked)
+}
 
 # Creates the venv if missing and installs the pinned requirements when they changed.
 ensure_venv() {
