@@ -7,6 +7,8 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=python-venv.sh
+source scripts/python-venv.sh
 
 # Pinned tool versions (checked together on Python 3.11). checkov pins an older boto3 than
 # aws-sam-cli, so it lives in its own environment inside .venv.
@@ -23,21 +25,22 @@ CHECKOV_STAMP="$CHECKOV_VENV/.coursegen-tools-checkov${CHECKOV_VERSION}"
 
 log() { printf '==> %s\n' "$*"; }
 
-setup_python_tools() {
+setup_sam_tools() {
   if [[ ! -f "$STAMP" ]]; then
     log "installing aws-sam-cli $SAM_CLI_VERSION, cfn-lint $CFN_LINT_VERSION, cfn-lint-serverless $CFN_LINT_SERVERLESS_VERSION into $VENV"
-    [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    venv_install "$VENV" \
       "aws-sam-cli==$SAM_CLI_VERSION" \
       "cfn-lint==$CFN_LINT_VERSION" \
       "cfn-lint-serverless==$CFN_LINT_SERVERLESS_VERSION" \
       "PyYAML==$PYYAML_VERSION"
     touch "$STAMP"
   fi
+}
+
+setup_checkov() {
   if [[ ! -f "$CHECKOV_STAMP" ]]; then
     log "installing checkov $CHECKOV_VERSION into $CHECKOV_VENV"
-    [[ -x "$CHECKOV_VENV/bin/python" ]] || python3 -m venv "$CHECKOV_VENV"
-    "$CHECKOV_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "checkov==$CHECKOV_VERSION"
+    venv_install "$CHECKOV_VENV" "checkov==$CHECKOV_VERSION"
     touch "$CHECKOV_STAMP"
   fi
 }
@@ -50,8 +53,16 @@ setup_node_tools() {
   fi
 }
 
-setup_python_tools
-setup_node_tools
+# The three installs are independent (two environments and node_modules; python3 -m venv
+# accepts the .venv directory that the checkov environment's creation may have made first), so
+# they run side by side: mostly downloads and file copies.
+setup_checkov &
+checkov_setup=$!
+setup_node_tools &
+node_setup=$!
+setup_sam_tools
+wait "$checkov_setup"
+wait "$node_setup"
 
 # The tools only parse and transform locally; the fake credentials satisfy SDK start-up.
 export AWS_ACCESS_KEY_ID=AKIAOFFLINECHECKS000

@@ -6,6 +6,8 @@ REQUIREMENTS="$ROOT/tests/fidelity/requirements.txt"
 LAMBDA_FUNCTIONS=(prepare-course content-gen visual-planner images-gen lab-planner lab-writer book-builder)
 
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+# shellcheck source=../../scripts/python-venv.sh
+source "$ROOT/scripts/python-venv.sh"
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -30,7 +32,7 @@ ensure_venv() {
   want="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
   if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
     log "installing $REQUIREMENTS"
-    "$VENV/bin/pip" install --disable-pip-version-check -q -r "$REQUIREMENTS"
+    venv_install "$VENV" -r "$REQUIREMENTS"
     echo "$want" > "$stamp"
   fi
   export PATH="$VENV/bin:$PATH"
