@@ -12,11 +12,11 @@ source "$ROOT/scripts/python-venv.sh"
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # build_workspace_bins: every binary of the workspace with one command, the same in every script
-# (scripts/e2e.sh, fidelity.sh, smoke-lambda.sh, quota-run.sh). Cargo resolves dependency features
-# over the packages a command selects, so `-p A -p B` with different sets rebuilds the
-# dependencies once per set; `--workspace` (like `cargo test --workspace`, and like the
-# `cargo run --bin NAME` of `cargo lambda watch`) resolves them once, and after the test step
-# this compiles nothing.
+# (fidelity.sh, smoke-lambda.sh and local-aws.sh call this; quota-run.sh runs the same command).
+# Cargo resolves dependency features over the packages a command selects, so `-p A -p B` with
+# different sets rebuilds the dependencies once per set; `--workspace` (like
+# `cargo test --workspace`, and like a `cargo run --bin NAME` without `-p`, which e2e.sh and
+# `cargo lambda watch` use) resolves them once, and after the test step this compiles nothing.
 build_workspace_bins() {
   log "cargo build --workspace --bins --locked"
   (cd "$ROOT" && cargo build --workspace --bins --locked)
