@@ -42,8 +42,7 @@ ensure_venv
 log "moto $(python -c 'import moto; print(moto.__version__)'), $(cargo-lambda lambda --version 2>/dev/null | head -1)"
 
 if [[ "${FIDELITY_SKIP_BUILD:-0}" != 1 ]]; then
-  log "cargo build -p coursegen -p coursegen-lambda"
-  (cd "$ROOT" && cargo build -p coursegen -p coursegen-lambda)
+  build_workspace_bins
 fi
 
 start_lambda_watch "$STORE" "$PORT" "$WORK/cargo-lambda-watch.log"
@@ -62,5 +61,5 @@ cd "$ROOT/tests/fidelity"
 PYTHONDONTWRITEBYTECODE=1 \
 FIDELITY_LAMBDA_ENDPOINT="http://127.0.0.1:$ADAPTER_PORT" \
 FIDELITY_STORE_DIR="$STORE" \
-COURSEGEN_BIN="$ROOT/target/debug/coursegen" \
+COURSEGEN_BIN="$TARGET_DIR/debug/coursegen" \
   python -m pytest -p no:cacheprovider -rxXf "$@" test_invoke_adapter.py test_fidelity.py

@@ -120,8 +120,7 @@ ensure_sam() {
   local venv=.venv stamp=".venv/.coursegen-build-sam${SAM_CLI_VERSION}-cargolambda${CARGO_LAMBDA_VERSION}-zig${ZIGLANG_VERSION}"
   if [[ ! -f "$stamp" ]]; then
     log "installing aws-sam-cli $SAM_CLI_VERSION, cargo-lambda $CARGO_LAMBDA_VERSION into $venv"
-    [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    venv_install "$venv" \
       "aws-sam-cli==$SAM_CLI_VERSION" "cargo-lambda==$CARGO_LAMBDA_VERSION" "ziglang==$ZIGLANG_VERSION"
     touch "$stamp"
   fi
@@ -154,9 +153,8 @@ log "building the base image from Debian packages"
 IMAGE="$(tests/local-aws/base-image.sh)"
 log "base image $IMAGE"
 
-log "cargo build -p coursegen -p bedrock-sim -p s3-local"
-cargo build -q -p coursegen -p bedrock-sim -p s3-local
-COURSEGEN="$ROOT/target/debug/coursegen"
+build_workspace_bins
+COURSEGEN="$TARGET_DIR/debug/coursegen"
 
 log "sam build ($ARCH; one bootstrap for every function)"
 start=$SECONDS
@@ -168,13 +166,13 @@ BUILT_TEMPLATE=.aws-sam/local/build/template.yaml
 # --- the servers the containers reach, on the bridge gateway ----------------------------------
 S3_PORT="$(free_port "$GATEWAY")"
 mkdir -p "$WORK/s3"
-setsid "$ROOT/target/debug/s3-local" --listen "$GATEWAY:$S3_PORT" --dir "$WORK/s3" --bucket "$BUCKET" \
+setsid "$TARGET_DIR/debug/s3-local" --listen "$GATEWAY:$S3_PORT" --dir "$WORK/s3" --bucket "$BUCKET" \
   --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" >"$WORK/s3.log" 2>&1 &
 PIDS+=($!)
 S3_ENDPOINT="http://$GATEWAY:$S3_PORT"
 
 SIM_PORT="$(free_port "$GATEWAY")"
-setsid "$ROOT/target/debug/bedrock-sim" --listen "$GATEWAY:$SIM_PORT" --allow-non-loopback \
+setsid "$TARGET_DIR/debug/bedrock-sim" --listen "$GATEWAY:$SIM_PORT" --allow-non-loopback \
   --latency-ms "${LOCAL_AWS_SIM_LATENCY_MS:-1500}" >"$WORK/bedrock-sim.log" 2>&1 &
 PIDS+=($!)
 SIM_ENDPOINT="http://$GATEWAY:$SIM_PORT"

@@ -7,6 +7,8 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=python-venv.sh
+source scripts/python-venv.sh
 
 # Pinned tool versions (checked together on Python 3.11). checkov pins an older boto3 than
 # aws-sam-cli, so it lives in its own environment inside .venv.
@@ -23,21 +25,22 @@ CHECKOV_STAMP="$CHECKOV_VENV/.coursegen-tools-checkov${CHECKOV_VERSION}"
 
 log() { printf '==> %s\n' "$*"; }
 
-setup_python_tools() {
+setup_sam_tools() {
   if [[ ! -f "$STAMP" ]]; then
     log "installing aws-sam-cli $SAM_CLI_VERSION, cfn-lint $CFN_LINT_VERSION, cfn-lint-serverless $CFN_LINT_SERVERLESS_VERSION into $VENV"
-    [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    venv_install "$VENV" \
       "aws-sam-cli==$SAM_CLI_VERSION" \
       "cfn-lint==$CFN_LINT_VERSION" \
       "cfn-lint-serverless==$CFN_LINT_SERVERLESS_VERSION" \
       "PyYAML==$PYYAML_VERSION"
     touch "$STAMP"
   fi
+}
+
+setup_checkov() {
   if [[ ! -f "$CHECKOV_STAMP" ]]; then
     log "installing checkov $CHECKOV_VERSION into $CHECKOV_VENV"
-    [[ -x "$CHECKOV_VENV/bin/python" ]] || python3 -m venv "$CHECKOV_VENV"
-    "$CHECKOV_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "checkov==$CHECKOV_VERSION"
+    venv_install "$CHECKOV_VENV" "checkov==$CHECKOV_VERSION"
     touch "$CHECKOV_STAMP"
   fi
 }
@@ -50,8 +53,16 @@ setup_node_tools() {
   fi
 }
 
-setup_python_tools
-setup_node_tools
+# The three installs are independent (two environments and node_modules; python3 -m venv
+# accepts the .venv directory that the checkov environment's creation may have made first), so
+# they run side by side: mostly downloads and file copies.
+setup_checkov &
+checkov_setup=$!
+setup_node_tools &
+node_setup=$!
+setup_sam_tools
+wait "$checkov_setup"
+wait "$node_setup"
 
 # The tools only parse and transform locally; the fake credentials satisfy SDK start-up.
 export AWS_ACCESS_KEY_ID=AKIAOFFLINECHECKS000
@@ -66,36 +77,59 @@ trap 'rm -rf "$WORK"' EXIT
 
 declare -a RESULTS=()
 FAILED=0
-LAST_LOG=
+declare -a CHECK_NAMES=() CHECK_LOGS=() CHECK_PIDS=() CHECK_SHOW=()
 
-# run_check NAME COMMAND... : runs the command with its output in a log, prints PASS/FAIL.
-run_check() {
+# start_check [--show-log] NAME COMMAND... : starts the command in the background with its
+# output in a log. The checks are independent processes that only read the repository (and
+# write their own files under $WORK), so they run side by side; report_checks prints them in
+# the order they were started.
+start_check() {
+  local show=0
+  if [[ $1 == --show-log ]]; then
+    show=1
+    shift
+  fi
   local name=$1
   shift
-  local logfile="$WORK/check-${#RESULTS[@]}.log"
-  LAST_LOG=$logfile
-  if "$@" >"$logfile" 2>&1; then
-    RESULTS+=("PASS  $name")
-    printf 'PASS  %s\n' "$name"
-  else
-    RESULTS+=("FAIL  $name")
-    printf 'FAIL  %s\n' "$name"
-    sed 's/^/      /' "$logfile"
-    FAILED=$((FAILED + 1))
-  fi
+  local logfile="$WORK/check-${#CHECK_NAMES[@]}.log"
+  "$@" >"$logfile" 2>&1 &
+  CHECK_PIDS+=("$!")
+  CHECK_NAMES+=("$name")
+  CHECK_LOGS+=("$logfile")
+  CHECK_SHOW+=("$show")
+}
+
+# report_checks: waits for every started check and prints PASS/FAIL, with the log of a failed
+# check (and of a passed one started with --show-log).
+report_checks() {
+  local i
+  for i in "${!CHECK_NAMES[@]}"; do
+    if wait "${CHECK_PIDS[$i]}"; then
+      RESULTS+=("PASS  ${CHECK_NAMES[$i]}")
+      printf 'PASS  %s\n' "${CHECK_NAMES[$i]}"
+      if [[ ${CHECK_SHOW[$i]} == 1 ]]; then sed 's/^/      /' "${CHECK_LOGS[$i]}"; fi
+    else
+      RESULTS+=("FAIL  ${CHECK_NAMES[$i]}")
+      printf 'FAIL  %s\n' "${CHECK_NAMES[$i]}"
+      sed 's/^/      /' "${CHECK_LOGS[$i]}"
+      FAILED=$((FAILED + 1))
+    fi
+  done
 }
 
 log "tool versions"
 printf '      %s\n' "$("$VENV/bin/sam" --version)"
+# From the installed distributions' metadata: starting checkov only to print its version
+# takes about 4 s, cfn-lint 1 s.
 printf '      cfn-lint %s, cfn-lint-serverless %s\n' \
-  "$("$VENV/bin/cfn-lint" --version | awk '{print $2}')" \
+  "$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("cfn-lint"))')" \
   "$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("cfn-lint-serverless"))')"
-printf '      checkov %s\n' "$("$CHECKOV_VENV/bin/checkov" --version)"
+printf '      checkov %s\n' "$("$CHECKOV_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("checkov"))')"
 printf '      asl-validator %s\n' "$(node_modules/.bin/asl-validator --version)"
 
 log "checks"
 
-run_check "sam validate --lint (template.yaml)" \
+start_check "sam validate --lint (template.yaml)" \
   "$VENV/bin/sam" validate --lint --template-file template.yaml
 
 shopt -s nullglob
@@ -107,14 +141,14 @@ if [[ ${#definitions[@]} -eq 0 ]]; then
   FAILED=$((FAILED + 1))
 fi
 for definition in "${definitions[@]}"; do
-  run_check "asl-validator $definition" node_modules/.bin/asl-validator --json-path "$definition"
+  start_check "asl-validator $definition" node_modules/.bin/asl-validator --json-path "$definition"
   wrapped="$WORK/$(basename "$definition" .asl.json).cfn.json"
-  run_check "cfn-lint E3601 on $definition (wrapped as AWS::StepFunctions::StateMachine)" \
+  start_check "cfn-lint E3601 on $definition (wrapped as AWS::StepFunctions::StateMachine)" \
     bash -c '"$1" scripts/wrap-statemachine-for-cfn-lint.py "$2" "$3" && "$4" -t "$3"' _ \
     "$VENV/bin/python" "$definition" "$wrapped" "$VENV/bin/cfn-lint"
 done
 
-run_check "cfn-lint + serverless rules (template.yaml)" \
+start_check "cfn-lint + serverless rules (template.yaml)" \
   "$VENV/bin/cfn-lint" -t template.yaml -a cfn_lint_serverless.rules
 
 checkov_json="$WORK/checkov.json"
@@ -141,11 +175,12 @@ for check_id, resources in sorted(skipped.items()):
 sys.exit(0 if summary["failed"] == 0 and summary["parsing_errors"] == 0 and summary["passed"] > 0 else 1)
 PY
 }
-run_check "checkov (template.yaml, 0 failed)" checkov_check
-if [[ ${RESULTS[-1]} == PASS* ]]; then sed 's/^/      /' "$LAST_LOG"; fi
+start_check --show-log "checkov (template.yaml, 0 failed)" checkov_check
 
-run_check "template checks (tests/template_checks.py: placeholders, wiring, data flow, payload budget, events)" \
+start_check "template checks (tests/template_checks.py: placeholders, wiring, data flow, payload budget, events)" \
   "$VENV/bin/python" tests/template_checks.py
+
+report_checks
 
 echo
 log "summary"

@@ -7,6 +7,8 @@
 # Usage: scripts/sam-build.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=python-venv.sh
+source scripts/python-venv.sh
 
 SAM_CLI_VERSION=1.170.0
 CARGO_LAMBDA_VERSION=1.9.2
@@ -15,8 +17,7 @@ VENV=.venv
 STAMP="$VENV/.coursegen-build-sam${SAM_CLI_VERSION}-cargolambda${CARGO_LAMBDA_VERSION}-zig${ZIGLANG_VERSION}"
 
 if [[ ! -f "$STAMP" ]]; then
-  [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+  venv_install "$VENV" \
     "aws-sam-cli==$SAM_CLI_VERSION" "cargo-lambda==$CARGO_LAMBDA_VERSION" "ziglang==$ZIGLANG_VERSION"
   touch "$STAMP"
 fi

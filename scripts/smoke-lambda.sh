@@ -85,10 +85,9 @@ fi
 
 ensure_venv
 if [[ "${SMOKE_SKIP_BUILD:-0}" != 1 ]]; then
-  log "cargo build -p coursegen -p coursegen-lambda"
-  (cd "$ROOT" && cargo build -p coursegen -p coursegen-lambda)
+  build_workspace_bins
 fi
-COURSEGEN="$ROOT/target/debug/coursegen"
+COURSEGEN="$TARGET_DIR/debug/coursegen"
 
 # --- store helpers (directory or s3://BUCKET) ---------------------------------------------
 store_put() {  # KEY FILE
@@ -235,7 +234,7 @@ done
 echo "(first call under cargo lambda watch includes its cargo run: build check, process start, init)"
 
 shopt -s nullglob
-bootstraps=("$ROOT"/target/lambda/*/bootstrap)
+bootstraps=("$TARGET_DIR"/lambda/*/bootstrap)
 if (( ${#bootstraps[@]} )); then
   echo
   echo "release binary sizes (target/lambda/*/bootstrap):"

@@ -5,7 +5,22 @@ VENV="${FIDELITY_VENV:-$ROOT/.venv-fidelity}"
 REQUIREMENTS="$ROOT/tests/fidelity/requirements.txt"
 LAMBDA_FUNCTIONS=(prepare-course content-gen visual-planner images-gen lab-planner lab-writer book-builder)
 
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+# shellcheck source=../../scripts/python-venv.sh
+source "$ROOT/scripts/python-venv.sh"
+
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# build_workspace_bins: every binary of the workspace with one command, the same in every script
+# (fidelity.sh, smoke-lambda.sh and local-aws.sh call this; quota-run.sh runs the same command).
+# Cargo resolves dependency features over the packages a command selects, so `-p A -p B` with
+# different sets rebuilds the dependencies once per set; `--workspace` (like
+# `cargo test --workspace`, and like a `cargo run --bin NAME` without `-p`, which e2e.sh and
+# `cargo lambda watch` use) resolves them once, and after the test step this compiles nothing.
+build_workspace_bins() {
+  log "cargo build --workspace --bins --locked"
+  (cd "$ROOT" && cargo build --workspace --bins --locked)
+}
 
 # Creates the venv if missing and installs the pinned requirements when they changed.
 ensure_venv() {
@@ -17,7 +32,7 @@ ensure_venv() {
   want="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
   if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
     log "installing $REQUIREMENTS"
-    "$VENV/bin/pip" install --disable-pip-version-check -q -r "$REQUIREMENTS"
+    venv_install "$VENV" -r "$REQUIREMENTS"
     echo "$want" > "$stamp"
   fi
   export PATH="$VENV/bin:$PATH"
@@ -30,16 +45,15 @@ port_answers() {
   [[ -n "$code" && "$code" != "000" ]]
 }
 
-# wait_for_http URL SECONDS: polls until the server answers, bounded.
+# wait_for_http URL SECONDS: polls (five times a second) until the server answers, bounded.
 wait_for_http() {
-  local url="$1" limit="$2" waited=0
+  local url="$1" limit="$2" deadline=$((SECONDS + $2))
   until port_answers "$url"; do
-    if (( waited >= limit )); then
+    if (( SECONDS >= deadline )); then
       log "no answer from $url after ${limit}s"
       return 1
     fi
-    sleep 1
-    waited=$((waited + 1))
+    sleep 0.2
   done
 }
 
@@ -90,12 +104,20 @@ invoke() {
 }
 
 # warm_functions ENDPOINT TMPDIR: invokes every function once with {} (each answers with an
-# InvalidRequest error) so `cargo lambda watch` builds and starts them before timed work.
+# InvalidRequest error) so `cargo lambda watch` builds and starts them before timed work. The
+# functions are separate processes, so they are warmed side by side; their `cargo run` checks
+# share cargo's build lock, and once the binaries are built each holds it only briefly.
 warm_functions() {
   local endpoint="$1" tmp="$2" fn res
+  local -A pids=()
   echo '{}' > "$tmp/empty.json"
   for fn in "${LAMBDA_FUNCTIONS[@]}"; do
-    res="$(invoke "$endpoint" "$fn" "$tmp/empty.json" "$tmp/warm-$fn.out" 900)"
+    invoke "$endpoint" "$fn" "$tmp/empty.json" "$tmp/warm-$fn.out" 900 > "$tmp/warm-$fn.result" &
+    pids[$fn]=$!
+  done
+  for fn in "${LAMBDA_FUNCTIONS[@]}"; do
+    wait "${pids[$fn]}" || true
+    res="$(cat "$tmp/warm-$fn.result")"
     log "warm-up $fn: HTTP ${res%% *} in $(echo "$res" | cut -d' ' -f2)s"
     case "${res%% *}" in 200|500) ;; *) log "warm-up of $fn failed: $(head -c 400 "$tmp/warm-$fn.out")"; return 1 ;; esac
   done
