@@ -59,9 +59,6 @@ if [[ $CHECKLIST == 0 && -z "$PLAN" && -z "$OUTLINE" ]]; then usage >&2; exit 2;
 case "$CONTENT" in theory|labs|both) ;; *) echo "--content must be theory, labs or both" >&2; exit 2 ;; esac
 case "$PROVIDER" in offline|bedrock) ;; *) echo "--provider must be offline or bedrock" >&2; exit 2 ;; esac
 
-SAM_CLI_VERSION=1.170.0
-CARGO_LAMBDA_VERSION=1.9.2
-ZIGLANG_VERSION=0.17.1
 BUCKET="coursegen-local"
 # Fake credentials: the local S3 server accepts exactly these, and sam local hands them to the
 # containers; nothing here can reach AWS.

@@ -12,7 +12,6 @@ source scripts/python-venv.sh
 
 # Pinned tool versions (checked together on Python 3.11). checkov pins an older boto3 than
 # aws-sam-cli, so it lives in its own environment inside .venv.
-SAM_CLI_VERSION=1.170.0
 CFN_LINT_VERSION=1.58.0
 CFN_LINT_SERVERLESS_VERSION=0.3.6
 CHECKOV_VERSION=3.3.30

@@ -8,6 +8,11 @@
 
 UV_VERSION=0.13.8
 
+# Tool versions shared by several scripts (checked together on Python 3.11): one place to bump.
+SAM_CLI_VERSION=1.170.0
+CARGO_LAMBDA_VERSION=1.9.2
+ZIGLANG_VERSION=0.17.1
+
 # venv_install VENV PIP_ARGS... : creates VENV (python3 -m venv, so pip is there too) when it is
 # missing, then installs PIP_ARGS (requirements, -r FILE) into it.
 venv_install() {

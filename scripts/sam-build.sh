@@ -10,9 +10,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=python-venv.sh
 source scripts/python-venv.sh
 
-SAM_CLI_VERSION=1.170.0
-CARGO_LAMBDA_VERSION=1.9.2
-ZIGLANG_VERSION=0.17.1
 VENV=.venv
 STAMP="$VENV/.coursegen-build-sam${SAM_CLI_VERSION}-cargolambda${CARGO_LAMBDA_VERSION}-zig${ZIGLANG_VERSION}"
 
