@@ -1,6 +1,6 @@
 //! Bedrock Runtime `Converse` and `InvokeModel` request parsing and answers.
 
-use crate::engine::{self, Answer, GenRequest, Generated, Stop, Structured, ToolChoice, ToolDef};
+use crate::engine::{self, Answer, CallKind, GenRequest, Generated, Stop, Structured, ToolChoice, ToolDef};
 use crate::error::ApiError;
 use crate::rng::{fnv1a, mix, Rng};
 use crate::server::{reported_latency, Plan, Rendered};
@@ -341,7 +341,8 @@ pub(crate) fn converse_plan(model_id: &str, body: &[u8], config: &Config) -> Res
     let config = config.clone();
     Ok(text_plan(input_tokens, parsed.gen, move |gen, out| {
         let mut body = converse_answer(gen, out, input_tokens);
-        body.insert("metrics".into(), json!({ "latencyMs": reported_latency(&config, out.output_tokens) }));
+        let latency = reported_latency(&config, gen.call_kind(), out.output_tokens);
+        body.insert("metrics".into(), json!({ "latencyMs": latency }));
         Value::Object(body)
     }))
 }
@@ -373,6 +374,7 @@ fn text_plan(
         input_tokens,
         max_output,
         images: 0,
+        kind: gen.call_kind(),
         blocking: false,
         render: Box::new(move || {
             let out = engine::generate(&gen);
@@ -637,6 +639,7 @@ fn embed_plan(model_id: &str, body: &Map<String, Value>, config: &Config) -> Res
             input_tokens,
             max_output: 0,
             images: 0,
+            kind: CallKind::Text,
             blocking: false,
             render: Box::new(move || {
                 let vectors: Vec<Value> = texts.iter().map(|t| Value::Array(embedding(t, seed, 1024, false))).collect();
@@ -672,6 +675,7 @@ fn embed_plan(model_id: &str, body: &Map<String, Value>, config: &Config) -> Res
         input_tokens,
         max_output: 0,
         images: 0,
+        kind: CallKind::Text,
         blocking: false,
         render: Box::new(move || {
             let body = json!({

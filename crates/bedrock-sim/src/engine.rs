@@ -28,6 +28,34 @@ pub enum ToolChoice {
     None,
 }
 
+/// Which latency a request gets: the simulator tells the three kinds of model
+/// call coursegen makes apart by the request alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallKind {
+    /// Free text, such as a lesson: any text request that does not force structure.
+    Text,
+    /// A structured answer, such as a visual plan: a request that forces a tool call
+    /// (Converse `toolChoice` `any` or `tool`, Anthropic and OpenAI `tool_choice` naming a
+    /// tool or requiring one) or asks for a JSON Schema answer (OpenAI `response_format`).
+    Plan,
+    /// Image generation (`InvokeModel` on an image model).
+    Image,
+}
+
+impl CallKind {
+    /// Every kind, in the order `/_sim/stats` lists them.
+    pub const ALL: [CallKind; 3] = [CallKind::Text, CallKind::Plan, CallKind::Image];
+
+    /// The name used in `/_sim/stats` and the `x-sim-call-kind` header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallKind::Text => "text",
+            CallKind::Plan => "plan",
+            CallKind::Image => "image",
+        }
+    }
+}
+
 /// What kind of text the answer should be.
 #[derive(Debug, Clone)]
 pub enum Structured {
@@ -95,6 +123,19 @@ pub struct Generated {
 }
 
 impl GenRequest {
+    /// The kind of call: [`CallKind::Plan`] when the request forces a tool call on a
+    /// tool it offers or asks for a JSON Schema answer, [`CallKind::Text`] otherwise. A
+    /// tool merely on offer (`auto`) does not make a request structured: the model may
+    /// answer it in prose.
+    pub fn call_kind(&self) -> CallKind {
+        let forced_tool = !self.tools.is_empty() && matches!(self.choice, ToolChoice::Any | ToolChoice::Tool(_));
+        if forced_tool || matches!(self.structured, Structured::JsonSchema(_)) {
+            CallKind::Plan
+        } else {
+            CallKind::Text
+        }
+    }
+
     fn chosen_tool(&self, rng: &mut Rng) -> Option<usize> {
         if self.tools.is_empty() {
             return None;

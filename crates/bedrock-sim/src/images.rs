@@ -6,7 +6,7 @@ use crate::picture;
 use crate::rng::mix;
 use crate::server::{Plan, Rendered};
 use crate::tokens::estimate;
-use crate::Config;
+use crate::{CallKind, Config};
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
@@ -75,6 +75,7 @@ pub(crate) fn image_plan(model_id: &str, body: &[u8], config: &Config) -> Result
         input_tokens,
         max_output: 0,
         images: count,
+        kind: CallKind::Image,
         blocking: true,
         render: Box::new(move || {
             let prompt = format!("{text}\u{0}{negative}");

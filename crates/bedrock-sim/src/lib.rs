@@ -24,11 +24,22 @@
 //!   the answer. Faults are drawn per admitted request from the seed and the
 //!   request's position since start (or the last `/_sim/reset`).
 //!
+//! Latency per kind of call: a request that forces a tool call (Converse
+//! `toolConfig.toolChoice` `any` or `tool`, the Anthropic or OpenAI `tool_choice`
+//! equivalents) or asks for a JSON Schema answer is a *plan* call, an `InvokeModel` on
+//! an image model is an *image* call, and every other request is a *text* call (a tool
+//! offered with `auto` choice does not count: the model may answer in prose). Each kind
+//! has its own fixed latency ([`Config::latency_text_ms`], [`Config::latency_plan_ms`],
+//! [`Config::latency_image_ms`]), [`Config::latency_ms`] when unset. Successful answers
+//! name their kind in the `x-sim-call-kind` header.
+//!
 //! `GET /_sim/stats` returns `requests`, `ok`, `throttled`,
 //! `validation_errors`, `injected_failures`, `injected_by_kind`
 //! (`internal_server_error`, `service_unavailable`, `malformed_body`),
 //! `tokens_in`, `tokens_out`, `converse`, `invoke`, `chat`, `images`,
-//! `in_flight` and `in_flight_max`.
+//! `in_flight`, `in_flight_max` and `by_kind` (for `text`, `plan` and `image`:
+//! `calls`, the admitted calls of that kind, and `latency_ms`, the fixed latency they
+//! were given in total).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -59,13 +70,21 @@ use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use engine::CallKind;
 pub use error::THROTTLING_MESSAGE;
 
 /// Simulator behaviour.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// Fixed latency added to every answer, in milliseconds.
+    /// Fixed latency added to every answer, in milliseconds, unless its kind has its own.
     pub latency_ms: u64,
+    /// Fixed latency of a text call (a lesson), in milliseconds (`None`: `latency_ms`).
+    pub latency_text_ms: Option<u64>,
+    /// Fixed latency of a plan call (a structured answer: a forced tool call or a JSON
+    /// Schema answer, such as a visual plan), in milliseconds (`None`: `latency_ms`).
+    pub latency_plan_ms: Option<u64>,
+    /// Fixed latency of an image call, in milliseconds (`None`: `latency_ms`).
+    pub latency_image_ms: Option<u64>,
     /// Extra latency per output token, in milliseconds.
     pub ms_per_token: u64,
     /// Requests-per-minute quota (`None`: unlimited).
@@ -88,6 +107,9 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             latency_ms: 0,
+            latency_text_ms: None,
+            latency_plan_ms: None,
+            latency_image_ms: None,
             ms_per_token: 0,
             rpm: None,
             tpm: None,
@@ -101,6 +123,16 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The fixed latency of a call of this kind: its own latency when set, else `latency_ms`.
+    pub fn latency_for(&self, kind: CallKind) -> u64 {
+        match kind {
+            CallKind::Text => self.latency_text_ms,
+            CallKind::Plan => self.latency_plan_ms,
+            CallKind::Image => self.latency_image_ms,
+        }
+        .unwrap_or(self.latency_ms)
+    }
+
     /// Checks the values are usable.
     pub fn validate(&self) -> Result<(), SimError> {
         if !(0.0..=1.0).contains(&self.fail_rate) {
@@ -172,9 +204,23 @@ pub struct Cli {
     /// Allow listening on a non-loopback address.
     #[arg(long)]
     pub allow_non_loopback: bool,
-    /// Fixed latency added to every answer, in milliseconds.
+    /// Fixed latency added to every answer, in milliseconds, unless its kind has its own.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// Fixed latency of a text call, in milliseconds (default: --latency-ms). A text call is
+    /// any text request that is not a plan call, such as a lesson.
+    #[arg(long, value_name = "MS")]
+    pub latency_text_ms: Option<u64>,
+    /// Fixed latency of a plan call, in milliseconds (default: --latency-ms). A plan call is a
+    /// structured request, such as a visual plan: a Converse request whose toolConfig forces a
+    /// tool call (toolChoice any or tool; auto does not count), the Anthropic or OpenAI
+    /// tool_choice equivalents, or an OpenAI json_schema response_format.
+    #[arg(long, value_name = "MS")]
+    pub latency_plan_ms: Option<u64>,
+    /// Fixed latency of an image call (InvokeModel on an image model), in milliseconds
+    /// (default: --latency-ms).
+    #[arg(long, value_name = "MS")]
+    pub latency_image_ms: Option<u64>,
     /// Extra latency per output token, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub ms_per_token: u64,
@@ -206,6 +252,9 @@ impl Cli {
     pub fn config(&self) -> Config {
         Config {
             latency_ms: self.latency_ms,
+            latency_text_ms: self.latency_text_ms,
+            latency_plan_ms: self.latency_plan_ms,
+            latency_image_ms: self.latency_image_ms,
             ms_per_token: self.ms_per_token,
             rpm: self.rpm,
             tpm: self.tpm,
@@ -336,6 +385,14 @@ mod tests {
         assert!(check_listen_addr("[::1]:0".parse().unwrap(), false).is_ok());
         assert!(matches!(check_listen_addr("0.0.0.0:0".parse().unwrap(), false), Err(SimError::NonLoopback(_))));
         assert!(check_listen_addr("0.0.0.0:0".parse().unwrap(), true).is_ok());
+    }
+
+    #[test]
+    fn each_kind_falls_back_to_the_common_latency() {
+        let config = Config { latency_ms: 7, latency_plan_ms: Some(30), ..Config::default() };
+        assert_eq!(config.latency_for(CallKind::Text), 7);
+        assert_eq!(config.latency_for(CallKind::Plan), 30);
+        assert_eq!(config.latency_for(CallKind::Image), 7);
     }
 
     #[test]

@@ -81,6 +81,7 @@ pub(crate) fn chat_plan_from_map(map: &Map<String, Value>, config: &Config, mode
         input_tokens,
         max_output: max_tokens.saturating_mul(n),
         images: 0,
+        kind: gen.call_kind(),
         blocking: false,
         render: Box::new(move || {
             let mut choices = Vec::new();

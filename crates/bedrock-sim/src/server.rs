@@ -4,6 +4,7 @@ use crate::error::{ApiError, Flavor};
 use crate::quota::{Admission, Quota};
 use crate::rng::{mix, Rng};
 use crate::stats::{FaultKind, Operation, Stats};
+use crate::CallKind;
 use crate::{bedrock, openai, Config};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -41,6 +42,8 @@ pub(crate) struct Plan {
     pub max_output: u64,
     /// Images the answer will contain.
     pub images: u64,
+    /// The kind of call, which picks its latency.
+    pub kind: CallKind,
     /// Whether rendering is CPU-heavy and belongs on the blocking pool.
     pub blocking: bool,
     /// Produces the answer body.
@@ -136,7 +139,9 @@ pub(crate) async fn run(
     }
     let fault = state.next_fault();
     if let Some(kind @ (FaultKind::InternalServer | FaultKind::ServiceUnavailable)) = fault {
-        sleep_ms(state.config.latency_ms).await;
+        let latency = state.config.latency_for(plan.kind);
+        state.stats.latency(plan.kind, latency);
+        sleep_ms(latency).await;
         state.quota().refund(reservation);
         tracing::debug!(?kind, "injected fault");
         state.stats.injected(kind);
@@ -154,9 +159,9 @@ pub(crate) async fn run(
     } else {
         (plan.render)()
     };
-    let delay =
-        state.config.latency_ms.saturating_add(state.config.ms_per_token.saturating_mul(rendered.output_tokens));
-    sleep_ms(delay).await;
+    let latency = state.config.latency_for(plan.kind);
+    state.stats.latency(plan.kind, latency);
+    sleep_ms(reported_latency(&state.config, plan.kind, rendered.output_tokens)).await;
     state.quota().refund(plan.max_output.saturating_sub(rendered.output_tokens));
     let mut body = rendered.body;
     if fault == Some(FaultKind::MalformedBody) {
@@ -169,12 +174,17 @@ pub(crate) async fn run(
     }
     let mut response = (StatusCode::OK, body).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(CALL_KIND_HEADER, HeaderValue::from_static(plan.kind.as_str()));
     with_request_id(response, flavor, &request_id)
 }
 
-/// The answer latency reported in response metrics.
-pub(crate) fn reported_latency(config: &Config, output_tokens: u64) -> u64 {
-    config.latency_ms.saturating_add(config.ms_per_token.saturating_mul(output_tokens))
+/// The header of a successful answer that names its [`CallKind`].
+pub(crate) const CALL_KIND_HEADER: &str = "x-sim-call-kind";
+
+/// The answer latency of a call of this kind with this many output tokens, also reported
+/// in response metrics.
+pub(crate) fn reported_latency(config: &Config, kind: CallKind, output_tokens: u64) -> u64 {
+    config.latency_for(kind).saturating_add(config.ms_per_token.saturating_mul(output_tokens))
 }
 
 async fn converse(State(state): State<Arc<AppState>>, Path(model_id): Path<String>, body: Bytes) -> Response {

@@ -1,6 +1,7 @@
 //! Request counters exposed on `GET /_sim/stats`.
 
-use serde_json::{json, Value};
+use crate::CallKind;
+use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The kind of fault injected into a response.
@@ -43,6 +44,17 @@ pub struct Stats {
     images: AtomicU64,
     in_flight: AtomicU64,
     in_flight_max: AtomicU64,
+    /// Per [`CallKind`] (in [`CallKind::ALL`] order): calls given a latency, and its total.
+    kind_calls: [AtomicU64; 3],
+    kind_latency_ms: [AtomicU64; 3],
+}
+
+fn kind_index(kind: CallKind) -> usize {
+    match kind {
+        CallKind::Text => 0,
+        CallKind::Plan => 1,
+        CallKind::Image => 2,
+    }
 }
 
 /// Decrements the in-flight gauge when dropped.
@@ -79,6 +91,12 @@ impl Stats {
     pub fn tokens(&self, tokens_in: u64, tokens_out: u64) {
         self.tokens_in.fetch_add(tokens_in, Ordering::SeqCst);
         self.tokens_out.fetch_add(tokens_out, Ordering::SeqCst);
+    }
+
+    /// Records that an admitted call of this kind was given this fixed latency.
+    pub fn latency(&self, kind: CallKind, latency_ms: u64) {
+        self.kind_calls[kind_index(kind)].fetch_add(1, Ordering::SeqCst);
+        self.kind_latency_ms[kind_index(kind)].fetch_add(latency_ms, Ordering::SeqCst);
     }
 
     /// Counts generated images.
@@ -122,7 +140,11 @@ impl Stats {
             &self.invoke,
             &self.chat,
             &self.images,
-        ] {
+        ]
+        .into_iter()
+        .chain(&self.kind_calls)
+        .chain(&self.kind_latency_ms)
+        {
             counter.store(0, Ordering::SeqCst);
         }
         self.in_flight_max.store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
@@ -134,6 +156,14 @@ impl Stats {
         let internal = get(&self.injected_internal);
         let unavailable = get(&self.injected_unavailable);
         let malformed = get(&self.injected_malformed);
+        let mut by_kind = Map::new();
+        for kind in CallKind::ALL {
+            let i = kind_index(kind);
+            by_kind.insert(
+                kind.as_str().to_string(),
+                json!({ "calls": get(&self.kind_calls[i]), "latency_ms": get(&self.kind_latency_ms[i]) }),
+            );
+        }
         json!({
             "requests": get(&self.requests),
             "ok": get(&self.ok),
@@ -153,6 +183,7 @@ impl Stats {
             "images": get(&self.images),
             "in_flight": get(&self.in_flight),
             "in_flight_max": get(&self.in_flight_max),
+            "by_kind": by_kind,
         })
     }
 }

@@ -3,5 +3,6 @@
 mod bedrock;
 mod behaviour;
 mod cli;
+mod kinds;
 mod openai;
 mod support;
