@@ -1,0 +1,355 @@
+#!/usr/bin/env bash
+# The seed's table, measured: does parallel fan-out make N modules take about as long as one?
+# Not part of CI (minutes of wall time); see docs/performance.md.
+#
+# Every run is `coursegen run --provider bedrock --content theory` (the embedded runner, release
+# build) against its own bedrock-sim on 127.0.0.1 with per-kind latencies (--latency-text-ms,
+# --latency-plan-ms, --latency-image-ms) that give one module the seed's stage times scaled
+# 1 minute -> 1 second: ContentGen 5 s, VisualPlanner 1 s, ImagesGen 2 s (3 lessons a module).
+# Three designs, side by side, for courses of 1, 2, 4, 10 and 20 modules x 3 lessons:
+#
+#   sequential  --concurrency 1, BEDROCK_MAX_CONCURRENCY=1, BEDROCK_IMAGE_MAX_CONCURRENCY=1:
+#               one module, one model call at a time.
+#   seed        the seed's design: modules in parallel at MaxConcurrency 10, each module writing
+#               its lessons one after another, visual plans per lesson in parallel. The embedded
+#               runner has no per-module lesson-concurrency knob (ContentGen's lesson concurrency
+#               is a fixed setting), so the one-after-another ContentGen is emulated: the sim's
+#               text latency is three lesson calls long (the module's three calls overlap and
+#               end together, as three sequential calls would). The process-wide client caps are
+#               lifted (BEDROCK_MAX_CONCURRENCY / BEDROCK_IMAGE_MAX_CONCURRENCY=64): in the seed
+#               every module ran in its own Lambda with its own client.
+#   coursegen   coursegen's defaults (BEDROCK_* concurrency unset) at --concurrency 10 (the
+#               number of modules when larger: 20 for 20 modules).
+#
+# Calibration first: one module in the seed design, the per-stage times read from the run's
+# history (task entered -> exited), each kind's latency corrected by the difference to its
+# target, then measured again and printed. Then every size and design; prints a table of wall
+# times and speed-ups over sequential, and one JSON line with every figure.
+#
+#   scripts/bench-seed.sh                         # sizes 1,2,4,10,20, one run each (~12 min)
+#   scripts/bench-seed.sh --sizes 1,10 --runs 3   # medians of 3
+#   scripts/bench-seed.sh --designs seed,coursegen --no-build
+#
+# Options: --sizes LIST, --runs N, --designs LIST (sequential,seed,coursegen), --lessons N,
+# --no-build (reuse target/release binaries), --no-calibrate (use the latencies below as they
+# are). BENCH_LESSON_MS, BENCH_PLAN_MS, BENCH_IMAGE_MS set the starting per-call latencies.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+SIZES="1,2,4,10,20"
+RUNS=1
+DESIGNS="sequential,seed,coursegen"
+LESSONS=3
+BUILD=1
+CALIBRATE=1
+# Targets per module, in milliseconds (the seed's minutes as seconds).
+TARGET_CONTENT_MS=5000
+TARGET_PLAN_MS=1000
+TARGET_IMAGES_MS=2000
+# Per-call latencies before calibration: a lesson is a third of ContentGen's five seconds, a
+# visual plan (one per lesson, in parallel) the whole second, an illustration (a module's are
+# rendered in parallel) the whole two seconds.
+LESSON_MS="${BENCH_LESSON_MS:-1667}"
+PLAN_MS="${BENCH_PLAN_MS:-1000}"
+IMAGE_MS="${BENCH_IMAGE_MS:-2000}"
+SEED=7
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --sizes) SIZES="$2"; shift 2 ;;
+    --runs) RUNS="$2"; shift 2 ;;
+    --designs) DESIGNS="$2"; shift 2 ;;
+    --lessons) LESSONS="$2"; shift 2 ;;
+    --no-build) BUILD=0; shift ;;
+    --no-calibrate) CALIBRATE=0; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "bench-seed: unknown option $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+[[ "$SIZES" =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "bench-seed: --sizes takes a list like 1,10" >&2; exit 2; }
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "bench-seed: --runs takes a positive number" >&2; exit 2; }
+[[ "$LESSONS" =~ ^[1-9][0-9]*$ ]] || { echo "bench-seed: --lessons takes a positive number" >&2; exit 2; }
+for d in ${DESIGNS//,/ }; do
+  case "$d" in sequential | seed | coursegen) ;; *) echo "bench-seed: unknown design $d" >&2; exit 2 ;; esac
+done
+
+WORK="$(mktemp -d -t coursegen-bench-seed.XXXXXX)"
+SIM_PID=""
+
+log() { echo "bench-seed: $*" >&2; }
+
+stop_sim() {
+  if [[ -n "$SIM_PID" ]]; then
+    kill "$SIM_PID" 2>/dev/null || true
+    wait "$SIM_PID" 2>/dev/null || true
+    SIM_PID=""
+  fi
+}
+
+cleanup() {
+  local rc=$?
+  stop_sim
+  if [[ $rc -ne 0 ]]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [[ $BUILD -eq 1 ]]; then
+  log "cargo build --release --bin coursegen --bin bedrock-sim"
+  (cd "$ROOT" && cargo build -q --release --bin coursegen --bin bedrock-sim)
+fi
+COURSEGEN="$TARGET_DIR/release/coursegen"
+SIM="$TARGET_DIR/release/bedrock-sim"
+for bin in "$COURSEGEN" "$SIM"; do
+  [[ -x "$bin" ]] || { log "$bin is missing: run without --no-build"; exit 1; }
+done
+"$SIM" --help | grep -q -- --latency-plan-ms || { log "$SIM has no per-kind latencies: rebuild it"; exit 1; }
+
+# outline M : an M-module x LESSONS-lesson course with three topics a lesson, no labs.
+outline() {
+  local file="$WORK/outline-$1.yaml"
+  [[ -f "$file" ]] && { echo "$file"; return; }
+  python3 - "$1" "$LESSONS" > "$file" <<'EOF'
+import sys
+modules, lessons = int(sys.argv[1]), int(sys.argv[2])
+areas = ["Pods", "Deployments", "Services", "Ingress", "ConfigMaps", "Secrets", "RBAC", "Storage",
+         "Networking", "Scheduling", "Autoscaling", "Observability", "Logging", "Security", "Helm",
+         "Operators", "GitOps", "Upgrades", "Backups", "Troubleshooting"]
+print("course:")
+print("  title: Kubernetes in Production")
+print("  description: A course sized for the fan-out benchmark.")
+print("  language: en")
+print("  level: intermediate")
+print("  audience: [DevOps engineers]")
+print("modules:")
+for m in range(1, modules + 1):
+    area = areas[(m - 1) % len(areas)]
+    print(f"  - title: Module {m} — {area}")
+    print(f"    summary: Working with {area.lower()} in production clusters.")
+    print("    lessons:")
+    for l in range(1, lessons + 1):
+        print(f"      - title: {area} in practice, part {l}")
+        print("        duration_minutes: 20")
+        print("        topics:")
+        for t in ("concepts", "configuration", "failure modes"):
+            print(f"          - {area} {t} ({l})")
+EOF
+  "$COURSEGEN" validate "$file" >&2
+  echo "$file"
+}
+
+# start_sim NAME TEXT_MS PLAN_MS IMAGE_MS : bedrock-sim on a free loopback port; sets SIM_ADDR.
+start_sim() {
+  local name="$1"
+  "$SIM" --listen 127.0.0.1:0 --seed "$SEED" --ms-per-token 0 \
+    --latency-text-ms "$2" --latency-plan-ms "$3" --latency-image-ms "$4" \
+    > "$WORK/sim-$name.out" 2> "$WORK/sim-$name.err" &
+  SIM_PID=$!
+  SIM_ADDR=""
+  for _ in $(seq 1 100); do
+    SIM_ADDR="$(sed -n 's/^listening on //p' "$WORK/sim-$name.out")"
+    [[ -n "$SIM_ADDR" ]] && break
+    kill -0 "$SIM_PID" 2>/dev/null || { cat "$WORK/sim-$name.err" >&2; return 1; }
+    sleep 0.1
+  done
+  [[ -n "$SIM_ADDR" ]] || { log "bedrock-sim did not start"; return 1; }
+  case "$SIM_ADDR" in 127.0.0.1:*) ;; *) log "bedrock-sim is not on loopback: $SIM_ADDR"; return 1 ;; esac
+}
+
+sim_stats() {
+  python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
+    "http://$SIM_ADDR/_sim/stats"
+}
+
+# run_one NAME DESIGN MODULES : one `coursegen run` of DESIGN against a fresh sim; writes
+# NAME.json with its wall time, per-stage spans and the sim's call counts.
+run_one() {
+  local name="$1" design="$2" modules="$3" file concurrency text_ms rc=0
+  local -a knobs
+  file="$(outline "$modules")"
+  case "$design" in
+    sequential)
+      concurrency=1 text_ms="$LESSON_MS"
+      knobs=(BEDROCK_MAX_CONCURRENCY=1 BEDROCK_IMAGE_MAX_CONCURRENCY=1) ;;
+    seed)
+      concurrency=10 text_ms=$((LESSON_MS * LESSONS))
+      knobs=(BEDROCK_MAX_CONCURRENCY=64 BEDROCK_IMAGE_MAX_CONCURRENCY=64) ;;
+    coursegen)
+      concurrency=$((modules > 10 ? modules : 10)) text_ms="$LESSON_MS"
+      if ((concurrency > 40)); then concurrency=40; fi
+      knobs=() ;;
+  esac
+  start_sim "$name" "$text_ms" "$PLAN_MS" "$IMAGE_MS"
+  log "$name: $modules x $LESSONS lessons, --concurrency $concurrency ${knobs[*]:-(default client caps)}; sim text ${text_ms} ms, plan ${PLAN_MS} ms, image ${IMAGE_MS} ms"
+  env -u BEDROCK_RPM -u BEDROCK_TPM -u BEDROCK_IMAGE_RPM -u BEDROCK_MAX_CONCURRENCY \
+    -u BEDROCK_IMAGE_MAX_CONCURRENCY -u TEXT_MODEL_ID -u IMAGE_MODEL_ID -u MODEL_DEADLINE_SECONDS \
+    -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u COURSEGEN_PROVIDER \
+    AWS_ENDPOINT_URL_BEDROCK_RUNTIME="http://$SIM_ADDR" AWS_REGION=us-east-1 \
+    AWS_ACCESS_KEY_ID=AKIDBENCHSEED AWS_SECRET_ACCESS_KEY=bench-seed-secret \
+    AWS_CONFIG_FILE="$WORK/no-aws-config" AWS_SHARED_CREDENTIALS_FILE="$WORK/no-aws-credentials" \
+    AWS_EC2_METADATA_DISABLED=true "${knobs[@]}" \
+    "$COURSEGEN" run "$file" --provider bedrock --content theory --out "$WORK/out-$name" --project bench \
+    --concurrency "$concurrency" --force --json --history "$WORK/history-$name.json" \
+    > "$WORK/summary-$name.json" 2> "$WORK/run-$name.err" || rc=$?
+  sim_stats > "$WORK/stats-$name.json" || echo '{}' > "$WORK/stats-$name.json"
+  stop_sim
+  python3 - "$WORK" "$name" "$design" "$modules" "$concurrency" "$rc" <<'EOF'
+import datetime, json, sys
+work, name, design, modules, concurrency, rc = sys.argv[1:7]
+modules, concurrency, rc = int(modules), int(concurrency), int(rc)
+def load(path, default):
+    try:
+        return json.load(open(path))
+    except (OSError, ValueError):
+        return default
+summary = load(f"{work}/summary-{name}.json", {})
+history = load(f"{work}/history-{name}.json", [])
+stats = load(f"{work}/stats-{name}.json", {})
+def ts(e):
+    return datetime.datetime.strptime(e["timestamp"].rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f").timestamp()
+# Per stage: first task entered -> last task exited (for one module, the module's stage time).
+spans = {}
+for e in history:
+    if e.get("type") in ("TaskStateEntered", "TaskStateExited"):
+        lo, hi = spans.get(e["stateName"], (None, None))
+        t = ts(e)
+        if e["type"] == "TaskStateEntered":
+            lo = t if lo is None else min(lo, t)
+        else:
+            hi = t if hi is None else max(hi, t)
+        spans[e["stateName"]] = (lo, hi)
+stages = {k: round(hi - lo, 3) for k, (lo, hi) in spans.items() if lo is not None and hi is not None}
+problems = []
+if rc != 0:
+    problems.append(f"exit code {rc}")
+if summary.get("status") != "SUCCEEDED":
+    problems.append(f"status {summary.get('status')}")
+if (summary.get("result") or {}).get("failed", 0):
+    problems.append("the book reports missing items")
+kinds = stats.get("by_kind", {})
+row = {
+    "design": design, "modules": modules, "concurrency": concurrency, "ok": not problems,
+    "problems": problems, "wall_s": round(summary.get("wall_seconds", 0.0), 2), "stages_s": stages,
+    "calls": {k: v.get("calls") for k, v in kinds.items()}, "in_flight_max": stats.get("in_flight_max"),
+    "throttled": stats.get("throttled"),
+}
+json.dump(row, open(f"{work}/{name}.json", "w"))
+if problems:
+    print(f"bench-seed: {name} FAILED: {'; '.join(problems)}", file=sys.stderr)
+    sys.exit(1)
+print(f"bench-seed: {name}: {row['wall_s']} s; stages {stages}; calls {row['calls']}", file=sys.stderr)
+EOF
+}
+
+# Calibration: one module in the seed design; each kind's latency moved by the gap between its
+# stage's span and the target (the stage's own work, such as rendering the pictures, stays).
+CALIBRATION="{}"
+if [[ $CALIBRATE -eq 1 ]]; then
+  run_one calibrate-0 seed 1 || { tail -20 "$WORK/run-calibrate-0.err" >&2; exit 1; }
+  read -r LESSON_MS PLAN_MS IMAGE_MS < <(python3 - "$WORK/calibrate-0.json" "$LESSON_MS" "$PLAN_MS" "$IMAGE_MS" \
+    "$LESSONS" "$TARGET_CONTENT_MS" "$TARGET_PLAN_MS" "$TARGET_IMAGES_MS" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+lesson, plan, image, lessons, t_content, t_plan, t_images = (int(x) for x in sys.argv[2:9])
+s = r["stages_s"]
+# ContentGen in the seed design takes one (emulated) call of lessons x lesson.
+content_call = lesson * lessons + (t_content - round(s["ContentGen"] * 1000))
+print(max(1, round(content_call / lessons)),
+      max(1, plan + t_plan - round(s["VisualPlanner"] * 1000)),
+      max(1, image + t_images - round(s["ImagesGen"] * 1000)))
+EOF
+)
+  log "calibrated per-call latencies: lesson ${LESSON_MS} ms, plan ${PLAN_MS} ms, image ${IMAGE_MS} ms"
+  run_one calibrate-1 seed 1 || { tail -20 "$WORK/run-calibrate-1.err" >&2; exit 1; }
+  CALIBRATION="$(cat "$WORK/calibrate-1.json")"
+fi
+
+status=0
+for m in ${SIZES//,/ }; do
+  for d in ${DESIGNS//,/ }; do
+    for r in $(seq 1 "$RUNS"); do
+      run_one "$d-$m-$r" "$d" "$m" || { status=1; tail -5 "$WORK/run-$d-$m-$r.err" >&2; }
+    done
+  done
+done
+
+python3 - "$WORK" "$SIZES" "$DESIGNS" "$RUNS" "$LESSONS" "$LESSON_MS" "$PLAN_MS" "$IMAGE_MS" "$CALIBRATION" \
+  "$(nproc 2>/dev/null || echo '?')" <<'EOF' || status=1
+import json, statistics, sys
+work, sizes, designs, runs, lessons, lesson_ms, plan_ms, image_ms, calibration, cores = sys.argv[1:11]
+sizes = [int(s) for s in sizes.split(",")]
+designs = designs.split(",")
+runs, lessons = int(runs), int(lessons)
+calibration = json.loads(calibration)
+table, failed = [], []
+for m in sizes:
+    row = {"modules": m, "lessons": m * lessons}
+    for d in designs:
+        results = []
+        for r in range(1, runs + 1):
+            try:
+                results.append(json.load(open(f"{work}/{d}-{m}-{r}.json")))
+            except (OSError, ValueError):
+                results.append({"ok": False})
+        good = [x["wall_s"] for x in results if x.get("ok")]
+        if len(good) < len(results):
+            failed.append(f"{d} x {m}")
+        row[d] = {
+            "wall_s": round(statistics.median(good), 2) if good else None,
+            "runs_s": good,
+            "concurrency": results[0].get("concurrency"),
+            "calls": results[0].get("calls"),
+            "in_flight_max": results[0].get("in_flight_max"),
+            "stages_s": results[0].get("stages_s"),
+        }
+    base = (row.get("sequential") or {}).get("wall_s")
+    for d in designs:
+        w = row[d]["wall_s"]
+        row[d]["speedup"] = round(base / w, 1) if base and w else None
+    ref = row if m == 1 else next((t for t in table if t["modules"] == 1), None)
+    for d in designs:
+        w1 = ref[d]["wall_s"] if ref else None
+        row[d]["vs_one_module"] = round(row[d]["wall_s"] / w1, 2) if w1 and row[d]["wall_s"] else None
+    table.append(row)
+
+names = {"sequential": "sequential", "seed": "seed design", "coursegen": "coursegen"}
+print(f"per-call latencies: lesson {lesson_ms} ms, visual plan {plan_ms} ms, image {image_ms} ms "
+      f"(seed design: text {int(lesson_ms) * lessons} ms, emulating {lessons} lessons one after another); "
+      f"{cores} cores; median of {runs} run(s)")
+if calibration:
+    s = calibration.get("stages_s", {})
+    print("one module, seed design, per stage (target 5 / 1 / 2 s): "
+          + ", ".join(f"{k} {s[k]:.2f} s" for k in ("ContentGen", "VisualPlanner", "ImagesGen") if k in s)
+          + f"; wall {calibration.get('wall_s')} s")
+head = f"{'modules':>7} {'lessons':>7}"
+for d in designs:
+    head += f" {names[d] + ' s':>15}"
+    if d != "sequential":
+        head += f" {'speed-up':>9}"
+print(head)
+for row in table:
+    line = f"{row['modules']:>7} {row['lessons']:>7}"
+    for d in designs:
+        w = row[d]["wall_s"]
+        line += f" {('-' if w is None else f'{w:.1f}'):>15}"
+        if d != "sequential":
+            sp = row[d]["speedup"]
+            line += f" {('-' if sp is None else f'{sp:.1f}x'):>9}"
+    print(line)
+print(json.dumps({
+    "bench_seed": "ok" if not failed else "failed",
+    "failed": failed,
+    "cores": cores,
+    "runs": runs,
+    "lessons_per_module": lessons,
+    "latency_ms": {"lesson": int(lesson_ms), "plan": int(plan_ms), "image": int(image_ms),
+                   "seed_design_text": int(lesson_ms) * lessons},
+    "calibration": calibration,
+    "sizes": table,
+}))
+sys.exit(1 if failed else 0)
+EOF
+exit "$status"
