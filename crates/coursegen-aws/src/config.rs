@@ -6,8 +6,8 @@
 //! | `TEXT_MODEL_ID` | Bedrock text model / inference profile id | [`DEFAULT_TEXT_MODEL_ID`] |
 //! | `IMAGE_MODEL_ID` | Bedrock image model id (Nova Canvas, Titan Image v2) | [`DEFAULT_IMAGE_MODEL_ID`] for `bedrock` |
 //! | `BEDROCK_RPM` / `BEDROCK_TPM` | text requests / tokens per minute budget | none |
-//! | `BEDROCK_MAX_CONCURRENCY` | upper bound of the adaptive in-flight limit | 8 |
-//! | `BEDROCK_IMAGE_RPM` / `BEDROCK_IMAGE_MAX_CONCURRENCY` | the same for images | none / 2 |
+//! | `BEDROCK_MAX_CONCURRENCY` | optional explicit ceiling on text calls in flight; without it the quota and throttles decide ([`crate::quota`]) | none |
+//! | `BEDROCK_IMAGE_RPM` / `BEDROCK_IMAGE_MAX_CONCURRENCY` | the same for images | none / none |
 //! | `MODEL_DEADLINE_SECONDS` | total time one model call may take, retries included | 600 |
 //! | `MODEL_ATTEMPT_TIMEOUT_SECONDS` | time one attempt may take | 300 |
 //! | `OPENAI_BASE_URL`, `OPENAI_API_KEY`, `OPENAI_MODEL` | OpenAI-compatible server | `https://api.openai.com/v1`, none, `gpt-4o-mini` |
@@ -113,12 +113,12 @@ impl ProviderConfig {
         let text_quota = QuotaConfig {
             requests_per_minute: parse_opt::<u32>(&get, "BEDROCK_RPM", 1)?,
             tokens_per_minute: parse_opt::<u64>(&get, "BEDROCK_TPM", 1)?,
-            max_concurrency: parse_opt::<u32>(&get, "BEDROCK_MAX_CONCURRENCY", 1)?.unwrap_or(8),
+            max_concurrency: parse_opt::<u32>(&get, "BEDROCK_MAX_CONCURRENCY", 1)?,
         };
         let image_quota = QuotaConfig {
             requests_per_minute: parse_opt::<u32>(&get, "BEDROCK_IMAGE_RPM", 1)?,
             tokens_per_minute: None,
-            max_concurrency: parse_opt::<u32>(&get, "BEDROCK_IMAGE_MAX_CONCURRENCY", 1)?.unwrap_or(2),
+            max_concurrency: parse_opt::<u32>(&get, "BEDROCK_IMAGE_MAX_CONCURRENCY", 1)?,
         };
         let defaults = RetryPolicy::default();
         let budget =
@@ -344,7 +344,8 @@ mod tests {
         assert_eq!(c.text_model_id, DEFAULT_TEXT_MODEL_ID);
         assert_eq!(c.image_model_id, None);
         assert_eq!(c.retry.budget, Duration::from_secs(600));
-        assert_eq!(c.text_quota.max_concurrency, 8);
+        assert_eq!(c.text_quota.max_concurrency, None, "no fixed cap binds by default");
+        assert_eq!(c.image_quota.max_concurrency, None);
         assert_eq!(c.openai.base_url, DEFAULT_BASE_URL);
         let b = cfg(&[("COURSEGEN_PROVIDER", "Bedrock")]).unwrap();
         assert_eq!(b.provider, ProviderKind::Bedrock);
@@ -374,7 +375,7 @@ mod tests {
         assert_eq!(c.image_model_id.as_deref(), Some("amazon.titan-image-generator-v2:0"));
         assert_eq!(
             c.text_quota,
-            QuotaConfig { requests_per_minute: Some(50), tokens_per_minute: Some(200_000), max_concurrency: 4 }
+            QuotaConfig { requests_per_minute: Some(50), tokens_per_minute: Some(200_000), max_concurrency: Some(4) }
         );
         assert_eq!(c.image_quota.requests_per_minute, Some(5));
         assert_eq!(c.retry.budget, Duration::from_secs(120));

@@ -1,9 +1,16 @@
 //! Quota discipline shared by every model call of the process.
 //!
 //! * [`Quota`] holds the budget: a requests-per-minute and a tokens-per-minute token bucket
-//!   (each holding one minute's worth, refilled continuously, like Bedrock's own quotas) and an
-//!   adaptive (AIMD) limit on calls in flight: a throttle halves the limit (never below one), a
-//!   success adds `1/limit` (never above the configured maximum).
+//!   (each holding one minute's worth, refilled continuously, like Bedrock's own quotas) are the
+//!   admission control. The number of calls in flight is not a fixed per-process cap; it is the
+//!   smallest of three limits:
+//!   - an adaptive (AIMD) limit that starts at [`UNQUOTED_START_CONCURRENCY`] and only backs
+//!     off on throttles: a throttle halves it (never below one), a success adds `1/limit`;
+//!   - with a quota configured, the limit the quota implies (Little's law): the requests per
+//!     second it allows (from RPM, and from TPM over the average tokens per call) × the observed
+//!     call latency × [`QUOTA_HEADROOM`]; before the first call finishes nothing is known, and
+//!     the buckets alone admit;
+//!   - an optional explicit ceiling ([`QuotaConfig::max_concurrency`]).
 //! * A call reserves its input tokens plus `max_tokens` up front, as Bedrock does when a request
 //!   starts, and gives back the unused part once the real usage is known ([`Permit::succeed`]).
 //! * [`Governor::run`] drives one call: acquire a permit, attempt, classify the failure, back
@@ -12,6 +19,7 @@
 //!
 //! Time comes from a [`Clock`] so tests can drive backoff without waiting ([`ManualClock`]).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -106,21 +114,31 @@ fn later(t: Instant, d: Duration) -> Instant {
     t.checked_add(d.min(TEN_YEARS)).unwrap_or(t)
 }
 
+/// Where the adaptive in-flight limit starts: high enough not to bind a 10-module course's
+/// fan-out (30 lessons, their visual plans and images), so only throttles bring it down.
+pub const UNQUOTED_START_CONCURRENCY: u32 = 64;
+
+/// The adaptive limit never grows past this without an explicit ceiling (a guard against
+/// unbounded growth, not a budget).
+pub const ADAPTIVE_LIMIT_GUARD: u32 = 1024;
+
+/// How far above "requests per second × latency" the quota-derived in-flight limit sits, so
+/// latency jitter does not leave allowed requests unused.
+pub const QUOTA_HEADROOM: f64 = 1.5;
+
+/// Weight of the newest observation in the moving averages of latency and tokens per call.
+const EWMA_WEIGHT: f64 = 0.2;
+
 /// Budget settings of one [`Quota`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct QuotaConfig {
     /// Requests per minute; `None` for no request budget.
     pub requests_per_minute: Option<u32>,
     /// Tokens (input + output) per minute; `None` for no token budget.
     pub tokens_per_minute: Option<u64>,
-    /// Upper bound of the adaptive concurrency limit (at least 1).
-    pub max_concurrency: u32,
-}
-
-impl Default for QuotaConfig {
-    fn default() -> Self {
-        Self { requests_per_minute: None, tokens_per_minute: None, max_concurrency: 8 }
-    }
+    /// An optional explicit ceiling on calls in flight (at least 1). `None` (the default): the
+    /// quota and the throttles decide (see the module docs).
+    pub max_concurrency: Option<u32>,
 }
 
 /// A token bucket holding at most one minute's worth, refilled continuously. Its level may go
@@ -175,8 +193,16 @@ impl Bucket {
 struct State {
     rpm: Option<Bucket>,
     tpm: Option<Bucket>,
+    /// The AIMD limit.
     limit: f64,
+    /// The AIMD limit's upper bound: the explicit ceiling, or [`ADAPTIVE_LIMIT_GUARD`].
     max: f64,
+    /// The explicit ceiling, if any.
+    ceiling: Option<u32>,
+    /// Moving average of the seconds a successful call held its permit.
+    latency: Option<f64>,
+    /// Moving average of the tokens a successful call used.
+    tokens_per_call: Option<f64>,
     in_flight: u32,
     epoch: u64,
     throttles: u64,
@@ -191,16 +217,58 @@ impl State {
         }
     }
 
+    /// Requests per second the configured quota sustains, if there is a quota (and, for a
+    /// token quota, once the tokens per call are known).
+    fn quota_rate(&self) -> Option<f64> {
+        let rpm = self.rpm.as_ref().map(|b| b.per_sec);
+        let tpm = match (&self.tpm, self.tokens_per_call) {
+            (Some(b), Some(t)) if t > 0.0 => Some(b.per_sec / t),
+            _ => None,
+        };
+        [rpm, tpm].into_iter().flatten().reduce(f64::min)
+    }
+
+    /// The in-flight limit the quota implies: rate × observed latency × headroom (at least 1);
+    /// `None` without a quota or before the first call finished.
+    fn quota_limit(&self) -> Option<f64> {
+        let (rate, latency) = (self.quota_rate()?, self.latency?);
+        // Rounded up, ignoring floating-point noise (6.000000001 is 6).
+        Some((rate * latency * QUOTA_HEADROOM - 1e-6).ceil().max(1.0))
+    }
+
+    /// Calls allowed in flight now: the smallest of the AIMD limit, the quota's limit and the
+    /// explicit ceiling.
     fn allowed(&self) -> u32 {
-        (self.limit.floor() as u32).max(1)
+        let mut allowed = self.limit;
+        if let Some(q) = self.quota_limit() {
+            allowed = allowed.min(q);
+        }
+        if let Some(c) = self.ceiling {
+            allowed = allowed.min(f64::from(c));
+        }
+        (allowed.floor() as u32).max(1)
+    }
+
+    /// Fold one successful call (held its permit `latency` seconds, used `tokens`) into the
+    /// moving averages.
+    fn observe(&mut self, latency: f64, tokens: f64) {
+        let ewma = |old: Option<f64>, new: f64| Some(old.map_or(new, |o| o + EWMA_WEIGHT * (new - o)));
+        self.latency = ewma(self.latency, latency);
+        self.tokens_per_call = ewma(self.tokens_per_call, tokens);
     }
 }
 
 /// A point-in-time view of a [`Quota`], for logs and tests.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuotaSnapshot {
-    /// The current adaptive concurrency limit (fractional; the integer part is enforced).
+    /// The current adaptive (AIMD) concurrency limit (fractional).
     pub concurrency_limit: f64,
+    /// The in-flight limit the quota implies, once a call's latency has been observed.
+    pub quota_limit: Option<f64>,
+    /// Calls allowed in flight now (the smallest of the limits, at least 1).
+    pub allowed_in_flight: u32,
+    /// Moving average of a successful call's latency (permit held), in seconds.
+    pub observed_latency_seconds: Option<f64>,
     /// Calls holding a permit now.
     pub in_flight: u32,
     /// Tokens left in the tokens-per-minute bucket, if there is one.
@@ -232,12 +300,16 @@ impl Quota {
     /// A new budget using `clock`.
     pub fn new(config: &QuotaConfig, clock: Arc<dyn Clock>) -> Arc<Self> {
         let now = clock.now();
-        let max = f64::from(config.max_concurrency.max(1));
+        let ceiling = config.max_concurrency.map(|c| c.max(1));
+        let max = f64::from(ceiling.unwrap_or(ADAPTIVE_LIMIT_GUARD));
         let state = State {
             rpm: config.requests_per_minute.map(|r| Bucket::new(f64::from(r), now)),
             tpm: config.tokens_per_minute.map(|t| Bucket::new(t as f64, now)),
-            limit: max,
+            limit: f64::from(UNQUOTED_START_CONCURRENCY).min(max),
             max,
+            ceiling,
+            latency: None,
+            tokens_per_call: None,
             in_flight: 0,
             epoch: 0,
             throttles: 0,
@@ -271,6 +343,9 @@ impl Quota {
         s.refill(self.clock.now());
         QuotaSnapshot {
             concurrency_limit: s.limit,
+            quota_limit: s.quota_limit(),
+            allowed_in_flight: s.allowed(),
+            observed_latency_seconds: s.latency,
             in_flight: s.in_flight,
             tokens_available: s.tpm.as_ref().map(|b| b.level),
             requests_available: s.rpm.as_ref().map(|b| b.level),
@@ -308,7 +383,7 @@ impl Quota {
                         None => 0.0,
                     };
                     s.in_flight += 1;
-                    return Ok(Permit { quota: self.clone(), reserved, epoch: s.epoch });
+                    return Ok(Permit { quota: self.clone(), reserved, epoch: s.epoch, acquired: now });
                 } else {
                     Some(rpm_wait.max(tpm_wait))
                 }
@@ -356,6 +431,7 @@ impl Quota {
                 }
                 s.successes += 1;
                 s.limit = (s.limit + 1.0 / s.limit).min(s.max);
+                s.observe(now.saturating_duration_since(permit.acquired).as_secs_f64(), used_tokens as f64);
             }
             Outcome::Throttled => {
                 if let Some(b) = s.tpm.as_mut() {
@@ -402,6 +478,7 @@ pub struct Permit {
     quota: Arc<Quota>,
     reserved: f64,
     epoch: u64,
+    acquired: Instant,
 }
 
 impl Permit {
@@ -509,6 +586,47 @@ pub fn backoff_delay(policy: &RetryPolicy, retry: u32, retry_after: Option<Durat
 
 tokio::task_local! {
     static CALL_DEADLINE: Instant;
+    static CALL_PHASES: RefCell<Vec<CallPhase>>;
+}
+
+/// What a governed call was doing during one [`CallPhase`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhaseKind {
+    /// Waiting for the quota or an in-flight slot, or backing off after a throttle or failure.
+    Waiting,
+    /// An attempt in the model (the request on the wire until its answer or failure).
+    Model,
+}
+
+/// One stretch of a governed call, on the governor's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallPhase {
+    /// Waiting or in the model.
+    pub kind: PhaseKind,
+    /// When the stretch began.
+    pub start: Instant,
+    /// When it ended.
+    pub end: Instant,
+}
+
+/// Run `future` and return, with its output, the phases of every governed model call it made
+/// on the same task (spawned tasks are not seen), in order. Runners use it to tell time spent
+/// waiting for the quota or a slot from time in model calls.
+pub async fn record_call_phases<F: Future>(future: F) -> (F::Output, Vec<CallPhase>) {
+    CALL_PHASES
+        .scope(RefCell::new(Vec::new()), async move {
+            let out = future.await;
+            let phases = CALL_PHASES.try_with(RefCell::take).unwrap_or_default();
+            (out, phases)
+        })
+        .await
+}
+
+/// Note a phase for the enclosing [`record_call_phases`], if any.
+fn record_phase(kind: PhaseKind, start: Instant, end: Instant) {
+    if end > start {
+        let _ = CALL_PHASES.try_with(|p| p.borrow_mut().push(CallPhase { kind, start, end }));
+    }
 }
 
 /// Run `future` with `deadline` as the latest finish of every model call it makes on the same
@@ -625,13 +743,19 @@ impl Governor {
             let mut last: Option<Failure> = None;
             let mut attempts: u32 = 0;
             loop {
-                let Ok(permit) = self.quota.acquire(call.reserve_tokens, deadline).await else {
-                    let waited = clock.now().saturating_duration_since(start);
+                let asked = clock.now();
+                let acquired = self.quota.acquire(call.reserve_tokens, deadline).await;
+                let sent = clock.now();
+                record_phase(PhaseKind::Waiting, asked, sent);
+                let Ok(permit) = acquired else {
+                    let waited = sent.saturating_duration_since(start);
                     return Err(self.no_capacity(call, attempts, waited, last.as_ref()));
                 };
-                let remaining = deadline.saturating_duration_since(clock.now());
+                let remaining = deadline.saturating_duration_since(sent);
                 attempts += 1;
-                let failure = match settle(permit, self.attempt_once(remaining, &mut attempt).await) {
+                let outcome = self.attempt_once(remaining, &mut attempt).await;
+                record_phase(PhaseKind::Model, sent, clock.now());
+                let failure = match settle(permit, outcome) {
                     Settled::Done(result) => {
                         if result.is_ok() && attempts > 1 {
                             tracing::info!(attempts, "call succeeded after retries");
@@ -659,6 +783,7 @@ impl Governor {
                 );
                 last = Some(failure);
                 clock.sleep(delay).await;
+                record_phase(PhaseKind::Waiting, now, clock.now());
             }
         }
         .instrument(span)
@@ -772,7 +897,7 @@ mod tests {
     #[tokio::test]
     async fn aimd_halves_once_per_burst_and_grows_back_additively() {
         let (_c, dynamic) = clock();
-        let q = Quota::new(&QuotaConfig { max_concurrency: 8, ..Default::default() }, dynamic);
+        let q = Quota::new(&QuotaConfig { max_concurrency: Some(8), ..Default::default() }, dynamic);
         let far = Instant::now() + Duration::from_secs(3600);
         let permits: Vec<Permit> = {
             let mut v = Vec::new();
@@ -807,9 +932,134 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn without_a_quota_or_ceiling_64_calls_fly_at_once_and_only_throttles_lower_the_limit() {
+        let (_c, dynamic) = clock();
+        let q = Quota::new(&QuotaConfig::default(), dynamic);
+        let far = Instant::now() + Duration::from_secs(3600);
+        assert_eq!(q.snapshot().allowed_in_flight, UNQUOTED_START_CONCURRENCY);
+        let mut permits = Vec::new();
+        for _ in 0..UNQUOTED_START_CONCURRENCY {
+            permits.push(q.acquire(0, far).await.unwrap());
+        }
+        assert_eq!(q.snapshot().in_flight, 64, "a 10-module fan-out is not held back");
+        assert_eq!(q.snapshot().quota_limit, None, "no quota, no quota-derived limit");
+        // Successes only raise the limit (additively)...
+        for p in permits.drain(..) {
+            p.succeed(100);
+        }
+        assert!(q.snapshot().concurrency_limit > 64.0);
+        // ... a throttle halves it.
+        let before = q.snapshot().concurrency_limit;
+        q.acquire(0, far).await.unwrap().throttled();
+        assert_eq!(q.snapshot().concurrency_limit, before / 2.0);
+    }
+
+    #[tokio::test]
+    async fn an_explicit_ceiling_bounds_the_in_flight_limit() {
+        let (_c, dynamic) = clock();
+        let q = Quota::new(&QuotaConfig { max_concurrency: Some(5), ..Default::default() }, dynamic);
+        let far = Instant::now() + Duration::from_secs(3600);
+        assert_eq!(q.snapshot().allowed_in_flight, 5);
+        for _ in 0..50 {
+            q.acquire(0, far).await.unwrap().succeed(0);
+        }
+        assert_eq!(q.snapshot().allowed_in_flight, 5, "successes never lift it past the ceiling");
+    }
+
+    #[tokio::test]
+    async fn with_a_request_quota_the_in_flight_limit_is_rate_times_observed_latency_with_headroom() {
+        let (c, dynamic) = clock();
+        let q = Quota::new(&QuotaConfig { requests_per_minute: Some(120), ..Default::default() }, dynamic);
+        let far = c.now() + Duration::from_secs(3600);
+        // Nothing observed yet: the bucket alone admits.
+        assert_eq!(q.snapshot().quota_limit, None);
+        assert_eq!(q.snapshot().allowed_in_flight, UNQUOTED_START_CONCURRENCY);
+        let p = q.acquire(0, far).await.unwrap();
+        c.advance(Duration::from_secs(4));
+        p.succeed(0);
+        // 2 requests/s × 4 s × 1.5 headroom = 12.
+        let s = q.snapshot();
+        assert_eq!(s.observed_latency_seconds, Some(4.0));
+        assert_eq!(s.quota_limit, Some(12.0));
+        assert_eq!(s.allowed_in_flight, 12);
+        let mut permits = Vec::new();
+        for _ in 0..12 {
+            permits.push(q.acquire(0, far).await.unwrap());
+        }
+        let q2 = q.clone();
+        let waiter = tokio::spawn(async move { q2.acquire(0, far).await.map(|p| p.succeed(0)) });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "the 13th call waits for a slot");
+        drop(permits.pop());
+        waiter.await.unwrap().unwrap();
+        // Faster calls shrink the limit (moving average: 4 s → 2 s after enough 2 s calls).
+        for p in permits.drain(..) {
+            p.failed();
+        }
+        for _ in 0..200 {
+            let p = q.acquire(0, far).await.unwrap();
+            c.advance(Duration::from_secs(2));
+            p.succeed(0);
+        }
+        let latency = q.snapshot().observed_latency_seconds.unwrap();
+        assert!((latency - 2.0).abs() < 1e-9, "{latency}");
+        assert_eq!(q.snapshot().allowed_in_flight, 6);
+    }
+
+    #[tokio::test]
+    async fn with_a_token_quota_the_limit_uses_the_observed_tokens_per_call() {
+        let (c, dynamic) = clock();
+        let q = Quota::new(&QuotaConfig { tokens_per_minute: Some(60_000), ..Default::default() }, dynamic);
+        let far = c.now() + Duration::from_secs(3600);
+        let p = q.acquire(2_000, far).await.unwrap();
+        c.advance(Duration::from_secs(4));
+        p.succeed(2_000);
+        // 1,000 tokens/s ÷ 2,000 tokens per call = 0.5 calls/s; × 4 s × 1.5 = 3.
+        assert_eq!(q.snapshot().quota_limit, Some(3.0));
+        assert_eq!(q.snapshot().allowed_in_flight, 3);
+    }
+
+    #[tokio::test]
+    async fn the_governor_records_waiting_and_model_phases_of_a_call() {
+        let (c, dynamic) = clock();
+        let q = Quota::new(&QuotaConfig::default(), dynamic);
+        let g = Governor::new("test", q, policy());
+        let n = AtomicU32::new(0);
+        let start = c.now();
+        let (out, phases) = record_call_phases(g.run(
+            CallInfo { stage: "ContentGen", subject: "module 1 lesson 1", reserve_tokens: 0 },
+            || {
+                let k = n.fetch_add(1, Ordering::SeqCst);
+                c.advance(Duration::from_secs(2));
+                async move {
+                    if k == 0 {
+                        Err(Failure::Throttled {
+                            message: "slow down".into(),
+                            retry_after: Some(Duration::from_secs(3)),
+                        })
+                    } else {
+                        Ok(("done", 1))
+                    }
+                }
+            },
+        ))
+        .await;
+        assert_eq!(out.unwrap(), "done");
+        let kinds: Vec<PhaseKind> = phases.iter().map(|p| p.kind).collect();
+        assert_eq!(kinds, [PhaseKind::Model, PhaseKind::Waiting, PhaseKind::Model]);
+        assert_eq!(phases[0].start, start);
+        assert_eq!(phases[0].end - phases[0].start, Duration::from_secs(2));
+        assert_eq!(phases[1].end - phases[1].start, c.sleeps()[0]);
+        assert!(phases[1].end - phases[1].start >= Duration::from_secs(3), "the backoff counts as waiting");
+        assert_eq!(phases[2].start, phases[1].end);
+        // Outside a recording scope nothing is kept, and nothing breaks.
+        g.run(CallInfo { stage: "s", subject: "x", reserve_tokens: 0 }, || async { Ok(((), 0)) }).await.unwrap();
+    }
+
+    #[tokio::test]
     async fn the_concurrency_limit_blocks_until_a_permit_is_released() {
         let (_c, dynamic) = clock();
-        let q = Quota::new(&QuotaConfig { max_concurrency: 1, ..Default::default() }, dynamic);
+        let q = Quota::new(&QuotaConfig { max_concurrency: Some(1), ..Default::default() }, dynamic);
         let far = Instant::now() + Duration::from_secs(3600);
         let first = q.acquire(0, far).await.unwrap();
         let q2 = q.clone();
@@ -825,7 +1075,7 @@ mod tests {
     async fn tokens_are_reserved_up_front_and_the_unused_part_refunded() {
         let (c, dynamic) = clock();
         let q = Quota::new(
-            &QuotaConfig { tokens_per_minute: Some(6_000), requests_per_minute: Some(60), max_concurrency: 4 },
+            &QuotaConfig { tokens_per_minute: Some(6_000), requests_per_minute: Some(60), max_concurrency: Some(4) },
             dynamic,
         );
         let far = c.now() + Duration::from_secs(3600);
@@ -1002,7 +1252,7 @@ mod tests {
     async fn shared_quota_is_one_per_name() {
         let cfg = QuotaConfig::default();
         let a = Quota::shared("unit-test-model-a", &cfg);
-        let b = Quota::shared("unit-test-model-a", &QuotaConfig { max_concurrency: 1, ..cfg.clone() });
+        let b = Quota::shared("unit-test-model-a", &QuotaConfig { max_concurrency: Some(1), ..cfg.clone() });
         let c = Quota::shared("unit-test-model-b", &cfg);
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!Arc::ptr_eq(&a, &c));
