@@ -45,12 +45,18 @@ pub use labs::{lab_planner, lab_writer};
 pub use prepare::prepare_course;
 pub use visuals::visual_planner;
 
+/// A [`Settings`] concurrency that sets no ceiling of its own.
+pub const UNBOUNDED: usize = usize::MAX;
+
 /// Tuning knobs shared by the stages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// Lesson model calls ContentGen runs at once within one module.
+    /// An optional ceiling on the lesson model calls ContentGen runs at once within one
+    /// module. The default ([`UNBOUNDED`]) starts every lesson of the module at once: the model
+    /// client's limiter (the quota and its in-flight limit) is what bounds the calls.
     pub lesson_concurrency: usize,
-    /// Images ImagesGen renders at once within one module.
+    /// An optional ceiling on the images ImagesGen renders at once within one module; the
+    /// default ([`UNBOUNDED`]) leaves the bound to the image model client's limiter.
     pub image_concurrency: usize,
     /// Lab guides written at once (for runners that write several labs in one process).
     pub lab_concurrency: usize,
@@ -63,8 +69,8 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            lesson_concurrency: 8,
-            image_concurrency: 4,
+            lesson_concurrency: UNBOUNDED,
+            image_concurrency: UNBOUNDED,
             lab_concurrency: 4,
             image_width: 1024,
             image_height: 1024,

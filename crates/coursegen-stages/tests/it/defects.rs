@@ -312,7 +312,7 @@ async fn content_gen_makes_one_bounded_concurrent_call_per_lesson() {
     assert_eq!(subjects, expected, "exactly one call per lesson");
     let max = tracker.max.load(Ordering::SeqCst);
     assert!(max > 1, "lessons ran concurrently (max in flight {max})");
-    assert!(max <= 3, "never more than lesson_concurrency in flight (max {max})");
+    assert!(max <= 3, "never more than an explicit lesson_concurrency ceiling in flight (max {max})");
     for prompt in tracker.prompts.lock().unwrap().iter() {
         for l in 1..=7 {
             assert!(prompt.contains(&format!("Lesson {l} of module 1")), "every call carries the module plan");
@@ -320,4 +320,15 @@ async fn content_gen_makes_one_bounded_concurrent_call_per_lesson() {
     }
     let numbers: Vec<u32> = out.lessons.iter().map(|l| l.lesson_number).collect();
     assert_eq!(numbers, [1, 2, 3, 4, 5, 6, 7], "lesson order, not completion order");
+
+    // By default the stage sets no ceiling of its own: every lesson of the module is in flight
+    // at once and the model client's limiter (the quota) is what bounds the calls.
+    let tracker = Arc::new(InFlight::default());
+    let mut deps = deps_with(store.clone(), Arc::new(InFlightText(tracker.clone())), Arc::new(OfflineImage));
+    deps.settings = Settings::default();
+    let mut input = content_input("conc", 1);
+    input.force = true;
+    content_gen(input, &deps).await.unwrap();
+    assert_eq!(tracker.subjects.lock().unwrap().len(), 7, "exactly one call per lesson");
+    assert_eq!(tracker.max.load(Ordering::SeqCst), 7, "the whole module in flight; the stage does not bind");
 }
