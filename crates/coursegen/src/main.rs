@@ -9,6 +9,7 @@ mod progress;
 mod run;
 mod sfn;
 mod summary;
+mod timing;
 mod validate;
 mod workflow;
 

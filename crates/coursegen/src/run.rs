@@ -9,6 +9,7 @@ use std::time::Instant;
 use asl_interpreter::invoker::TaskInvoker;
 use asl_interpreter::{Execution, ExecutionStatus, Executor, StateMachine};
 use async_trait::async_trait;
+use coursegen_aws::quota::record_call_phases;
 use coursegen_core::contracts::{BookBuilderOutput, Manifest};
 use coursegen_core::model::{ImageModel, ImageRequest, ImageResponse, ModelId, TextModel, TextRequest, TextResponse};
 use coursegen_core::{keys, BlobStore, BlobStoreExt, FsStore, Request, StageResult};
@@ -20,13 +21,15 @@ use crate::error::{CliError, Exit};
 use crate::input::{load_and_validate, selected_modules, Asked};
 use crate::invokers::{InProcessInvoker, LambdaEndpointInvoker};
 use crate::progress::Progress;
-use crate::summary::{critical_path, stage_times, task_spans, TaskSpan};
+use crate::summary::{attribute_calls, critical_path, path_time, stage_times, task_spans, TaskSpan};
+use crate::timing::CallLog;
 use crate::workflow;
 
-/// Counts calls to a model, for the summary.
+/// Counts calls to a model and keeps their waiting and model phases, for the summary.
 pub(crate) struct Counted<T: ?Sized> {
     inner: Arc<T>,
     calls: Arc<AtomicU64>,
+    log: Arc<CallLog>,
 }
 
 #[async_trait]
@@ -36,7 +39,9 @@ impl TextModel for Counted<dyn TextModel> {
     }
     async fn generate(&self, request: &TextRequest) -> StageResult<TextResponse> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        self.inner.generate(request).await
+        let (out, phases) = record_call_phases(self.inner.generate(request)).await;
+        self.log.record(request.task.stage(), &request.subject, &phases);
+        out
     }
 }
 
@@ -47,7 +52,9 @@ impl ImageModel for Counted<dyn ImageModel> {
     }
     async fn generate(&self, request: &ImageRequest) -> StageResult<ImageResponse> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        self.inner.generate(request).await
+        let (out, phases) = record_call_phases(self.inner.generate(request)).await;
+        self.log.record("ImagesGen", &request.visual_id, &phases);
+        out
     }
 }
 
@@ -98,10 +105,16 @@ pub(crate) fn execution_input(request: &Request) -> Value {
 }
 
 /// Model calls made in this process, for the summary.
-#[derive(Default)]
 struct ModelCalls {
     text: Arc<AtomicU64>,
     image: Arc<AtomicU64>,
+    log: Arc<CallLog>,
+}
+
+impl Default for ModelCalls {
+    fn default() -> Self {
+        Self { text: Arc::default(), image: Arc::default(), log: Arc::new(CallLog::new()) }
+    }
 }
 
 /// What the execution runs with.
@@ -192,8 +205,8 @@ async fn set_up(args: &RunArgs) -> Result<Setup, CliError> {
                 .await
                 .map_err(|source| CliError::Provider { provider: args.provider.as_str(), source })?;
             let mut deps = Deps::offline(store.clone());
-            deps.text = Arc::new(Counted { inner: text, calls: calls.text.clone() });
-            deps.image = Arc::new(Counted { inner: image, calls: calls.image.clone() });
+            deps.text = Arc::new(Counted { inner: text, calls: calls.text.clone(), log: calls.log.clone() });
+            deps.image = Arc::new(Counted { inner: image, calls: calls.image.clone(), log: calls.log.clone() });
             Arc::new(InProcessInvoker::new(Arc::new(deps)))
         }
     };
@@ -255,8 +268,15 @@ async fn report_success(
     wall: f64,
     calls: &ModelCalls,
 ) -> Exit {
-    let spans = task_spans(&execution.history);
+    let remote = args.lambda_endpoint.is_some();
+    let mut spans = task_spans(&execution.history);
+    let mut stages = stage_times(&spans);
+    if !remote {
+        attribute_calls(&mut spans, &mut stages, &calls.log.records());
+    }
     let path = critical_path(&spans);
+    let path_times = path_time(&path);
+    let unqueued_ratio = path_times.without_waiting_seconds.filter(|s| *s > 0.0).map(|s| wall / s);
     let book: Option<BookBuilderOutput> = serde_json::from_value(output.clone()).ok();
     let manifest: Option<Manifest> =
         store.get_json(&keys::book_manifest_key(&request.project_folder)).await.ok().flatten();
@@ -264,7 +284,6 @@ async fn report_success(
         Some(uri) => format!("{}/{}", uri.trim_end_matches('/'), keys::book_html_key(&request.project_folder)),
         None => args.out.join(keys::book_html_key(&request.project_folder)).display().to_string(),
     };
-    let remote = args.lambda_endpoint.is_some();
     let summary = json!({
         "status": "SUCCEEDED",
         "wall_seconds": wall,
@@ -276,8 +295,10 @@ async fn report_success(
             "text": calls.text.load(Ordering::Relaxed),
             "image": calls.image.load(Ordering::Relaxed),
         })},
-        "stages": stage_times(&spans),
+        "stages": stages,
         "critical_path": path,
+        "critical_path_time": path_times,
+        "wall_over_unqueued_chain": unqueued_ratio,
         "book": book_location,
         "result": book,
         "tokens": manifest.as_ref().map(|m| m.usage),
@@ -323,10 +344,14 @@ fn print_summary(summary: &Value, path: &[TaskSpan], wall: f64) {
         println!("  tokens recorded in the manifest: {} in, {} out", t["input_tokens"], t["output_tokens"]);
     }
     if let Some(stages) = summary.get("stages").and_then(Value::as_object) {
-        println!("  time per stage (runs, total, slowest):");
+        println!("  time per stage (runs, total, slowest; model calls summed: waiting for quota/slot, in model):");
         for (name, t) in stages {
+            let calls = match (t["wait_seconds"].as_f64(), t["model_seconds"].as_f64()) {
+                (Some(w), Some(m)) => format!(" {w:>8.2}s {m:>8.2}s"),
+                _ => String::new(),
+            };
             println!(
-                "    {name:<14} {:>4} runs {:>8.2}s {:>8.2}s",
+                "    {name:<14} {:>4} runs {:>8.2}s {:>8.2}s{calls}",
                 t["runs"],
                 t["total_seconds"].as_f64().unwrap_or(0.0),
                 t["max_seconds"].as_f64().unwrap_or(0.0)
@@ -334,8 +359,32 @@ fn print_summary(summary: &Value, path: &[TaskSpan], wall: f64) {
         }
     }
     if !path.is_empty() {
-        let chain: Vec<String> = path.iter().map(|s| format!("{} {:.2}s", s.label, s.seconds)).collect();
+        let chain: Vec<String> = path
+            .iter()
+            .map(|s| match (s.wait_seconds, s.model_seconds) {
+                (Some(w), Some(m)) if w > 0.0005 || m > 0.0005 => {
+                    format!("{} {:.2}s (waited {w:.2}s, model {m:.2}s)", s.label, s.seconds)
+                }
+                _ => format!("{} {:.2}s", s.label, s.seconds),
+            })
+            .collect();
         println!("  critical path: {}", chain.join(" → "));
+        let t = &summary["critical_path_time"];
+        if let (Some(total), Some(w), Some(m), Some(free)) = (
+            t["seconds"].as_f64(),
+            t["wait_seconds"].as_f64(),
+            t["model_seconds"].as_f64(),
+            t["without_waiting_seconds"].as_f64(),
+        ) {
+            println!(
+                "  critical path time: {total:.2}s = {w:.2}s waiting for quota/slot + {m:.2}s in model calls + {:.2}s other work",
+                (total - w - m).max(0.0)
+            );
+            match summary["wall_over_unqueued_chain"].as_f64() {
+                Some(r) => println!("  wall ÷ one chain without waiting ({free:.2}s): {r:.2}"),
+                None => println!("  wall ÷ one chain without waiting: n/a"),
+            }
+        }
     }
     println!("  book: {}", summary["book"].as_str().unwrap_or("?"));
 }
