@@ -89,6 +89,7 @@ stop_sim() {
   fi
 }
 
+# shellcheck disable=SC2329 # called by the EXIT trap
 cleanup() {
   local rc=$?
   stop_sim
