@@ -7,9 +7,10 @@
 //!   - an adaptive (AIMD) limit that starts at [`UNQUOTED_START_CONCURRENCY`] and only backs
 //!     off on throttles: a throttle halves it (never below one), a success adds `1/limit`;
 //!   - with a quota configured, the limit the quota implies (Little's law): the requests per
-//!     second it allows (from RPM, and from TPM over the average tokens per call) × the observed
-//!     call latency × [`QUOTA_HEADROOM`]; before the first call finishes nothing is known, and
-//!     the buckets alone admit;
+//!     second it sustains (from RPM, and from TPM over the average tokens per call) × the
+//!     observed call latency × [`QUOTA_HEADROOM`], but never below the burst the buckets still
+//!     admit, so a fan-out within the minute's burst is not held back; before the first call
+//!     finishes nothing is known, and the buckets alone admit;
 //!   - an optional explicit ceiling ([`QuotaConfig::max_concurrency`]).
 //! * A call reserves its input tokens plus `max_tokens` up front, as Bedrock does when a request
 //!   starts, and gives back the unused part once the real usage is known ([`Permit::succeed`]).
@@ -228,12 +229,26 @@ impl State {
         [rpm, tpm].into_iter().flatten().reduce(f64::min)
     }
 
-    /// The in-flight limit the quota implies: rate × observed latency × headroom (at least 1);
+    /// Requests the buckets would admit at once now (the burst left): the request bucket's
+    /// level, and the token bucket's level over the tokens per call; `None` without a quota.
+    fn burst_left(&self) -> Option<f64> {
+        let rpm = self.rpm.as_ref().map(|b| b.level);
+        let tpm = match (&self.tpm, self.tokens_per_call) {
+            (Some(b), Some(t)) if t > 0.0 => Some(b.level / t),
+            _ => None,
+        };
+        [rpm, tpm].into_iter().flatten().reduce(f64::min).map(|r| r.max(0.0))
+    }
+
+    /// The in-flight limit the quota implies: the sustained rate × observed latency × headroom
+    /// (rounded up, at least 1), but never below the burst the buckets still admit (they are
+    /// the admission control; the limit only stops calls piling up once the burst is spent);
     /// `None` without a quota or before the first call finished.
     fn quota_limit(&self) -> Option<f64> {
         let (rate, latency) = (self.quota_rate()?, self.latency?);
         // Rounded up, ignoring floating-point noise (6.000000001 is 6).
-        Some((rate * latency * QUOTA_HEADROOM - 1e-6).ceil().max(1.0))
+        let sustained = (rate * latency * QUOTA_HEADROOM - 1e-6).ceil().max(1.0);
+        Some(sustained.max(self.burst_left().unwrap_or(0.0).floor()))
     }
 
     /// Calls allowed in flight now: the smallest of the AIMD limit, the quota's limit and the
@@ -977,7 +992,11 @@ mod tests {
         let p = q.acquire(0, far).await.unwrap();
         c.advance(Duration::from_secs(4));
         p.succeed(0);
-        // 2 requests/s × 4 s × 1.5 headroom = 12.
+        // While the minute's burst lasts, the limit does not hold the fan-out back.
+        assert_eq!(q.snapshot().quota_limit, Some(120.0));
+        assert_eq!(q.snapshot().allowed_in_flight, UNQUOTED_START_CONCURRENCY);
+        drain_requests(&q, far).await;
+        // Burst spent: 2 requests/s × 4 s × 1.5 headroom = 12.
         let s = q.snapshot();
         assert_eq!(s.observed_latency_seconds, Some(4.0));
         assert_eq!(s.quota_limit, Some(12.0));
@@ -1003,7 +1022,15 @@ mod tests {
         }
         let latency = q.snapshot().observed_latency_seconds.unwrap();
         assert!((latency - 2.0).abs() < 1e-9, "{latency}");
+        drain_requests(&q, far).await;
         assert_eq!(q.snapshot().allowed_in_flight, 6);
+    }
+
+    /// Spend the request bucket's burst with cancelled calls (no latency observed).
+    async fn drain_requests(q: &Arc<Quota>, far: Instant) {
+        while q.snapshot().requests_available.unwrap() >= 1.0 {
+            drop(q.acquire(0, far).await.unwrap());
+        }
     }
 
     #[tokio::test]
@@ -1014,7 +1041,13 @@ mod tests {
         let p = q.acquire(2_000, far).await.unwrap();
         c.advance(Duration::from_secs(4));
         p.succeed(2_000);
-        // 1,000 tokens/s ÷ 2,000 tokens per call = 0.5 calls/s; × 4 s × 1.5 = 3.
+        // The bucket still admits 30 such calls at once: that burst is the limit for now.
+        assert_eq!(q.snapshot().quota_limit, Some(30.0));
+        // Cancelled calls (permits dropped unreported) keep their reservations spent.
+        while q.snapshot().tokens_available.unwrap() >= 2_000.0 {
+            drop(q.acquire(2_000, far).await.unwrap());
+        }
+        // Burst spent: 1,000 tokens/s ÷ 2,000 tokens per call = 0.5 calls/s; × 4 s × 1.5 = 3.
         assert_eq!(q.snapshot().quota_limit, Some(3.0));
         assert_eq!(q.snapshot().allowed_in_flight, 3);
     }
