@@ -113,31 +113,8 @@ done
 outline() {
   local file="$WORK/outline-$1.yaml"
   [[ -f "$file" ]] && { echo "$file"; return; }
-  python3 - "$1" "$LESSONS" > "$file" <<'EOF'
-import sys
-modules, lessons = int(sys.argv[1]), int(sys.argv[2])
-areas = ["Pods", "Deployments", "Services", "Ingress", "ConfigMaps", "Secrets", "RBAC", "Storage",
-         "Networking", "Scheduling", "Autoscaling", "Observability", "Logging", "Security", "Helm",
-         "Operators", "GitOps", "Upgrades", "Backups", "Troubleshooting"]
-print("course:")
-print("  title: Kubernetes in Production")
-print("  description: A course sized for the fan-out benchmark.")
-print("  language: en")
-print("  level: intermediate")
-print("  audience: [DevOps engineers]")
-print("modules:")
-for m in range(1, modules + 1):
-    area = areas[(m - 1) % len(areas)]
-    print(f"  - title: Module {m} — {area}")
-    print(f"    summary: Working with {area.lower()} in production clusters.")
-    print("    lessons:")
-    for l in range(1, lessons + 1):
-        print(f"      - title: {area} in practice, part {l}")
-        print("        duration_minutes: 20")
-        print("        topics:")
-        for t in ("concepts", "configuration", "failure modes"):
-            print(f"          - {area} {t} ({l})")
-EOF
+  python3 "$ROOT/scripts/generate-outline.py" "$1" "$LESSONS" "Kubernetes in Production" \
+    "A course sized for the fan-out benchmark." > "$file"
   "$COURSEGEN" validate "$file" >&2
   echo "$file"
 }

@@ -72,31 +72,8 @@ SIM="$TARGET_DIR/debug/bedrock-sim"
 
 # The outline: MODULES x LESSONS lessons with three topics each, no lab activities.
 OUTLINE="$WORK/outline.yaml"
-python3 - "$MODULES" "$LESSONS" > "$OUTLINE" <<'EOF'
-import sys
-modules, lessons = int(sys.argv[1]), int(sys.argv[2])
-areas = ["Pods", "Deployments", "Services", "Ingress", "ConfigMaps", "Secrets", "RBAC", "Storage",
-         "Networking", "Scheduling", "Autoscaling", "Observability", "Logging", "Security", "Helm",
-         "Operators", "GitOps", "Upgrades", "Backups", "Troubleshooting"]
-print("course:")
-print("  title: Kubernetes at Scale")
-print("  description: A long course used to check that the fan-out respects the model quota.")
-print("  language: en")
-print("  level: intermediate")
-print("  audience: [DevOps engineers]")
-print("modules:")
-for m in range(1, modules + 1):
-    area = areas[(m - 1) % len(areas)]
-    print(f"  - title: Module {m} — {area}")
-    print(f"    summary: Working with {area.lower()} in production clusters.")
-    print("    lessons:")
-    for l in range(1, lessons + 1):
-        print(f"      - title: {area} in practice, part {l}")
-        print("        duration_minutes: 20")
-        print("        topics:")
-        for t in ("concepts", "configuration", "failure modes"):
-            print(f"          - {area} {t} ({l})")
-EOF
+python3 "$ROOT/scripts/generate-outline.py" "$MODULES" "$LESSONS" "Kubernetes at Scale" \
+  "A long course used to check that the fan-out respects the model quota." > "$OUTLINE"
 "$COURSEGEN" validate "$OUTLINE" >&2
 
 # start_sim NAME ARGS... : starts bedrock-sim on a free loopback port; sets SIM_ADDR.
