@@ -77,17 +77,10 @@ for d in ${DESIGNS//,/ }; do
 done
 
 WORK="$(mktemp -d -t coursegen-bench-seed.XXXXXX)"
-SIM_PID=""
 
 log() { echo "bench-seed: $*" >&2; }
-
-stop_sim() {
-  if [[ -n "$SIM_PID" ]]; then
-    kill "$SIM_PID" 2>/dev/null || true
-    wait "$SIM_PID" 2>/dev/null || true
-    SIM_PID=""
-  fi
-}
+# shellcheck source=sim-process.sh
+source "$ROOT/scripts/sim-process.sh"
 
 # shellcheck disable=SC2329 # called by the EXIT trap
 cleanup() {
@@ -119,27 +112,10 @@ outline() {
   echo "$file"
 }
 
-# start_sim NAME TEXT_MS PLAN_MS IMAGE_MS : bedrock-sim on a free loopback port; sets SIM_ADDR.
-start_sim() {
-  local name="$1"
-  "$SIM" --listen 127.0.0.1:0 --seed "$SEED" --ms-per-token 0 \
-    --latency-text-ms "$2" --latency-plan-ms "$3" --latency-image-ms "$4" \
-    > "$WORK/sim-$name.out" 2> "$WORK/sim-$name.err" &
-  SIM_PID=$!
-  SIM_ADDR=""
-  for _ in $(seq 1 100); do
-    SIM_ADDR="$(sed -n 's/^listening on //p' "$WORK/sim-$name.out")"
-    [[ -n "$SIM_ADDR" ]] && break
-    kill -0 "$SIM_PID" 2>/dev/null || { cat "$WORK/sim-$name.err" >&2; return 1; }
-    sleep 0.1
-  done
-  [[ -n "$SIM_ADDR" ]] || { log "bedrock-sim did not start"; return 1; }
-  case "$SIM_ADDR" in 127.0.0.1:*) ;; *) log "bedrock-sim is not on loopback: $SIM_ADDR"; return 1 ;; esac
-}
-
-sim_stats() {
-  python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
-    "http://$SIM_ADDR/_sim/stats"
+# start_kind_sim NAME TEXT_MS PLAN_MS IMAGE_MS : the sim of one run, with per-kind latencies.
+start_kind_sim() {
+  start_sim "$1" --seed "$SEED" --ms-per-token 0 \
+    --latency-text-ms "$2" --latency-plan-ms "$3" --latency-image-ms "$4"
 }
 
 # run_one NAME DESIGN MODULES : one `coursegen run` of DESIGN against a fresh sim; writes
@@ -160,7 +136,7 @@ run_one() {
       if ((concurrency > 40)); then concurrency=40; fi
       knobs=() ;;
   esac
-  start_sim "$name" "$text_ms" "$PLAN_MS" "$IMAGE_MS"
+  start_kind_sim "$name" "$text_ms" "$PLAN_MS" "$IMAGE_MS"
   log "$name: $modules x $LESSONS lessons, --concurrency $concurrency ${knobs[*]:-(default client caps)}; sim text ${text_ms} ms, plan ${PLAN_MS} ms, image ${IMAGE_MS} ms"
   env -u BEDROCK_RPM -u BEDROCK_TPM -u BEDROCK_IMAGE_RPM -u BEDROCK_MAX_CONCURRENCY \
     -u BEDROCK_IMAGE_MAX_CONCURRENCY -u TEXT_MODEL_ID -u IMAGE_MODEL_ID -u MODEL_DEADLINE_SECONDS \

@@ -38,18 +38,11 @@ SEED="${QUOTA_SEED:-7}"
 CLIENT_SHARE="${QUOTA_CLIENT_SHARE:-0.9}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 WORK="$(mktemp -d -t coursegen-quota.XXXXXX)"
-SIM_PID=""
 RUN2_PID=""
 
 log() { echo "quota-run: $*" >&2; }
-
-stop_sim() {
-  if [[ -n "$SIM_PID" ]]; then
-    kill "$SIM_PID" 2>/dev/null || true
-    wait "$SIM_PID" 2>/dev/null || true
-    SIM_PID=""
-  fi
-}
+# shellcheck source=sim-process.sh
+source "$ROOT/scripts/sim-process.sh"
 
 cleanup() {
   local rc=$?
@@ -76,28 +69,12 @@ python3 "$ROOT/scripts/generate-outline.py" "$MODULES" "$LESSONS" "Kubernetes at
   "A long course used to check that the fan-out respects the model quota." > "$OUTLINE"
 "$COURSEGEN" validate "$OUTLINE" >&2
 
-# start_sim NAME ARGS... : starts bedrock-sim on a free loopback port; sets SIM_ADDR.
-start_sim() {
+# start_sim_run NAME SIM_ARGS... : the sim of one run, with the script's seed and latency.
+start_sim_run() {
   local name="$1"
   shift
-  "$SIM" --listen 127.0.0.1:0 --seed "$SEED" --latency-ms "$LATENCY_MS" --ms-per-token 0 "$@" \
-    > "$WORK/sim-$name.out" 2> "$WORK/sim-$name.err" &
-  SIM_PID=$!
-  SIM_ADDR=""
-  for _ in $(seq 1 100); do
-    SIM_ADDR="$(sed -n 's/^listening on //p' "$WORK/sim-$name.out")"
-    [[ -n "$SIM_ADDR" ]] && break
-    kill -0 "$SIM_PID" 2>/dev/null || { cat "$WORK/sim-$name.err" >&2; return 1; }
-    sleep 0.1
-  done
-  [[ -n "$SIM_ADDR" ]] || { log "bedrock-sim did not start"; return 1; }
-  case "$SIM_ADDR" in 127.0.0.1:*) ;; *) log "bedrock-sim is not on loopback: $SIM_ADDR"; return 1 ;; esac
+  start_sim "$name" --seed "$SEED" --latency-ms "$LATENCY_MS" --ms-per-token 0 "$@" || return 1
   log "$name: bedrock-sim on $SIM_ADDR $*"
-}
-
-sim_stats() {
-  python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
-    "http://$SIM_ADDR/_sim/stats"
 }
 
 # run_course NAME [VAR=VALUE...] : one `coursegen run` against the sim; writes NAME.json with
@@ -216,7 +193,7 @@ EOF
 status=0
 
 # 1. Unthrottled demand.
-start_sim unthrottled
+start_sim_run unthrottled
 run_course unthrottled || status=1
 stop_sim
 [[ $status -eq 0 ]] || { tail -20 "$WORK/run-unthrottled.err" >&2; exit 1; }
@@ -248,7 +225,7 @@ set -m
 (
   trap stop_sim EXIT
   rc=0
-  start_sim sim-quota --rpm "$RPM" --tpm "$TPM"
+  start_sim_run sim-quota --rpm "$RPM" --tpm "$TPM"
   drain_sim sim-quota || rc=1
   run_course sim-quota || rc=1
   exit "$rc"
@@ -257,12 +234,12 @@ RUN2_PID=$!
 set +m
 
 # 3. A fresh quota (full buckets) with the client budget just under it.
-start_sim client-budget --rpm "$RPM" --tpm "$TPM"
+start_sim_run client-budget --rpm "$RPM" --tpm "$TPM"
 run_course client-budget BEDROCK_RPM="$TEXT_RPM" BEDROCK_TPM="$TEXT_TPM" BEDROCK_IMAGE_RPM="$IMAGE_RPM" || status=1
 stop_sim
 
 # 4. The control of run 3: the same fresh quota without the client budget.
-start_sim fresh-quota --rpm "$RPM" --tpm "$TPM"
+start_sim_run fresh-quota --rpm "$RPM" --tpm "$TPM"
 run_course fresh-quota || status=1
 stop_sim
 
