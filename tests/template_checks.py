@@ -542,7 +542,8 @@ class FakeCourse:
             "content_type": event.get("content_type", "theory"),
             "modules": [{"module_number": n, "lesson_count": self.lessons} for n in numbers],
             "module_numbers": numbers,
-            "max_concurrency": event.get("max_concurrency", 10),
+            "max_concurrency": event.get("max_concurrency", min(self.modules, 40)),
+            "lesson_concurrency": event.get("lesson_concurrency", min(self.lessons, 40)),
             "force": bool(event.get("force", False)),
             "course_title": "Kubernetes for DevOps Engineers",
         })
@@ -698,8 +699,8 @@ class Checks(unittest.TestCase):
             self.assertEqual(parameter["Default"], "arm64")
         self.assertEqual(g["LoggingConfig"]["LogFormat"], "JSON")
         self.assertEqual(g["Tracing"], "Active")
-        for var in ("COURSE_BUCKET", "COURSEGEN_PROVIDER", "TEXT_MODEL_ID", "IMAGE_MODEL_ID", "LESSON_CONCURRENCY",
-                    "IMAGE_CONCURRENCY", "BEDROCK_RPM", "BEDROCK_TPM", "OPENAI_BASE_URL",
+        for var in ("COURSE_BUCKET", "COURSEGEN_PROVIDER", "TEXT_MODEL_ID", "IMAGE_MODEL_ID",
+                    "BEDROCK_RPM", "BEDROCK_TPM", "OPENAI_BASE_URL",
                     "OPENAI_API_KEY_SECRET_ARN", "RUST_LOG"):
             self.assertIn(var, g["Environment"]["Variables"])
         for logical_id, resource in self.functions.items():
@@ -811,6 +812,10 @@ class Checks(unittest.TestCase):
         self.assertEqual(modules_map["ItemsPath"], "$.course.modules")
         self.assertEqual(modules_map["ItemProcessor"]["ProcessorConfig"]["Mode"], "INLINE")
         self.assertEqual(modules_map["ResultPath"], "$.all_modules_results")
+        lessons_map = modules_map["ItemProcessor"]["States"]["LessonsMap"]
+        self.assertEqual(lessons_map["MaxConcurrencyPath"], "$.lesson_concurrency")
+        self.assertNotIn("MaxConcurrency", lessons_map)
+        self.assertEqual(modules_map["ItemSelector"]["lesson_concurrency.$"], "$.course.lesson_concurrency")
 
     def test_no_path_indexes_an_array_and_then_selects_a_field(self):
         # moto's engine (the fidelity suite) evaluates `$[0].x` and `$.a[0].x` to lists where Step

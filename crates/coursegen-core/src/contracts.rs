@@ -30,7 +30,10 @@ pub struct PrepareCourseOutput {
     pub modules: Vec<ModuleItem>,
     /// Module numbers alone (for the labs branch and BookBuilder).
     pub module_numbers: Vec<u32>,
+    /// Modules the Map runs at once.
     pub max_concurrency: u32,
+    /// Lessons of one module run at once (ContentGen's calls, the visual planning Map).
+    pub lesson_concurrency: u32,
     pub force: bool,
     pub course_title: String,
 }
@@ -43,6 +46,11 @@ pub struct ContentGenInput {
     pub module_number: u32,
     #[serde(default)]
     pub force: bool,
+    /// Lessons written at once, from the request (PrepareCourse's estimate when it gave none);
+    /// absent: every lesson of the module at once. The function's own ceiling
+    /// (`Settings::lesson_concurrency`) still applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lesson_concurrency: Option<u32>,
 }
 
 /// One written lesson, as ContentGen reports it.

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::error::{Problems, StageError};
 use crate::keys;
 use crate::outline::Outline;
-use crate::request::{ContentType, RawRequest, Request, DEFAULT_MAX_CONCURRENCY, MAX_MAX_CONCURRENCY};
+use crate::request::{ContentType, RawRequest, Request, MAX_MAX_CONCURRENCY};
 
 /// The accepted forms of a module selection, for messages.
 const MODULE_FORMS: &str = "use \"all\", a list like [1, 3, 4] or a string like \"1,3-5\"";
@@ -201,11 +201,12 @@ pub fn default_project_folder(outline: &Outline) -> String {
 /// Normalise a raw request against its (already validated) outline.
 ///
 /// Defaults: `project_folder` = `default_project`, `outline_key` =
-/// [`keys::outline_key`] of the project, all modules, `theory`, concurrency
-/// [`DEFAULT_MAX_CONCURRENCY`], no `force`. A JSON `null` counts as not given. Every problem
+/// [`keys::outline_key`] of the project, all modules, `theory`, module concurrency = the
+/// selected modules and lesson concurrency = the largest selected module's lessons (each at
+/// most [`MAX_MAX_CONCURRENCY`]), no `force`. A JSON `null` counts as not given. Every problem
 /// is reported at once in [`StageError::InvalidRequest`], each under the field it concerns
 /// (`project_folder`, `outline_key`, `modules_to_generate`, `module_number`, `content_type`,
-/// `max_concurrency`, `force`).
+/// `max_concurrency`, `lesson_concurrency`, `force`).
 pub fn normalize_request(raw: &RawRequest, outline: &Outline, default_project: &str) -> Result<Request, StageError> {
     let mut problems = Problems::default();
     let project_folder =
@@ -217,20 +218,38 @@ pub fn normalize_request(raw: &RawRequest, outline: &Outline, default_project: &
     if let (Some(ct), Some(selected)) = (content_type, modules.as_ref()) {
         check_labs_exist(ct, selected, outline, &mut problems);
     }
-    let max_concurrency = check_max_concurrency(raw, &mut problems);
+    // The estimates when the request gives no concurrency: the whole fan-out of the selection.
+    let selected = modules.as_deref().unwrap_or_default();
+    let module_estimate = u32::try_from(selected.len()).unwrap_or(u32::MAX);
+    let lesson_estimate = selected
+        .iter()
+        .filter_map(|n| outline.module(*n))
+        .map(|m| u32::try_from(m.lessons.len()).unwrap_or(u32::MAX))
+        .max()
+        .unwrap_or(1);
+    let max_concurrency = check_concurrency("max_concurrency", &raw.max_concurrency, module_estimate, &mut problems);
+    let lesson_concurrency =
+        check_concurrency("lesson_concurrency", &raw.lesson_concurrency, lesson_estimate, &mut problems);
     let force = check_force(raw, &mut problems);
 
-    match (project_folder, outline_key, modules, content_type, max_concurrency, force) {
+    match (project_folder, outline_key, modules, content_type, max_concurrency, lesson_concurrency, force) {
         (
             Some(project_folder),
             Some(outline_key),
             Some(modules),
             Some(content_type),
             Some(max_concurrency),
+            Some(lesson_concurrency),
             Some(force),
-        ) if problems.is_empty() => {
-            Ok(Request { project_folder, outline_key, modules, content_type, max_concurrency, force })
-        }
+        ) if problems.is_empty() => Ok(Request {
+            project_folder,
+            outline_key,
+            modules,
+            content_type,
+            max_concurrency,
+            lesson_concurrency,
+            force,
+        }),
         _ => Err(StageError::InvalidRequest(problems)),
     }
 }
@@ -300,27 +319,26 @@ fn check_labs_exist(ct: ContentType, selected: &[u32], outline: &Outline, proble
     }
 }
 
-/// `max_concurrency`: a whole number from 1 to [`MAX_MAX_CONCURRENCY`].
-fn check_max_concurrency(raw: &RawRequest, problems: &mut Problems) -> Option<u32> {
-    let Some(v) = given(&raw.max_concurrency) else {
-        return Some(DEFAULT_MAX_CONCURRENCY);
+/// `max_concurrency` or `lesson_concurrency` (`field`): a whole number from 1 to
+/// [`MAX_MAX_CONCURRENCY`]; `estimate` (clamped to that range) when not given.
+fn check_concurrency(field: &str, value: &Option<Value>, estimate: u32, problems: &mut Problems) -> Option<u32> {
+    let Some(v) = given(value) else {
+        return Some(estimate.clamp(1, MAX_MAX_CONCURRENCY));
     };
     match whole_number(v) {
         Ok(n) if (1..=u64::from(MAX_MAX_CONCURRENCY)).contains(&n) => u32::try_from(n).ok(),
         Ok(n) => {
             problems.push(
-                "max_concurrency",
+                field,
                 format!(
-                    "{n} is out of range; use 1 to {MAX_MAX_CONCURRENCY} (a Map runs at most 40 iterations at once)"
+                    "{n} is out of range; use 1 to {MAX_MAX_CONCURRENCY} (a Map runs at most 40 iterations at once), \
+                     or leave it out to run the whole fan-out the quota allows"
                 ),
             );
             None
         }
         Err(found) => {
-            problems.push(
-                "max_concurrency",
-                format!("must be a whole number from 1 to {MAX_MAX_CONCURRENCY}, found {found}"),
-            );
+            problems.push(field, format!("must be a whole number from 1 to {MAX_MAX_CONCURRENCY}, found {found}"));
             None
         }
     }

@@ -53,9 +53,13 @@ pub struct RawRequest {
     /// `theory` (default), `labs` or `both`.
     #[serde(default)]
     pub content_type: Option<serde_json::Value>,
-    /// Modules processed at once (1..=40, default 10).
+    /// Modules processed at once (1..=40); default every selected module, at most 40.
     #[serde(default)]
     pub max_concurrency: Option<serde_json::Value>,
+    /// Lessons of one module processed at once (ContentGen's lesson calls and the visual
+    /// planning Map; 1..=40); default the largest selected module's lesson count, at most 40.
+    #[serde(default)]
+    pub lesson_concurrency: Option<serde_json::Value>,
     /// Regenerate even what exists with the same fingerprint.
     #[serde(default)]
     pub force: Option<serde_json::Value>,
@@ -70,10 +74,13 @@ pub struct Request {
     pub modules: Vec<u32>,
     pub content_type: ContentType,
     pub max_concurrency: u32,
+    /// Lessons of one module processed at once (see [`RawRequest::lesson_concurrency`]).
+    pub lesson_concurrency: u32,
     pub force: bool,
 }
 
-/// Default and maximum module concurrency (inline Map runs at most 40 iterations at once).
-pub const DEFAULT_MAX_CONCURRENCY: u32 = 10;
-/// Upper bound for `max_concurrency`.
+/// Upper bound for `max_concurrency` and `lesson_concurrency`: an inline Map runs at most 40
+/// iterations at once. Without a value in the request, the concurrency is estimated from the
+/// course (every selected module, every lesson of the largest one, up to this bound): the model
+/// quota, not the definition, decides how much of that fan-out runs at once.
 pub const MAX_MAX_CONCURRENCY: u32 = 40;

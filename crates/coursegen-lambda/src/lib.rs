@@ -24,18 +24,6 @@ impl From<FunctionError> for Diagnostic {
     }
 }
 
-fn env_usize(name: &str, default: usize) -> Result<usize, StageError> {
-    match std::env::var(name) {
-        Err(_) => Ok(default),
-        Ok(v) => v
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| StageError::Config(format!("{name}={v:?}: expected a whole number ≥ 1"))),
-    }
-}
-
 /// The models a stage's handler calls, read from the handlers in `coursegen-stages`:
 /// PrepareCourse and BookBuilder call none, ImagesGen only the image model, the planners and
 /// writers only the text model. [`deps_for`] builds exactly these, so a function reads the API
@@ -149,8 +137,7 @@ async fn deps_from_env(stage: Stage) -> Result<Deps, StageError> {
     let store = store_from_env().await?;
     let cfg = ProviderConfig::from_env()?;
     let mut deps = deps_for(stage, store, &cfg, &AwsModelBuilder::default()).await?;
-    deps.settings.lesson_concurrency = env_usize("LESSON_CONCURRENCY", deps.settings.lesson_concurrency)?;
-    deps.settings.image_concurrency = env_usize("IMAGE_CONCURRENCY", deps.settings.image_concurrency)?;
+    deps.settings = coursegen_stages::Settings::with_ceilings_from(|name| std::env::var(name).ok())?;
     Ok(deps)
 }
 

@@ -28,7 +28,8 @@ pub async fn content_gen(input: ContentGenInput, deps: &Deps) -> StageResult<Con
     let outline = load_outline(deps.store.as_ref(), &input.outline_key).await?;
     let module = check_module(&outline, input.module_number)?;
     let plan = module_plan(module);
-    let concurrency = deps.settings.lesson_concurrency.max(1);
+    let asked = input.lesson_concurrency.map_or(usize::MAX, |n| n as usize);
+    let concurrency = deps.settings.lesson_concurrency.min(asked).max(1);
     let jobs = (1..=module.lessons.len() as u32).map(|l| lesson_job(&input, &outline, &plan, l, deps));
     let mut results: Vec<(u32, StageResult<(LessonRef, bool)>)> =
         stream::iter(jobs).buffer_unordered(concurrency).collect().await;

@@ -66,6 +66,31 @@ pub struct Settings {
     pub image_height: u32,
 }
 
+impl Settings {
+    /// The defaults with the optional per-invocation ceilings the functions and the embedded
+    /// runner read from their environment (`get` looks a variable up): `LESSON_CONCURRENCY`
+    /// (ContentGen's lesson calls at once within one module) and `IMAGE_CONCURRENCY`
+    /// (ImagesGen's images at once within one module). Unset means no ceiling; anything but a
+    /// whole number ≥ 1 is a configuration error naming the variable.
+    pub fn with_ceilings_from(get: impl Fn(&str) -> Option<String>) -> Result<Self, StageError> {
+        let ceiling = |name: &str| -> Result<usize, StageError> {
+            match get(name) {
+                None => Ok(UNBOUNDED),
+                Some(v) => v.trim().parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    StageError::Config(format!(
+                        "{name}={v:?}: expected a whole number ≥ 1, or leave it unset for no ceiling"
+                    ))
+                }),
+            }
+        };
+        Ok(Settings {
+            lesson_concurrency: ceiling("LESSON_CONCURRENCY")?,
+            image_concurrency: ceiling("IMAGE_CONCURRENCY")?,
+            ..Settings::default()
+        })
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -233,5 +258,19 @@ mod tests {
         assert_eq!(Stage::from_name("BookBuilderFunction"), Some(Stage::BookBuilder));
         assert_eq!(Stage::from_name("nothing"), None);
         assert_eq!(Stage::from_name(""), None);
+    }
+
+    #[test]
+    fn ceilings_come_from_the_environment_and_bad_values_name_the_variable() {
+        let none = Settings::with_ceilings_from(|_| None).unwrap();
+        assert_eq!(none, Settings::default());
+        assert_eq!((none.lesson_concurrency, none.image_concurrency), (UNBOUNDED, UNBOUNDED));
+        let set = Settings::with_ceilings_from(|n| (n == "IMAGE_CONCURRENCY").then(|| " 1 ".to_string())).unwrap();
+        assert_eq!((set.lesson_concurrency, set.image_concurrency), (UNBOUNDED, 1));
+        for bad in ["0", "-2", "many", ""] {
+            let err = Settings::with_ceilings_from(|n| (n == "LESSON_CONCURRENCY").then(|| bad.to_string()))
+                .expect_err("a bad ceiling is a configuration error");
+            assert!(err.to_string().contains("LESSON_CONCURRENCY"), "{err}");
+        }
     }
 }

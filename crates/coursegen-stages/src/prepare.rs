@@ -50,6 +50,7 @@ pub async fn prepare_course(input: PrepareCourseInput, deps: &Deps) -> StageResu
         module_numbers: request.modules.clone(),
         modules,
         max_concurrency: request.max_concurrency,
+        lesson_concurrency: request.lesson_concurrency,
         force: request.force,
         course_title: outline.course.title.clone(),
     })

@@ -86,9 +86,14 @@ pub(crate) struct RunArgs {
     /// Text and image provider.
     #[arg(long, value_enum, default_value = "offline")]
     pub(crate) provider: Provider,
-    /// Modules processed at once (1-40, default 10).
+    /// Modules processed at once (1-40; default every selected module: the model quota, not
+    /// this number, bounds the calls).
     #[arg(long)]
     pub(crate) concurrency: Option<u32>,
+    /// Lessons of one module processed at once (1-40; default every lesson of the largest
+    /// selected module).
+    #[arg(long)]
+    pub(crate) lesson_concurrency: Option<u32>,
     /// Regenerate outputs even when they exist with the same fingerprint.
     #[arg(long)]
     pub(crate) force: bool,

@@ -16,6 +16,7 @@ pub(crate) struct Asked<'a> {
     pub(crate) modules: Option<&'a str>,
     pub(crate) content: &'a str,
     pub(crate) concurrency: Option<u32>,
+    pub(crate) lesson_concurrency: Option<u32>,
     pub(crate) force: bool,
 }
 
@@ -34,6 +35,7 @@ pub(crate) fn load_and_validate(asked: &Asked<'_>) -> Result<(Outline, Request, 
         module_number: None,
         content_type: Some(Value::String(asked.content.to_string())),
         max_concurrency: asked.concurrency.map(Value::from),
+        lesson_concurrency: asked.lesson_concurrency.map(Value::from),
         force: Some(Value::Bool(asked.force)),
     };
     let outline = coursegen_core::parse_outline(&text).map_err(|error| CliError::InvalidOutline {

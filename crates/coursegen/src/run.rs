@@ -100,6 +100,7 @@ pub(crate) fn execution_input(request: &Request) -> Value {
         "modules_to_generate": request.modules,
         "content_type": request.content_type.as_str(),
         "max_concurrency": request.max_concurrency,
+        "lesson_concurrency": request.lesson_concurrency,
         "force": request.force,
     })
 }
@@ -133,6 +134,7 @@ pub(crate) async fn run(args: RunArgs) -> Exit {
         modules: args.modules.as_deref(),
         content: &args.content,
         concurrency: args.concurrency,
+        lesson_concurrency: args.lesson_concurrency,
         force: args.force,
     };
     let (outline, request, outline_text) = match load_and_validate(&asked) {
@@ -205,6 +207,9 @@ async fn set_up(args: &RunArgs) -> Result<Setup, CliError> {
                 .await
                 .map_err(|source| CliError::Provider { provider: args.provider.as_str(), source })?;
             let mut deps = Deps::offline(store.clone());
+            // The same per-invocation ceilings as the deployed functions (none by default).
+            deps.settings = coursegen_stages::Settings::with_ceilings_from(|name| std::env::var(name).ok())
+                .map_err(|source| CliError::Provider { provider: args.provider.as_str(), source })?;
             deps.text = Arc::new(Counted { inner: text, calls: calls.text.clone(), log: calls.log.clone() });
             deps.image = Arc::new(Counted { inner: image, calls: calls.image.clone(), log: calls.log.clone() });
             Arc::new(InProcessInvoker::new(Arc::new(deps)))

@@ -11,6 +11,7 @@ pub(crate) async fn validate(args: ValidateArgs) -> Exit {
         modules: args.modules.as_deref(),
         content: &args.content,
         concurrency: None,
+        lesson_concurrency: None,
         force: false,
     };
     let (outline, request, _) = match load_and_validate(&asked) {

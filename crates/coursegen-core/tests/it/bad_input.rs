@@ -620,10 +620,42 @@ fn request_defaults_are_filled_in() {
     assert_eq!(r.outline_key, "networking-basics/course/outline.yaml");
     assert_eq!(r.modules, [1, 2, 3, 4, 5]);
     assert_eq!(r.content_type, ContentType::Theory);
-    assert_eq!(r.max_concurrency, 10);
+    // No concurrency given: PrepareCourse's estimate, the whole fan-out of the selection.
+    assert_eq!((r.max_concurrency, r.lesson_concurrency), (5, 1));
     assert!(!r.force);
     let nulls = json!({"project_folder": null, "modules_to_generate": null, "content_type": null, "force": null});
     assert_eq!(normalize_request(&raw(nulls), &request_outline(), "networking-basics").unwrap(), r);
+}
+
+#[test]
+fn concurrency_estimates_follow_the_selection_and_stop_at_forty() {
+    let outline = |modules: usize, lessons: usize| {
+        let lesson_list = (1..=lessons).map(|l| format!("{{title: L{l}}}")).collect::<Vec<_>>().join(", ");
+        let yaml = (1..=modules)
+            .map(|m| {
+                format!("  - {{title: M{m}, lessons: [{}]}}\n", if m == 2 { "{title: only}" } else { &lesson_list })
+            })
+            .collect::<String>();
+        parse_outline(&format!("course: {{title: Big}}\nmodules:\n{yaml}")).unwrap()
+    };
+    let r = normalize_request(&RawRequest::default(), &outline(45, 7), "big").unwrap();
+    assert_eq!((r.max_concurrency, r.lesson_concurrency), (40, 7), "every module, capped at the Map's 40");
+    let r = normalize_request(&raw(json!({"modules_to_generate": "2"})), &outline(45, 7), "big").unwrap();
+    assert_eq!((r.max_concurrency, r.lesson_concurrency), (1, 1), "module 2 alone has one lesson");
+    let r = normalize_request(&raw(json!({"modules_to_generate": "1-3"})), &outline(3, 50), "big").unwrap();
+    assert_eq!((r.max_concurrency, r.lesson_concurrency), (3, 40));
+    let given = json!({"max_concurrency": 2, "lesson_concurrency": "3"});
+    let r = normalize_request(&raw(given), &outline(10, 7), "big").unwrap();
+    assert_eq!((r.max_concurrency, r.lesson_concurrency), (2, 3), "what the request gives wins");
+}
+
+#[test]
+fn lesson_concurrency_outside_one_to_forty_or_not_a_number_is_rejected() {
+    for v in [json!(0), json!(41), json!(-1), json!(2.5), json!("many"), json!([4])] {
+        let p = request_problems(json!({ "lesson_concurrency": v }));
+        assert_eq!(paths(&p), ["lesson_concurrency"], "{v}");
+    }
+    assert!(request_problems(json!({"lesson_concurrency": 41}))[0].message.contains("leave it out"));
 }
 
 #[test]

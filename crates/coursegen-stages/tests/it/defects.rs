@@ -331,4 +331,16 @@ async fn content_gen_makes_one_bounded_concurrent_call_per_lesson() {
     content_gen(input, &deps).await.unwrap();
     assert_eq!(tracker.subjects.lock().unwrap().len(), 7, "exactly one call per lesson");
     assert_eq!(tracker.max.load(Ordering::SeqCst), 7, "the whole module in flight; the stage does not bind");
+
+    // The request's lesson_concurrency (passed in by the definition) holds the module back.
+    let tracker = Arc::new(InFlight::default());
+    let mut deps = deps_with(store.clone(), Arc::new(InFlightText(tracker.clone())), Arc::new(OfflineImage));
+    deps.settings = Settings::default();
+    let mut input = content_input("conc", 1);
+    input.force = true;
+    input.lesson_concurrency = Some(2);
+    content_gen(input, &deps).await.unwrap();
+    assert_eq!(tracker.subjects.lock().unwrap().len(), 7, "exactly one call per lesson");
+    let max = tracker.max.load(Ordering::SeqCst);
+    assert!((1..=2).contains(&max), "never more than the request's lesson_concurrency in flight (max {max})");
 }

@@ -167,6 +167,7 @@ pub fn content_input(project: &str, module: u32) -> ContentGenInput {
         outline_key: keys::outline_key(project),
         module_number: module,
         force: false,
+        lesson_concurrency: None,
     }
 }
 
@@ -220,6 +221,7 @@ pub async fn run_all(deps: &Deps, request: RawRequest) -> StageResult<Run> {
                     outline_key: prepared.outline_key.clone(),
                     module_number: item.module_number,
                     force,
+                    lesson_concurrency: Some(prepared.lesson_concurrency),
                 },
                 deps,
             )
