@@ -30,8 +30,10 @@
 //! an image model is an *image* call, and every other request is a *text* call (a tool
 //! offered with `auto` choice does not count: the model may answer in prose). Each kind
 //! has its own fixed latency ([`Config::latency_text_ms`], [`Config::latency_plan_ms`],
-//! [`Config::latency_image_ms`]), [`Config::latency_ms`] when unset. Successful answers
-//! name their kind in the `x-sim-call-kind` header.
+//! [`Config::latency_image_ms`]), [`Config::latency_ms`] when unset. The latency counts
+//! from admission: the sim's own work on the answer (rendering a picture) happens within
+//! it, as a model's does, and only a render slower than the latency makes the answer later.
+//! Successful answers name their kind in the `x-sim-call-kind` header.
 //!
 //! `GET /_sim/stats` returns `requests`, `ok`, `throttled`,
 //! `validation_errors`, `injected_failures`, `injected_by_kind`

@@ -111,6 +111,13 @@ async fn sleep_ms(ms: u64) {
     }
 }
 
+/// Waits until `ms` milliseconds after `start`: the answer's latency counts from admission, so
+/// the sim's own rendering (a picture's CPU) is part of it, as a model's work is part of its
+/// latency, instead of adding to it.
+async fn sleep_until_ms_after(start: tokio::time::Instant, ms: u64) {
+    tokio::time::sleep_until(start + Duration::from_millis(ms)).await;
+}
+
 /// Runs a model request through validation, quota, fault injection, rendering
 /// and simulated latency.
 pub(crate) async fn run(
@@ -137,6 +144,7 @@ pub(crate) async fn run(
         state.stats.throttled();
         return fail(ApiError::throttling(retry_after_secs));
     }
+    let admitted = tokio::time::Instant::now();
     let fault = state.next_fault();
     if let Some(kind @ (FaultKind::InternalServer | FaultKind::ServiceUnavailable)) = fault {
         let latency = state.config.latency_for(plan.kind);
@@ -161,7 +169,7 @@ pub(crate) async fn run(
     };
     let latency = state.config.latency_for(plan.kind);
     state.stats.latency(plan.kind, latency);
-    sleep_ms(reported_latency(&state.config, plan.kind, rendered.output_tokens)).await;
+    sleep_until_ms_after(admitted, reported_latency(&state.config, plan.kind, rendered.output_tokens)).await;
     state.quota().refund(plan.max_output.saturating_sub(rendered.output_tokens));
     let mut body = rendered.body;
     if fault == Some(FaultKind::MalformedBody) {
