@@ -8,18 +8,17 @@
 # 1 minute -> 1 second: ContentGen 5 s, VisualPlanner 1 s, ImagesGen 2 s (3 lessons a module).
 # Three designs, side by side, for courses of 1, 2, 4, 10 and 20 modules x 3 lessons:
 #
-#   sequential  --concurrency 1, BEDROCK_MAX_CONCURRENCY=1, BEDROCK_IMAGE_MAX_CONCURRENCY=1:
-#               one module, one model call at a time.
-#   seed        the seed's design: modules in parallel at MaxConcurrency 10, each module writing
-#               its lessons one after another, visual plans per lesson in parallel. The embedded
-#               runner has no per-module lesson-concurrency knob (ContentGen's lesson concurrency
-#               is a fixed setting), so the one-after-another ContentGen is emulated: the sim's
-#               text latency is three lesson calls long (the module's three calls overlap and
-#               end together, as three sequential calls would). The process-wide client caps are
-#               lifted (BEDROCK_MAX_CONCURRENCY / BEDROCK_IMAGE_MAX_CONCURRENCY=64): in the seed
-#               every module ran in its own Lambda with its own client.
-#   coursegen   coursegen's defaults (BEDROCK_* concurrency unset) at --concurrency 10 (the
-#               number of modules when larger: 20 for 20 modules).
+#   sequential  --concurrency 1 --lesson-concurrency 1, LESSON_CONCURRENCY=1, IMAGE_CONCURRENCY=1,
+#               BEDROCK_MAX_CONCURRENCY=1, BEDROCK_IMAGE_MAX_CONCURRENCY=1: one module, one
+#               model call at a time.
+#   seed        the seed's design: modules in parallel at MaxConcurrency 10 (--concurrency 10
+#               --lesson-concurrency 10), each ContentGen invocation writing its module's lessons
+#               one after another (LESSON_CONCURRENCY=1) and each ImagesGen invocation rendering
+#               its module's images one after another (IMAGE_CONCURRENCY=1), visual plans per
+#               lesson in parallel; no process-wide client ceiling (in the seed every module ran
+#               in its own Lambda with its own client).
+#   coursegen   coursegen's defaults: no concurrency option or variable at all (the request's
+#               concurrency is PrepareCourse's estimate, the whole fan-out; the quota bounds it).
 #
 # Calibration first: one module in the seed design, the per-stage times read from the run's
 # history (task entered -> exited), each kind's latency corrected by the difference to its
@@ -47,12 +46,13 @@ CALIBRATE=1
 TARGET_CONTENT_MS=5000
 TARGET_PLAN_MS=1000
 TARGET_IMAGES_MS=2000
-# Per-call latencies before calibration: a lesson is a third of ContentGen's five seconds, a
-# visual plan (one per lesson, in parallel) the whole second, an illustration (a module's are
-# rendered in parallel) the whole two seconds.
+# Per-call latencies before calibration: a lesson is a third of ContentGen's five seconds (one
+# after another), a visual plan (one per lesson, in parallel) the whole second, an illustration
+# a quarter of ImagesGen's two seconds (module 1 of the generated course has 4, rendered one
+# after another).
 LESSON_MS="${BENCH_LESSON_MS:-1667}"
 PLAN_MS="${BENCH_PLAN_MS:-1000}"
-IMAGE_MS="${BENCH_IMAGE_MS:-2000}"
+IMAGE_MS="${BENCH_IMAGE_MS:-500}"
 SEED=7
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
@@ -121,32 +121,32 @@ start_kind_sim() {
 # run_one NAME DESIGN MODULES : one `coursegen run` of DESIGN against a fresh sim; writes
 # NAME.json with its wall time, per-stage spans and the sim's call counts.
 run_one() {
-  local name="$1" design="$2" modules="$3" file concurrency text_ms rc=0
-  local -a knobs
+  local name="$1" design="$2" modules="$3" file concurrency rc=0
+  local -a knobs options
   file="$(outline "$modules")"
   case "$design" in
     sequential)
-      concurrency=1 text_ms="$LESSON_MS"
-      knobs=(BEDROCK_MAX_CONCURRENCY=1 BEDROCK_IMAGE_MAX_CONCURRENCY=1) ;;
+      concurrency=1 options=(--concurrency 1 --lesson-concurrency 1)
+      knobs=(LESSON_CONCURRENCY=1 IMAGE_CONCURRENCY=1 BEDROCK_MAX_CONCURRENCY=1 BEDROCK_IMAGE_MAX_CONCURRENCY=1) ;;
     seed)
-      concurrency=10 text_ms=$((LESSON_MS * LESSONS))
-      knobs=(BEDROCK_MAX_CONCURRENCY=64 BEDROCK_IMAGE_MAX_CONCURRENCY=64) ;;
+      concurrency=10 options=(--concurrency 10 --lesson-concurrency 10)
+      knobs=(LESSON_CONCURRENCY=1 IMAGE_CONCURRENCY=1) ;;
     coursegen)
-      concurrency=$((modules > 10 ? modules : 10)) text_ms="$LESSON_MS"
-      if ((concurrency > 40)); then concurrency=40; fi
+      concurrency=$((modules < 40 ? modules : 40)) options=()
       knobs=() ;;
   esac
-  start_kind_sim "$name" "$text_ms" "$PLAN_MS" "$IMAGE_MS"
-  log "$name: $modules x $LESSONS lessons, --concurrency $concurrency ${knobs[*]:-(default client caps)}; sim text ${text_ms} ms, plan ${PLAN_MS} ms, image ${IMAGE_MS} ms"
+  start_kind_sim "$name" "$LESSON_MS" "$PLAN_MS" "$IMAGE_MS"
+  log "$name: $modules x $LESSONS lessons, ${options[*]:-(default concurrency)} ${knobs[*]:-(no ceiling)}; sim text ${LESSON_MS} ms, plan ${PLAN_MS} ms, image ${IMAGE_MS} ms"
   env -u BEDROCK_RPM -u BEDROCK_TPM -u BEDROCK_IMAGE_RPM -u BEDROCK_MAX_CONCURRENCY \
-    -u BEDROCK_IMAGE_MAX_CONCURRENCY -u TEXT_MODEL_ID -u IMAGE_MODEL_ID -u MODEL_DEADLINE_SECONDS \
+    -u BEDROCK_IMAGE_MAX_CONCURRENCY -u LESSON_CONCURRENCY -u IMAGE_CONCURRENCY \
+    -u TEXT_MODEL_ID -u IMAGE_MODEL_ID -u MODEL_DEADLINE_SECONDS -u QUOTA_TABLE \
     -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u COURSEGEN_PROVIDER \
     AWS_ENDPOINT_URL_BEDROCK_RUNTIME="http://$SIM_ADDR" AWS_REGION=us-east-1 \
     AWS_ACCESS_KEY_ID=AKIDBENCHSEED AWS_SECRET_ACCESS_KEY=bench-seed-secret \
     AWS_CONFIG_FILE="$WORK/no-aws-config" AWS_SHARED_CREDENTIALS_FILE="$WORK/no-aws-credentials" \
     AWS_EC2_METADATA_DISABLED=true "${knobs[@]}" \
     "$COURSEGEN" run "$file" --provider bedrock --content theory --out "$WORK/out-$name" --project bench \
-    --concurrency "$concurrency" --force --json --history "$WORK/history-$name.json" \
+    "${options[@]}" --force --json --history "$WORK/history-$name.json" \
     > "$WORK/summary-$name.json" 2> "$WORK/run-$name.err" || rc=$?
   sim_stats > "$WORK/stats-$name.json" || echo '{}' > "$WORK/stats-$name.json"
   stop_sim
@@ -199,7 +199,8 @@ EOF
 }
 
 # Calibration: one module in the seed design; each kind's latency moved by the gap between its
-# stage's span and the target (the stage's own work, such as rendering the pictures, stays).
+# stage's span and the target, spread over the calls the stage makes one after another (the
+# stage's own work, such as rendering the pictures, stays in).
 CALIBRATION="{}"
 if [[ $CALIBRATE -eq 1 ]]; then
   run_one calibrate-0 seed 1 || { tail -20 "$WORK/run-calibrate-0.err" >&2; exit 1; }
@@ -209,11 +210,11 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 lesson, plan, image, lessons, t_content, t_plan, t_images = (int(x) for x in sys.argv[2:9])
 s = r["stages_s"]
-# ContentGen in the seed design takes one (emulated) call of lessons x lesson.
-content_call = lesson * lessons + (t_content - round(s["ContentGen"] * 1000))
-print(max(1, round(content_call / lessons)),
+images = max(1, int((r.get("calls") or {}).get("image") or 1))
+# In the seed design a module's lessons, and its images, are calls one after another.
+print(max(1, lesson + round((t_content - round(s["ContentGen"] * 1000)) / lessons)),
       max(1, plan + t_plan - round(s["VisualPlanner"] * 1000)),
-      max(1, image + t_images - round(s["ImagesGen"] * 1000)))
+      max(1, image + round((t_images - round(s["ImagesGen"] * 1000)) / images)))
 EOF
 )
   log "calibrated per-call latencies: lesson ${LESSON_MS} ms, plan ${PLAN_MS} ms, image ${IMAGE_MS} ms"
@@ -270,8 +271,7 @@ for m in sizes:
     table.append(row)
 
 names = {"sequential": "sequential", "seed": "seed design", "coursegen": "coursegen"}
-print(f"per-call latencies: lesson {lesson_ms} ms, visual plan {plan_ms} ms, image {image_ms} ms "
-      f"(seed design: text {int(lesson_ms) * lessons} ms, emulating {lessons} lessons one after another); "
+print(f"per-call latencies: lesson {lesson_ms} ms, visual plan {plan_ms} ms, image {image_ms} ms; "
       f"{cores} cores; median of {runs} run(s)")
 if calibration:
     s = calibration.get("stages_s", {})
@@ -299,8 +299,7 @@ print(json.dumps({
     "cores": cores,
     "runs": runs,
     "lessons_per_module": lessons,
-    "latency_ms": {"lesson": int(lesson_ms), "plan": int(plan_ms), "image": int(image_ms),
-                   "seed_design_text": int(lesson_ms) * lessons},
+    "latency_ms": {"lesson": int(lesson_ms), "plan": int(plan_ms), "image": int(image_ms)},
     "calibration": calibration,
     "sizes": table,
 }))
