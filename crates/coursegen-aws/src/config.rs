@@ -301,10 +301,19 @@ pub fn quota_for(
     config: &QuotaConfig,
     keys: BucketKeys,
 ) -> Arc<Quota> {
-    match &cfg.quota_table {
+    let quota = match &cfg.quota_table {
         Some(table) => Quota::shared_in(name, config, Arc::new(DynamoBuckets::from_sdk(sdk, table)), keys),
         None => Quota::shared(name, config),
-    }
+    };
+    tracing::info!(
+        model = name,
+        buckets = %quota.store_name(),
+        rpm = ?config.requests_per_minute,
+        tpm = ?config.tokens_per_minute,
+        output_burndown = config.output_burndown,
+        "model budget"
+    );
+    quota
 }
 
 /// A Bedrock text model from `sdk` and `cfg`, drawing on the budget of its model id or

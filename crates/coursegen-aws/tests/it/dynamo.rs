@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coursegen_aws::buckets::{Admission, BucketSpec, BucketStore, LocalBuckets, Take};
+use coursegen_aws::config::{quota_for, ProviderConfig};
 use coursegen_aws::dynamo::DynamoBuckets;
 use coursegen_aws::quota::{AcquireError, BucketKeys, CallInfo, Clock, Governor, ManualClock, Quota, QuotaConfig};
 
@@ -246,4 +247,43 @@ async fn a_missing_quota_table_fails_the_call_with_a_retryable_store_error() {
     let msg = err.to_string();
     assert!(msg.contains("dynamodb table no-such-table") && msg.contains("amazon.nova-canvas-v1:0#images"), "{msg}");
     assert!(msg.contains("ResourceNotFound"), "{msg}");
+}
+
+#[tokio::test]
+#[ignore = "needs moto_server (.venv-fidelity); scripts/check runs them"]
+async fn quota_table_in_the_environment_puts_each_models_budget_in_the_table() {
+    let server = table().await;
+    let env = [
+        ("COURSEGEN_PROVIDER", "bedrock"),
+        ("TEXT_MODEL_ID", "us.anthropic.claude-sonnet-4-20250514-v1:0"),
+        ("BEDROCK_RPM", "30"),
+        ("BEDROCK_TPM", "90000"),
+        ("BEDROCK_IMAGE_RPM", "6"),
+        ("QUOTA_TABLE", TABLE),
+    ];
+    let cfg = ProviderConfig::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).unwrap();
+    assert_eq!(cfg.text_quota.output_burndown, 5, "Claude Sonnet 4 counts output 5×");
+    let sdk = sdk_config(server.endpoint());
+    let text_model = cfg.text_model_id.clone();
+    let text = quota_for(&sdk, &cfg, "wiring-test-text", &cfg.text_quota, BucketKeys::text(&text_model));
+    let image_model = cfg.image_model_id.clone().unwrap();
+    let image = quota_for(&sdk, &cfg, "wiring-test-image", &cfg.image_quota, BucketKeys::image(&image_model));
+    assert_eq!(text.store_name(), format!("dynamodb table {TABLE}"));
+    let far = std::time::Instant::now() + Duration::from_secs(60);
+    text.acquire(text.charge(100, 1_000), far).await.unwrap().succeed(text.charge(100, 10)).await;
+    image.acquire(0, far).await.unwrap().succeed(0).await;
+    // The levels as written (read "before" they were written, so nothing is refilled): one
+    // request each; 5 100 tokens reserved (100 + 1 000 × 5), 150 used (100 + 10 × 5).
+    let reader = process(&server);
+    let stored = |key: String| {
+        let reader = reader.clone();
+        async move { reader.level(&key, BucketSpec::per_minute(1e9), 0).await.unwrap() }
+    };
+    assert_eq!(stored(format!("{text_model}#requests")).await, 29.0);
+    assert_eq!(stored(format!("{text_model}#tokens")).await, 90_000.0 - 150.0);
+    assert_eq!(stored(format!("{image_model}#images")).await, 5.0);
+    // Without the table the budget stays in the process.
+    let local = ProviderConfig { quota_table: None, ..cfg.clone() };
+    let q = quota_for(&sdk, &local, "wiring-test-local", &local.text_quota, BucketKeys::text(&text_model));
+    assert_eq!(q.store_name(), "in-process");
 }
