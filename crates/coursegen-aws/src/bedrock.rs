@@ -164,13 +164,14 @@ impl BedrockText {
                                     output_tokens: u64::try_from(u.output_tokens()).unwrap_or(0),
                                     calls: 1,
                                 },
+                                // No usage reported: count the whole reservation as input.
                                 None => Usage { input_tokens: reserve_tokens, output_tokens: 0, calls: 1 },
                             };
                             let message = match out.output() {
                                 Some(ConverseOutput::Message(m)) => Some(m.clone()),
                                 _ => None,
                             };
-                            let used = usage.input_tokens + usage.output_tokens;
+                            let used = self.governor.charge(usage.input_tokens, usage.output_tokens);
                             Ok((TurnOutcome::Answer(Turn { message, stop: out.stop_reason().clone(), usage }), used))
                         }
                         Err(err) => {
@@ -191,8 +192,8 @@ impl BedrockText {
     async fn generate_text(&self, request: &TextRequest) -> StageResult<TextResponse> {
         let stage = request.task.stage();
         let messages = vec![user_text(&request.prompt, request)?];
-        let reserve =
-            estimate_tokens(&request.system) + estimate_tokens(&request.prompt) + u64::from(request.max_tokens);
+        let input = estimate_tokens(&request.system) + estimate_tokens(&request.prompt);
+        let reserve = self.governor.charge(input, u64::from(request.max_tokens));
         let turn = match self.turn(request, &messages, None, reserve).await? {
             TurnOutcome::Answer(t) => t,
             TurnOutcome::Rejected(msg) => {
@@ -246,10 +247,8 @@ impl BedrockText {
             request.prompt
         );
         let messages = vec![user_text(&prompt, request)?];
-        let reserve = estimate_tokens(&request.system)
-            + estimate_tokens(&schema.to_string())
-            + estimate_tokens(&prompt)
-            + u64::from(request.max_tokens);
+        let input = estimate_tokens(&request.system) + estimate_tokens(&schema.to_string()) + estimate_tokens(&prompt);
+        let reserve = self.governor.charge(input, u64::from(request.max_tokens));
         let turn = answer_in_best_mode(&self.tool_choice, request, "Bedrock", |mode| {
             let messages = &messages;
             async move {

@@ -8,14 +8,20 @@
 //! | `BEDROCK_RPM` / `BEDROCK_TPM` | text requests / tokens per minute budget | none |
 //! | `BEDROCK_MAX_CONCURRENCY` | optional explicit ceiling on text calls in flight; without it the quota and throttles decide ([`crate::quota`]) | none |
 //! | `BEDROCK_IMAGE_RPM` / `BEDROCK_IMAGE_MAX_CONCURRENCY` | the same for images | none / none |
+//! | `BEDROCK_OUTPUT_BURNDOWN` | tokens of `BEDROCK_TPM` one output token uses (reservation: input estimate + `max_tokens` × this; settlement: input + output × this) | [`default_output_burndown`] of the text model: 5 for Claude 3.7 Sonnet and the Claude 4 generation, else 1 |
+//! | `QUOTA_TABLE` | DynamoDB table holding the budgets, shared by every process that names it ([`crate::dynamo`]); unset: each process keeps its own budget | none |
 //! | `MODEL_DEADLINE_SECONDS` | total time one model call may take, retries included | 600 |
 //! | `MODEL_ATTEMPT_TIMEOUT_SECONDS` | time one attempt may take | 300 |
 //! | `OPENAI_BASE_URL`, `OPENAI_API_KEY`, `OPENAI_MODEL` | OpenAI-compatible server | `https://api.openai.com/v1`, none, `gpt-4o-mini` |
 //! | `OPENAI_API_KEY_SECRET_ARN` | Secrets Manager secret holding the key (wins over `OPENAI_API_KEY`) | none |
 //! | `COURSEGEN_S3_FORCE_PATH_STYLE` | `1` forces path-style S3 addressing | on when `AWS_ENDPOINT_URL_S3` is set |
 //!
+//! Budgets are per model id or inference profile: the text model's requests and tokens, the
+//! image model's requests ([`BucketKeys`]).
+//!
 //! The AWS settings themselves (`AWS_REGION`, `AWS_PROFILE`, credentials,
-//! `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, `AWS_ENDPOINT_URL_S3`, ...) are read by the AWS SDK.
+//! `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_DYNAMODB`, ...)
+//! are read by the AWS SDK.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -28,8 +34,9 @@ use coursegen_core::model::{ImageModel, TextModel};
 use serde_json::Value;
 
 use crate::bedrock::{bedrock_client, BedrockImage, BedrockText, DEFAULT_IMAGE_MODEL_ID, DEFAULT_TEXT_MODEL_ID};
+use crate::dynamo::DynamoBuckets;
 use crate::openai::{OpenAiSettings, OpenAiText, DEFAULT_BASE_URL, DEFAULT_MODEL};
-use crate::quota::{Governor, Quota, QuotaConfig, RetryPolicy};
+use crate::quota::{BucketKeys, Governor, Quota, QuotaConfig, RetryPolicy};
 use crate::s3::{s3_client, S3Options, S3Store};
 use crate::sdk::load_sdk_config;
 
@@ -88,6 +95,35 @@ pub struct ProviderConfig {
     pub retry: RetryPolicy,
     /// OpenAI-compatible settings.
     pub openai: OpenAiConfig,
+    /// `QUOTA_TABLE`: the DynamoDB table every process shares the budgets in; `None` keeps
+    /// them in the process.
+    pub quota_table: Option<String>,
+}
+
+/// The output-token burndown factor Bedrock applies to `model_id`'s tokens-per-minute quota:
+/// 5 for Anthropic Claude 3.7 Sonnet and the Claude 4 generation (Sonnet, Opus, Haiku 4 and
+/// later point releases), whether called by model id, inference profile or ARN; 1 otherwise.
+pub fn default_output_burndown(model_id: &str) -> u32 {
+    const FIVE_TIMES: &[&str] = &["claude-3-7-sonnet", "claude-sonnet-4", "claude-opus-4", "claude-haiku-4"];
+    let id = model_id.to_ascii_lowercase();
+    if id.contains("anthropic.") && FIVE_TIMES.iter().any(|m| id.contains(m)) {
+        5
+    } else {
+        1
+    }
+}
+
+/// Check a DynamoDB table name: 3–255 letters, digits, `_`, `-` or `.`.
+fn check_table_name(name: &str) -> StageResult<()> {
+    let ok = (3..=255).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StageError::Config(format!(
+            "QUOTA_TABLE={name:?} is not a DynamoDB table name (3-255 letters, digits, '_', '-' or '.'): set it to the quota table's name, or unset it for per-process budgets"
+        )))
+    }
 }
 
 impl ProviderConfig {
@@ -110,16 +146,27 @@ impl ProviderConfig {
             (None, ProviderKind::Bedrock) => Some(DEFAULT_IMAGE_MODEL_ID.to_string()),
             _ => None,
         };
+        let burndown_model = match provider {
+            ProviderKind::OpenAi => get("OPENAI_MODEL").unwrap_or_else(|| DEFAULT_MODEL.to_string()),
+            _ => text_model_id.clone(),
+        };
         let text_quota = QuotaConfig {
             requests_per_minute: parse_opt::<u32>(&get, "BEDROCK_RPM", 1)?,
             tokens_per_minute: parse_opt::<u64>(&get, "BEDROCK_TPM", 1)?,
             max_concurrency: parse_opt::<u32>(&get, "BEDROCK_MAX_CONCURRENCY", 1)?,
+            output_burndown: parse_opt::<u32>(&get, "BEDROCK_OUTPUT_BURNDOWN", 1)?
+                .unwrap_or_else(|| default_output_burndown(&burndown_model)),
         };
         let image_quota = QuotaConfig {
             requests_per_minute: parse_opt::<u32>(&get, "BEDROCK_IMAGE_RPM", 1)?,
             tokens_per_minute: None,
             max_concurrency: parse_opt::<u32>(&get, "BEDROCK_IMAGE_MAX_CONCURRENCY", 1)?,
+            output_burndown: 1,
         };
+        let quota_table = get("QUOTA_TABLE");
+        if let Some(table) = &quota_table {
+            check_table_name(table)?;
+        }
         let defaults = RetryPolicy::default();
         let budget =
             parse_opt::<u64>(&get, "MODEL_DEADLINE_SECONDS", 1)?.map(Duration::from_secs).unwrap_or(defaults.budget);
@@ -147,7 +194,7 @@ impl ProviderConfig {
             api_key_secret_arn,
             model: get("OPENAI_MODEL").unwrap_or_else(|| DEFAULT_MODEL.to_string()),
         };
-        Ok(Self { provider, text_model_id, image_model_id, text_quota, image_quota, retry, openai })
+        Ok(Self { provider, text_model_id, image_model_id, text_quota, image_quota, retry, openai, quota_table })
     }
 }
 
@@ -206,15 +253,17 @@ impl ModelBuilder for AwsModelBuilder {
     async fn openai_text(&self, cfg: &ProviderConfig, api_key: Option<String>) -> StageResult<Arc<dyn TextModel>> {
         let settings =
             OpenAiSettings { base_url: cfg.openai.base_url.clone(), api_key, model: cfg.openai.model.clone() };
-        let quota = Quota::shared(&format!("openai:{}:{}", settings.base_url, settings.model), &cfg.text_quota);
+        let name = format!("openai:{}:{}", settings.base_url, settings.model);
+        let quota = quota_for(self.sdk().await, cfg, &name, &cfg.text_quota, BucketKeys::text(&name));
         let governor = Governor::new("openai", quota, cfg.retry.clone());
         Ok(Arc::new(OpenAiText::new(settings, governor)?))
     }
 
     async fn bedrock_image(&self, cfg: &ProviderConfig, model_id: &str) -> StageResult<Arc<dyn ImageModel>> {
-        let quota = Quota::shared(&format!("bedrock:{model_id}"), &cfg.image_quota);
+        let sdk = self.sdk().await;
+        let quota = quota_for(sdk, cfg, &format!("bedrock:{model_id}"), &cfg.image_quota, BucketKeys::image(model_id));
         let governor = Governor::new("bedrock", quota, cfg.retry.clone());
-        Ok(Arc::new(BedrockImage::new(bedrock_client(self.sdk().await), model_id.to_string(), governor)?))
+        Ok(Arc::new(BedrockImage::new(bedrock_client(sdk), model_id.to_string(), governor)?))
     }
 }
 
@@ -242,9 +291,36 @@ pub async fn text_model_with(
     }
 }
 
-/// A Bedrock text model from `sdk` and `cfg`, drawing on the process-wide budget of its model id.
+/// The budget `config` of the model named `name` (its bucket `keys`): in the DynamoDB table
+/// `cfg.quota_table` when set (a client from `sdk`), shared by every process naming that
+/// table; else in this process. Either way one [`Quota`] per model and process.
+pub fn quota_for(
+    sdk: &SdkConfig,
+    cfg: &ProviderConfig,
+    name: &str,
+    config: &QuotaConfig,
+    keys: BucketKeys,
+) -> Arc<Quota> {
+    let quota = match &cfg.quota_table {
+        Some(table) => Quota::shared_in(name, config, Arc::new(DynamoBuckets::from_sdk(sdk, table)), keys),
+        None => Quota::shared(name, config),
+    };
+    tracing::info!(
+        model = name,
+        buckets = %quota.store_name(),
+        rpm = ?config.requests_per_minute,
+        tpm = ?config.tokens_per_minute,
+        output_burndown = config.output_burndown,
+        "model budget"
+    );
+    quota
+}
+
+/// A Bedrock text model from `sdk` and `cfg`, drawing on the budget of its model id or
+/// inference profile ([`quota_for`]).
 pub fn bedrock_text_from(sdk: &SdkConfig, cfg: &ProviderConfig) -> BedrockText {
-    let quota = Quota::shared(&format!("bedrock:{}", cfg.text_model_id), &cfg.text_quota);
+    let name = format!("bedrock:{}", cfg.text_model_id);
+    let quota = quota_for(sdk, cfg, &name, &cfg.text_quota, BucketKeys::text(&cfg.text_model_id));
     let governor = Governor::new("bedrock", quota, cfg.retry.clone());
     BedrockText::new(bedrock_client(sdk), cfg.text_model_id.clone(), governor)
 }
@@ -368,6 +444,8 @@ mod tests {
             ("OPENAI_API_KEY", "sk-x"),
             ("OPENAI_API_KEY_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123:secret:k"),
             ("OPENAI_MODEL", "llama3.1"),
+            ("BEDROCK_OUTPUT_BURNDOWN", "3"),
+            ("QUOTA_TABLE", "coursegen-quota"),
         ])
         .unwrap();
         assert_eq!(c.provider, ProviderKind::OpenAi);
@@ -375,8 +453,14 @@ mod tests {
         assert_eq!(c.image_model_id.as_deref(), Some("amazon.titan-image-generator-v2:0"));
         assert_eq!(
             c.text_quota,
-            QuotaConfig { requests_per_minute: Some(50), tokens_per_minute: Some(200_000), max_concurrency: Some(4) }
+            QuotaConfig {
+                requests_per_minute: Some(50),
+                tokens_per_minute: Some(200_000),
+                max_concurrency: Some(4),
+                output_burndown: 3,
+            }
         );
+        assert_eq!(c.quota_table.as_deref(), Some("coursegen-quota"));
         assert_eq!(c.image_quota.requests_per_minute, Some(5));
         assert_eq!(c.retry.budget, Duration::from_secs(120));
         assert_eq!(c.retry.attempt_timeout, Duration::from_secs(60));
@@ -397,6 +481,9 @@ mod tests {
             ("MODEL_ATTEMPT_TIMEOUT_SECONDS", "soon"),
             ("OPENAI_BASE_URL", "localhost:11434"),
             ("OPENAI_API_KEY_SECRET_ARN", "my-secret"),
+            ("BEDROCK_OUTPUT_BURNDOWN", "0"),
+            ("QUOTA_TABLE", "quota table"),
+            ("QUOTA_TABLE", "ab"),
         ] {
             let err = cfg(&[(var, value)]).unwrap_err();
             assert_eq!(err.error_type(), "ConfigError", "{var}");
@@ -405,6 +492,29 @@ mod tests {
         let err =
             s3_force_path_style(|k| (k == "COURSEGEN_S3_FORCE_PATH_STYLE").then(|| "maybe".to_string())).unwrap_err();
         assert!(err.to_string().contains("COURSEGEN_S3_FORCE_PATH_STYLE"));
+    }
+
+    #[test]
+    fn output_burndown_defaults_by_model_and_the_variable_overrides_it() {
+        for (model, factor) in [
+            ("anthropic.claude-3-7-sonnet-20250219-v1:0", 5),
+            ("us.anthropic.claude-sonnet-4-20250514-v1:0", 5),
+            ("arn:aws:bedrock:us-east-1:123456789012:inference-profile/eu.anthropic.claude-opus-4-1-20250805-v1:0", 5),
+            ("global.anthropic.claude-haiku-4-5-20251001-v1:0", 5),
+            ("anthropic.claude-3-5-sonnet-20240620-v1:0", 1),
+            ("amazon.nova-pro-v1:0", 1),
+            (DEFAULT_TEXT_MODEL_ID, default_output_burndown(DEFAULT_TEXT_MODEL_ID)),
+        ] {
+            assert_eq!(default_output_burndown(model), factor, "{model}");
+            let c = cfg(&[("COURSEGEN_PROVIDER", "bedrock"), ("TEXT_MODEL_ID", model)]).unwrap();
+            assert_eq!(c.text_quota.output_burndown, factor, "{model}");
+            assert_eq!(c.image_quota.output_burndown, 1);
+        }
+        let c =
+            cfg(&[("TEXT_MODEL_ID", "us.anthropic.claude-sonnet-4-20250514-v1:0"), ("BEDROCK_OUTPUT_BURNDOWN", "1")])
+                .unwrap();
+        assert_eq!(c.text_quota.output_burndown, 1, "the variable wins over the table");
+        assert_eq!(c.quota_table, None, "no table: per-process budgets");
     }
 
     #[test]

@@ -13,7 +13,9 @@
 #![warn(missing_docs)]
 
 pub mod bedrock;
+pub mod buckets;
 pub mod config;
+pub mod dynamo;
 pub mod json;
 pub mod openai;
 pub mod quota;

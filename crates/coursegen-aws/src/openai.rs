@@ -144,7 +144,7 @@ impl OpenAiText {
                         let answer = parse_answer(&text, reserve_tokens).map_err(|message| Failure::Transient {
                             message: format!("malformed answer: {message}"),
                         })?;
-                        let used = answer.usage.input_tokens.saturating_add(answer.usage.output_tokens);
+                        let used = self.governor.charge(answer.usage.input_tokens, answer.usage.output_tokens);
                         return Ok((CallOutcome::Answer(answer), used));
                     }
                     let (message, param) = error_message(&text);
@@ -198,8 +198,8 @@ impl OpenAiText {
         let stage = request.task.stage();
         let messages = Self::initial_messages(request, None);
         let body = self.base_body(request, &messages);
-        let reserve =
-            estimate_tokens(&request.system) + estimate_tokens(&request.prompt) + u64::from(request.max_tokens);
+        let input = estimate_tokens(&request.system) + estimate_tokens(&request.prompt);
+        let reserve = self.governor.charge(input, u64::from(request.max_tokens));
         match self.call(request, &body, reserve).await? {
             CallOutcome::Rejected { message, .. } => {
                 Err(StageError::model(stage, &request.subject, format!("the server rejected the request: {message}")))
@@ -265,7 +265,8 @@ impl OpenAiText {
                 let messages = Self::initial_messages(request, suffix.as_deref());
                 let body = self.structured_body(request, schema, mode, &messages);
                 let history: u64 = messages.iter().map(|m| estimate_tokens(&m.to_string())).sum();
-                let reserve = history + estimate_tokens(schema_text) + u64::from(request.max_tokens);
+                let reserve =
+                    self.governor.charge(history + estimate_tokens(schema_text), u64::from(request.max_tokens));
                 Ok(match self.call(request, &body, reserve).await? {
                     CallOutcome::Answer(answer) => Attempt::Answered(answer),
                     CallOutcome::Rejected { message, param } => {

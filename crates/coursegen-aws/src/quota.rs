@@ -1,22 +1,29 @@
-//! Quota discipline shared by every model call of the process.
+//! Quota discipline shared by every model call of a model.
 //!
 //! * [`Quota`] holds the budget: a requests-per-minute and a tokens-per-minute token bucket
 //!   (each holding one minute's worth, refilled continuously, like Bedrock's own quotas) are the
-//!   admission control. The number of calls in flight is not a fixed per-process cap; it is the
-//!   smallest of three limits:
+//!   admission control. The buckets live in a [`BucketStore`]: in this process
+//!   ([`LocalBuckets`], the embedded run) or in a DynamoDB table every process shares
+//!   ([`crate::dynamo::DynamoBuckets`], `QUOTA_TABLE`); both run the same arithmetic
+//!   ([`crate::buckets::BucketLevel`]). Buckets are keyed by the model id or inference profile
+//!   the calls use ([`BucketKeys`]). The number of calls in flight is local to the process and
+//!   is not a fixed cap; it is the smallest of three limits:
 //!   - an adaptive (AIMD) limit that starts at [`UNQUOTED_START_CONCURRENCY`] and only backs
 //!     off on throttles: a throttle halves it (never below one), a success adds `1/limit`;
 //!   - with a quota configured, the limit the quota implies (Little's law): the requests per
 //!     second it sustains (from RPM, and from TPM over the average tokens per call) × the
 //!     observed call latency × [`QUOTA_HEADROOM`], but never below the burst the buckets still
-//!     admit, so a fan-out within the minute's burst is not held back; before the first call
-//!     finishes nothing is known, and the buckets alone admit;
+//!     admit (as far as this process last saw them), so a fan-out within the minute's burst is
+//!     not held back; before the first call finishes nothing is known, and the buckets alone
+//!     admit;
 //!   - an optional explicit ceiling ([`QuotaConfig::max_concurrency`]).
-//! * A call reserves its input tokens plus `max_tokens` up front, as Bedrock does when a request
-//!   starts, and gives back the unused part once the real usage is known ([`Permit::succeed`]).
+//! * A call reserves its input tokens plus `max_tokens` × the model's output burndown factor
+//!   up front, as Bedrock does when a request starts, and gives back the unused part once the
+//!   real usage is known ([`Permit::succeed`], [`Quota::charge`]).
 //! * [`Governor::run`] drives one call: acquire a permit, attempt, classify the failure, back
 //!   off with full jitter, and stop at the call's deadline with [`StageError::Throttling`] (when
-//!   the last failure was a throttle) or [`StageError::Model`].
+//!   the last failure was a throttle) or [`StageError::Model`]. A bucket store that cannot be
+//!   reached fails the call with the retryable [`StageError::Store`].
 //!
 //! Time comes from a [`Clock`] so tests can drive backoff without waiting ([`ManualClock`]).
 
@@ -26,12 +33,14 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use coursegen_core::error::{StageError, StageResult};
 use rand::Rng;
 use tokio::sync::Notify;
 use tracing::Instrument;
+
+pub use crate::buckets::{Admission, BucketError, BucketSpec, BucketStore, LocalBuckets, Take};
 
 /// A boxed, sendable future, as returned by [`Clock::sleep`].
 pub type SleepFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -40,17 +49,28 @@ pub type SleepFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 pub trait Clock: Send + Sync + fmt::Debug {
     /// The current instant.
     fn now(&self) -> Instant;
+    /// The current wall-clock time in milliseconds since the Unix epoch (bucket refills, which
+    /// processes sharing a bucket must agree on).
+    fn unix_millis(&self) -> u64;
     /// A future that completes after `duration`.
     fn sleep(&self, duration: Duration) -> SleepFuture;
 }
 
-/// The real clock: `Instant::now()` and `tokio::time::sleep`.
+/// The real clock: `Instant::now()`, `SystemTime::now()` and `tokio::time::sleep`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokioClock;
+
+/// Milliseconds since the Unix epoch by the system clock (0 before 1970).
+fn system_unix_millis() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis().min(u128::from(u64::MAX)) as u64).unwrap_or(0)
+}
 
 impl Clock for TokioClock {
     fn now(&self) -> Instant {
         Instant::now()
+    }
+    fn unix_millis(&self) -> u64 {
+        system_unix_millis()
     }
     fn sleep(&self, duration: Duration) -> SleepFuture {
         Box::pin(tokio::time::sleep(duration))
@@ -58,7 +78,7 @@ impl Clock for TokioClock {
 }
 
 /// A clock for tests: `sleep` returns at once after advancing the clock by the requested
-/// duration, and every requested sleep is recorded.
+/// duration, and every requested sleep is recorded. Clones share the same time.
 #[derive(Debug, Clone)]
 pub struct ManualClock {
     inner: Arc<Mutex<ManualState>>,
@@ -66,14 +86,21 @@ pub struct ManualClock {
 
 #[derive(Debug)]
 struct ManualState {
+    start: Instant,
+    start_ms: u64,
     now: Instant,
     sleeps: Vec<Duration>,
 }
 
 impl ManualClock {
-    /// A clock starting at the current real instant.
+    /// A clock starting at the current real instant and wall-clock time.
     pub fn new() -> Self {
-        Self { inner: Arc::new(Mutex::new(ManualState { now: Instant::now(), sleeps: Vec::new() })) }
+        Self::starting_at(system_unix_millis())
+    }
+    /// A clock whose wall-clock time starts at `unix_millis` (tests of skewed clocks).
+    pub fn starting_at(unix_millis: u64) -> Self {
+        let now = Instant::now();
+        Self { inner: Arc::new(Mutex::new(ManualState { start: now, start_ms: unix_millis, now, sleeps: Vec::new() })) }
     }
     /// Move the clock forward.
     pub fn advance(&self, by: Duration) {
@@ -98,6 +125,11 @@ impl Default for ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> Instant {
         self.lock().now
+    }
+    fn unix_millis(&self) -> u64 {
+        let s = self.lock();
+        let elapsed = s.now.saturating_duration_since(s.start).as_millis().min(u128::from(u64::MAX)) as u64;
+        s.start_ms.saturating_add(elapsed)
     }
     fn sleep(&self, duration: Duration) -> SleepFuture {
         {
@@ -130,70 +162,63 @@ pub const QUOTA_HEADROOM: f64 = 1.5;
 /// Weight of the newest observation in the moving averages of latency and tokens per call.
 const EWMA_WEIGHT: f64 = 0.2;
 
+/// The shortest wait between two tries at the buckets, so a store that answers "wait 0" (a
+/// shared bucket under heavy contention) cannot spin.
+const MIN_BUCKET_WAIT: Duration = Duration::from_millis(1);
+
 /// Budget settings of one [`Quota`].
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QuotaConfig {
     /// Requests per minute; `None` for no request budget.
     pub requests_per_minute: Option<u32>,
-    /// Tokens (input + output) per minute; `None` for no token budget.
+    /// Tokens (input + output × [`QuotaConfig::output_burndown`]) per minute; `None` for no
+    /// token budget.
     pub tokens_per_minute: Option<u64>,
     /// An optional explicit ceiling on calls in flight (at least 1). `None` (the default): the
     /// quota and the throttles decide (see the module docs).
     pub max_concurrency: Option<u32>,
+    /// How many tokens of the per-minute budget one output token uses (Bedrock counts the
+    /// output of some models several times); at least 1, default 1.
+    pub output_burndown: u32,
 }
 
-/// A token bucket holding at most one minute's worth, refilled continuously. Its level may go
-/// negative when a call used more than it reserved; later calls then wait for the debt.
-#[derive(Debug, Clone)]
-struct Bucket {
-    capacity: f64,
-    level: f64,
-    per_sec: f64,
-    last: Instant,
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        Self { requests_per_minute: None, tokens_per_minute: None, max_concurrency: None, output_burndown: 1 }
+    }
 }
 
-impl Bucket {
-    fn new(per_minute: f64, now: Instant) -> Self {
-        let capacity = per_minute.max(1.0);
-        Self { capacity, level: capacity, per_sec: capacity / 60.0, last: now }
-    }
+/// The keys of a quota's buckets in its [`BucketStore`]: `<model id or inference profile>#<kind>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BucketKeys {
+    /// The request bucket (`…#requests` for a text model, `…#images` for an image model).
+    pub requests: String,
+    /// The token bucket (`…#tokens`).
+    pub tokens: String,
+}
 
-    fn refill(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.level = (self.level + elapsed * self.per_sec).min(self.capacity);
-        self.last = now;
+impl BucketKeys {
+    /// The buckets of text model `model` (a model id, inference profile id or ARN).
+    pub fn text(model: &str) -> Self {
+        Self { requests: format!("{model}#requests"), tokens: format!("{model}#tokens") }
     }
+    /// The buckets of image model `model`.
+    pub fn image(model: &str) -> Self {
+        Self { requests: format!("{model}#images"), tokens: format!("{model}#tokens") }
+    }
+}
 
-    /// The amount a request of `amount` actually takes: never more than the capacity, so a
-    /// single huge request cannot wait forever.
-    fn clamp(&self, amount: f64) -> f64 {
-        amount.min(self.capacity)
-    }
-
-    /// How long until `amount` is available (zero when it is now).
-    fn wait_for(&self, amount: f64) -> Duration {
-        let deficit = self.clamp(amount) - self.level;
-        if deficit <= 0.0 {
-            Duration::ZERO
-        } else {
-            // Round up to the millisecond so a wake-up never lands just short of the refill.
-            Duration::from_millis((((deficit / self.per_sec) * 1000.0).ceil() as u64).saturating_add(1))
-        }
-    }
-
-    fn take(&mut self, amount: f64) {
-        self.level -= self.clamp(amount);
-    }
-
-    fn give(&mut self, amount: f64) {
-        self.level = (self.level + amount).min(self.capacity);
-    }
+/// What this process knows of the bucket levels, for the in-flight limit.
+#[derive(Debug, Clone, Copy, Default)]
+struct Levels {
+    requests: Option<f64>,
+    tokens: Option<f64>,
 }
 
 #[derive(Debug)]
 struct State {
-    rpm: Option<Bucket>,
-    tpm: Option<Bucket>,
+    rpm: Option<BucketSpec>,
+    tpm: Option<BucketSpec>,
     /// The AIMD limit.
     limit: f64,
     /// The AIMD limit's upper bound: the explicit ceiling, or [`ADAPTIVE_LIMIT_GUARD`].
@@ -211,18 +236,11 @@ struct State {
 }
 
 impl State {
-    /// Refill both buckets up to `now`.
-    fn refill(&mut self, now: Instant) {
-        for bucket in [self.rpm.as_mut(), self.tpm.as_mut()].into_iter().flatten() {
-            bucket.refill(now);
-        }
-    }
-
     /// Requests per second the configured quota sustains, if there is a quota (and, for a
     /// token quota, once the tokens per call are known).
     fn quota_rate(&self) -> Option<f64> {
-        let rpm = self.rpm.as_ref().map(|b| b.per_sec);
-        let tpm = match (&self.tpm, self.tokens_per_call) {
+        let rpm = self.rpm.map(|b| b.per_sec);
+        let tpm = match (self.tpm, self.tokens_per_call) {
             (Some(b), Some(t)) if t > 0.0 => Some(b.per_sec / t),
             _ => None,
         };
@@ -231,10 +249,10 @@ impl State {
 
     /// Requests the buckets would admit at once now (the burst left): the request bucket's
     /// level, and the token bucket's level over the tokens per call; `None` without a quota.
-    fn burst_left(&self) -> Option<f64> {
-        let rpm = self.rpm.as_ref().map(|b| b.level);
-        let tpm = match (&self.tpm, self.tokens_per_call) {
-            (Some(b), Some(t)) if t > 0.0 => Some(b.level / t),
+    fn burst_left(&self, levels: Levels) -> Option<f64> {
+        let rpm = self.rpm.and(levels.requests);
+        let tpm = match (self.tpm.and(levels.tokens), self.tokens_per_call) {
+            (Some(l), Some(t)) if t > 0.0 => Some(l / t),
             _ => None,
         };
         [rpm, tpm].into_iter().flatten().reduce(f64::min).map(|r| r.max(0.0))
@@ -244,18 +262,18 @@ impl State {
     /// (rounded up, at least 1), but never below the burst the buckets still admit (they are
     /// the admission control; the limit only stops calls piling up once the burst is spent);
     /// `None` without a quota or before the first call finished.
-    fn quota_limit(&self) -> Option<f64> {
+    fn quota_limit(&self, levels: Levels) -> Option<f64> {
         let (rate, latency) = (self.quota_rate()?, self.latency?);
         // Rounded up, ignoring floating-point noise (6.000000001 is 6).
         let sustained = (rate * latency * QUOTA_HEADROOM - 1e-6).ceil().max(1.0);
-        Some(sustained.max(self.burst_left().unwrap_or(0.0).floor()))
+        Some(sustained.max(self.burst_left(levels).unwrap_or(0.0).floor()))
     }
 
     /// Calls allowed in flight now: the smallest of the AIMD limit, the quota's limit and the
     /// explicit ceiling.
-    fn allowed(&self) -> u32 {
+    fn allowed(&self, levels: Levels) -> u32 {
         let mut allowed = self.limit;
-        if let Some(q) = self.quota_limit() {
+        if let Some(q) = self.quota_limit(levels) {
             allowed = allowed.min(q);
         }
         if let Some(c) = self.ceiling {
@@ -286,9 +304,10 @@ pub struct QuotaSnapshot {
     pub observed_latency_seconds: Option<f64>,
     /// Calls holding a permit now.
     pub in_flight: u32,
-    /// Tokens left in the tokens-per-minute bucket, if there is one.
+    /// Tokens left in the tokens-per-minute bucket, if there is one (for a shared store: as
+    /// this process last saw it).
     pub tokens_available: Option<f64>,
-    /// Requests left in the requests-per-minute bucket, if there is one.
+    /// Requests left in the requests-per-minute bucket, if there is one (as for tokens).
     pub requests_available: Option<f64>,
     /// Throttles reported so far.
     pub throttles: u64,
@@ -297,29 +316,51 @@ pub struct QuotaSnapshot {
 }
 
 /// Why [`Quota::acquire`] gave up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AcquireError {
     /// The budget could not admit the call before the deadline.
     Deadline,
+    /// The bucket store could not be read or written: the call is not admitted.
+    Store(BucketError),
 }
 
-/// The process-wide budget of one model (see the module docs).
+/// The budget of one model (see the module docs).
 #[derive(Debug)]
 pub struct Quota {
     clock: Arc<dyn Clock>,
+    store: Arc<dyn BucketStore>,
+    keys: BucketKeys,
+    rpm: Option<BucketSpec>,
+    tpm: Option<BucketSpec>,
+    output_burndown: u32,
     state: Mutex<State>,
-    notify: Notify,
+    /// Signalled when a call gives up its in-flight slot.
+    slot_freed: Notify,
+    /// Signalled when tokens come back to the token bucket.
+    budget_back: Notify,
 }
 
 impl Quota {
-    /// A new budget using `clock`.
+    /// A new budget using `clock`, its buckets in this process.
     pub fn new(config: &QuotaConfig, clock: Arc<dyn Clock>) -> Arc<Self> {
-        let now = clock.now();
+        Self::with_store(config, clock, Arc::new(LocalBuckets::new()), BucketKeys::text("local"))
+    }
+
+    /// A new budget using `clock`, its buckets `keys` in `store` (shared with every other
+    /// process using the same store and keys).
+    pub fn with_store(
+        config: &QuotaConfig,
+        clock: Arc<dyn Clock>,
+        store: Arc<dyn BucketStore>,
+        keys: BucketKeys,
+    ) -> Arc<Self> {
         let ceiling = config.max_concurrency.map(|c| c.max(1));
         let max = f64::from(ceiling.unwrap_or(ADAPTIVE_LIMIT_GUARD));
+        let rpm = config.requests_per_minute.map(|r| BucketSpec::per_minute(f64::from(r)));
+        let tpm = config.tokens_per_minute.map(|t| BucketSpec::per_minute(t as f64));
         let state = State {
-            rpm: config.requests_per_minute.map(|r| Bucket::new(f64::from(r), now)),
-            tpm: config.tokens_per_minute.map(|t| Bucket::new(t as f64, now)),
+            rpm,
+            tpm,
             limit: f64::from(UNQUOTED_START_CONCURRENCY).min(max),
             max,
             ceiling,
@@ -330,17 +371,38 @@ impl Quota {
             throttles: 0,
             successes: 0,
         };
-        Arc::new(Self { clock, state: Mutex::new(state), notify: Notify::new() })
+        Arc::new(Self {
+            clock,
+            store,
+            keys,
+            rpm,
+            tpm,
+            output_burndown: config.output_burndown.max(1),
+            state: Mutex::new(state),
+            slot_freed: Notify::new(),
+            budget_back: Notify::new(),
+        })
     }
 
-    /// The budget registered under `name` for this process, created with `config` (and the
-    /// real clock) on first use. Every client of the same model shares it, however many times
-    /// it is built; later configs for the same name are ignored.
+    /// The in-process budget registered under `name` for this process, created with `config`
+    /// (and the real clock) on first use. Every client of the same model shares it, however
+    /// many times it is built; later configs for the same name are ignored.
     pub fn shared(name: &str, config: &QuotaConfig) -> Arc<Self> {
+        Self::registered(name, || Quota::new(config, Arc::new(TokioClock)))
+    }
+
+    /// Like [`Quota::shared`], with the buckets `keys` in `store` (the DynamoDB table every
+    /// process shares); registered under `name` and the store's description.
+    pub fn shared_in(name: &str, config: &QuotaConfig, store: Arc<dyn BucketStore>, keys: BucketKeys) -> Arc<Self> {
+        let registered_as = format!("{name} @ {}", store.describe());
+        Self::registered(&registered_as, || Quota::with_store(config, Arc::new(TokioClock), store, keys))
+    }
+
+    fn registered(name: &str, create: impl FnOnce() -> Arc<Quota>) -> Arc<Self> {
         static REGISTRY: OnceLock<Mutex<HashMap<String, Arc<Quota>>>> = OnceLock::new();
         let registry = REGISTRY.get_or_init(|| Mutex::new(HashMap::new()));
         let mut map = registry.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(name.to_string()).or_insert_with(|| Quota::new(config, Arc::new(TokioClock))).clone()
+        map.entry(name.to_string()).or_insert_with(create).clone()
     }
 
     /// The clock this budget runs on.
@@ -348,59 +410,93 @@ impl Quota {
         self.clock.clone()
     }
 
+    /// The tokens a call counts against the token budget: its input plus its output ×
+    /// [`QuotaConfig::output_burndown`]. Used for the reservation (input estimate,
+    /// `max_tokens`) and for the settlement (the real usage).
+    pub fn charge(&self, input_tokens: u64, output_tokens: u64) -> u64 {
+        input_tokens.saturating_add(output_tokens.saturating_mul(u64::from(self.output_burndown)))
+    }
+
+    /// Where the buckets live (`in-process`, `dynamodb table …`).
+    pub fn store_name(&self) -> String {
+        self.store.describe()
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The bucket levels as this process knows them.
+    fn levels(&self) -> Levels {
+        let now_ms = self.clock.unix_millis();
+        Levels {
+            requests: self.rpm.and_then(|spec| self.store.peek(&self.keys.requests, spec, now_ms)),
+            tokens: self.tpm.and_then(|spec| self.store.peek(&self.keys.tokens, spec, now_ms)),
+        }
+    }
+
     /// A view of the current state.
     pub fn snapshot(&self) -> QuotaSnapshot {
-        let mut s = self.lock();
-        s.refill(self.clock.now());
+        let levels = self.levels();
+        let s = self.lock();
         QuotaSnapshot {
             concurrency_limit: s.limit,
-            quota_limit: s.quota_limit(),
-            allowed_in_flight: s.allowed(),
+            quota_limit: s.quota_limit(levels),
+            allowed_in_flight: s.allowed(levels),
             observed_latency_seconds: s.latency,
             in_flight: s.in_flight,
-            tokens_available: s.tpm.as_ref().map(|b| b.level),
-            requests_available: s.rpm.as_ref().map(|b| b.level),
+            tokens_available: self.tpm.and(levels.tokens),
+            requests_available: self.rpm.and(levels.requests),
             throttles: s.throttles,
             successes: s.successes,
         }
     }
 
+    /// An in-flight slot if one is free now, with the AIMD epoch it was taken under.
+    fn try_slot(self: &Arc<Self>) -> Option<Slot> {
+        let levels = self.levels();
+        let mut s = self.lock();
+        if s.in_flight >= s.allowed(levels) {
+            return None;
+        }
+        s.in_flight += 1;
+        Some(Slot { quota: self.clone(), epoch: s.epoch, armed: true })
+    }
+
     /// Wait until the budget admits a call reserving `tokens`, or give up when that cannot
-    /// happen before `deadline`.
+    /// happen before `deadline` or the bucket store fails.
     pub async fn acquire(self: &Arc<Self>, tokens: u64, deadline: Instant) -> Result<Permit, AcquireError> {
-        let tokens = tokens as f64;
+        let reserved = self.tpm.map_or(0.0, |spec| spec.clamp(tokens as f64));
+        let mut takes = Vec::with_capacity(2);
+        if let Some(spec) = self.rpm {
+            takes.push(Take { key: &self.keys.requests, spec, amount: 1.0 });
+        }
+        if let Some(spec) = self.tpm {
+            takes.push(Take { key: &self.keys.tokens, spec, amount: reserved });
+        }
         loop {
-            let notified = self.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let wait = {
-                let mut s = self.lock();
-                let now = self.clock.now();
-                s.refill(now);
-                let rpm_wait = s.rpm.as_ref().map_or(Duration::ZERO, |b| b.wait_for(1.0));
-                let tpm_wait = s.tpm.as_ref().map_or(Duration::ZERO, |b| b.wait_for(tokens));
-                if s.in_flight >= s.allowed() {
-                    None
-                } else if rpm_wait.is_zero() && tpm_wait.is_zero() {
-                    if let Some(b) = s.rpm.as_mut() {
-                        b.take(1.0);
-                    }
-                    let reserved = match s.tpm.as_mut() {
-                        Some(b) => {
-                            let r = b.clamp(tokens);
-                            b.take(r);
-                            r
-                        }
-                        None => 0.0,
+            let slot_freed = self.slot_freed.notified();
+            let budget_back = self.budget_back.notified();
+            tokio::pin!(slot_freed);
+            tokio::pin!(budget_back);
+            slot_freed.as_mut().enable();
+            budget_back.as_mut().enable();
+            let wait = match self.try_slot() {
+                None => None,
+                Some(slot) => {
+                    let admission = if takes.is_empty() {
+                        Ok(Admission::Taken)
+                    } else {
+                        self.store.take(&takes, self.clock.unix_millis()).await
                     };
-                    s.in_flight += 1;
-                    return Ok(Permit { quota: self.clone(), reserved, epoch: s.epoch, acquired: now });
-                } else {
-                    Some(rpm_wait.max(tpm_wait))
+                    match admission {
+                        Ok(Admission::Taken) => return Ok(slot.into_permit(reserved, self.clock.now())),
+                        Ok(Admission::Wait(d)) => Some(d.max(MIN_BUCKET_WAIT)),
+                        Err(e) => {
+                            tracing::warn!(store = %self.store.describe(), error = %e, "quota buckets unavailable");
+                            return Err(AcquireError::Store(e));
+                        }
+                    }
                 }
             };
             let now = self.clock.now();
@@ -408,13 +504,13 @@ impl Quota {
                 return Err(AcquireError::Deadline);
             }
             match wait {
-                // Waiting for a bucket to refill is waiting for time to pass.
+                // Waiting for a bucket to refill is waiting for time to pass (or a refund).
                 Some(d) => {
                     if later(now, d) > deadline {
                         return Err(AcquireError::Deadline);
                     }
                     tokio::select! {
-                        _ = &mut notified => {}
+                        _ = &mut budget_back => {}
                         _ = self.clock.sleep(d) => {}
                     }
                 }
@@ -422,7 +518,7 @@ impl Quota {
                 // event, bounded by the time left.
                 None => {
                     tokio::select! {
-                        _ = &mut notified => {}
+                        _ = &mut slot_freed => {}
                         _ = tokio::time::sleep(deadline.saturating_duration_since(now)) => {}
                     }
                 }
@@ -430,42 +526,39 @@ impl Quota {
         }
     }
 
-    fn settle(&self, permit: &Permit, outcome: Outcome) {
-        let mut s = self.lock();
+    async fn settle(&self, permit: &Permit, outcome: Outcome) {
         let now = self.clock.now();
-        match outcome {
-            Outcome::Success { used_tokens } => {
-                if let Some(b) = s.tpm.as_mut() {
-                    b.refill(now);
-                    let used = used_tokens as f64;
-                    if used <= permit.reserved {
-                        b.give(permit.reserved - used);
-                    } else {
-                        b.level -= used - permit.reserved;
+        let refund = match outcome {
+            Outcome::Success { used_tokens } => permit.reserved - used_tokens as f64,
+            Outcome::Throttled | Outcome::Failed => permit.reserved,
+        };
+        {
+            let mut s = self.lock();
+            match outcome {
+                Outcome::Success { used_tokens } => {
+                    s.successes += 1;
+                    s.limit = (s.limit + 1.0 / s.limit).min(s.max);
+                    s.observe(now.saturating_duration_since(permit.acquired).as_secs_f64(), used_tokens as f64);
+                }
+                Outcome::Throttled => {
+                    s.throttles += 1;
+                    // Only the first throttle among calls started under the same limit shrinks
+                    // it, so one burst of rejections halves the limit once, not once per call.
+                    if permit.epoch == s.epoch {
+                        s.limit = (s.limit * 0.5).max(1.0);
+                        s.epoch += 1;
                     }
                 }
-                s.successes += 1;
-                s.limit = (s.limit + 1.0 / s.limit).min(s.max);
-                s.observe(now.saturating_duration_since(permit.acquired).as_secs_f64(), used_tokens as f64);
+                Outcome::Failed => {}
             }
-            Outcome::Throttled => {
-                if let Some(b) = s.tpm.as_mut() {
-                    b.refill(now);
-                    b.give(permit.reserved);
+        }
+        if let Some(spec) = self.tpm {
+            if refund != 0.0 {
+                if let Err(e) = self.store.give(&self.keys.tokens, spec, refund, self.clock.unix_millis()).await {
+                    // The call itself is over; a lost refund only leaves the budget stricter.
+                    tracing::warn!(store = %self.store.describe(), error = %e, refund, "could not return tokens");
                 }
-                s.throttles += 1;
-                // Only the first throttle among calls started under the same limit shrinks it,
-                // so one burst of rejections halves the limit once, not once per call.
-                if permit.epoch == s.epoch {
-                    s.limit = (s.limit * 0.5).max(1.0);
-                    s.epoch += 1;
-                }
-            }
-            Outcome::Failed => {
-                if let Some(b) = s.tpm.as_mut() {
-                    b.refill(now);
-                    b.give(permit.reserved);
-                }
+                self.budget_back.notify_waiters();
             }
         }
     }
@@ -475,7 +568,30 @@ impl Quota {
             let mut s = self.lock();
             s.in_flight = s.in_flight.saturating_sub(1);
         }
-        self.notify.notify_waiters();
+        self.slot_freed.notify_waiters();
+    }
+}
+
+/// An in-flight slot taken while the buckets are asked; given back if they do not admit (or
+/// the acquire is cancelled meanwhile), else turned into a [`Permit`].
+struct Slot {
+    quota: Arc<Quota>,
+    epoch: u64,
+    armed: bool,
+}
+
+impl Slot {
+    fn into_permit(mut self, reserved: f64, acquired: Instant) -> Permit {
+        self.armed = false;
+        Permit { quota: self.quota.clone(), reserved, epoch: self.epoch, acquired }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if self.armed {
+            self.quota.release();
+        }
     }
 }
 
@@ -501,18 +617,18 @@ impl Permit {
     pub fn reserved_tokens(&self) -> u64 {
         self.reserved as u64
     }
-    /// The call succeeded using `used_tokens` (input + output): refund the unused reservation
-    /// (or charge the excess) and raise the concurrency limit a little.
-    pub fn succeed(self, used_tokens: u64) {
-        self.quota.settle(&self, Outcome::Success { used_tokens });
+    /// The call succeeded using `used_tokens` (as [`Quota::charge`] counts them): refund the
+    /// unused reservation (or charge the excess) and raise the concurrency limit a little.
+    pub async fn succeed(self, used_tokens: u64) {
+        self.quota.clone().settle(&self, Outcome::Success { used_tokens }).await;
     }
     /// The service throttled the call: refund the tokens and halve the concurrency limit.
-    pub fn throttled(self) {
-        self.quota.settle(&self, Outcome::Throttled);
+    pub async fn throttled(self) {
+        self.quota.clone().settle(&self, Outcome::Throttled).await;
     }
     /// The call failed for another reason: refund the tokens, leave the limit alone.
-    pub fn failed(self) {
-        self.quota.settle(&self, Outcome::Failed);
+    pub async fn failed(self) {
+        self.quota.clone().settle(&self, Outcome::Failed).await;
     }
 }
 
@@ -673,23 +789,23 @@ enum Settled<T> {
 }
 
 /// Return the permit to the quota according to `result` (success, throttle or failure).
-fn settle<T>(permit: Permit, result: Result<(T, u64), Failure>) -> Settled<T> {
+async fn settle<T>(permit: Permit, result: Result<(T, u64), Failure>) -> Settled<T> {
     match result {
         Ok((value, used)) => {
-            permit.succeed(used);
+            permit.succeed(used).await;
             Settled::Done(Ok(value))
         }
         Err(Failure::Fatal(e)) => {
-            permit.failed();
+            permit.failed().await;
             tracing::warn!(error = %e, "call failed, not retryable");
             Settled::Done(Err(e))
         }
         Err(f @ Failure::Throttled { .. }) => {
-            permit.throttled();
+            permit.throttled().await;
             Settled::Retry(f)
         }
         Err(f) => {
-            permit.failed();
+            permit.failed().await;
             Settled::Retry(f)
         }
     }
@@ -706,7 +822,8 @@ pub struct CallInfo<'a> {
     pub stage: &'a str,
     /// What the call is about (`module 2 lesson 3`).
     pub subject: &'a str,
-    /// Tokens to reserve up front (input estimate + `max_tokens`).
+    /// Tokens to reserve up front: [`Governor::charge`] of the input estimate and
+    /// `max_tokens`.
     pub reserve_tokens: u64,
 }
 
@@ -742,6 +859,12 @@ impl Governor {
         &self.policy
     }
 
+    /// The tokens a call counts against the budget ([`Quota::charge`]): for the reservation,
+    /// the input estimate and `max_tokens`; once answered, the real input and output.
+    pub fn charge(&self, input_tokens: u64, output_tokens: u64) -> u64 {
+        self.quota.charge(input_tokens, output_tokens)
+    }
+
     /// Run `attempt` until it succeeds, fails fatally, or the deadline / attempt budget is
     /// spent. Each attempt returns its value and the tokens it used.
     pub async fn run<T, F, Fut>(&self, call: CallInfo<'_>, mut attempt: F) -> StageResult<T>
@@ -762,15 +885,19 @@ impl Governor {
                 let acquired = self.quota.acquire(call.reserve_tokens, deadline).await;
                 let sent = clock.now();
                 record_phase(PhaseKind::Waiting, asked, sent);
-                let Ok(permit) = acquired else {
-                    let waited = sent.saturating_duration_since(start);
-                    return Err(self.no_capacity(call, attempts, waited, last.as_ref()));
+                let permit = match acquired {
+                    Ok(permit) => permit,
+                    Err(AcquireError::Deadline) => {
+                        let waited = sent.saturating_duration_since(start);
+                        return Err(self.no_capacity(call, attempts, waited, last.as_ref()));
+                    }
+                    Err(AcquireError::Store(e)) => return Err(self.buckets_unavailable(call, e)),
                 };
                 let remaining = deadline.saturating_duration_since(sent);
                 attempts += 1;
                 let outcome = self.attempt_once(remaining, &mut attempt).await;
                 record_phase(PhaseKind::Model, sent, clock.now());
-                let failure = match settle(permit, outcome) {
+                let failure = match settle(permit, outcome).await {
                     Settled::Done(result) => {
                         if result.is_ok() && attempts > 1 {
                             tracing::info!(attempts, "call succeeded after retries");
@@ -841,6 +968,20 @@ impl Governor {
                 call.stage,
                 call.subject,
                 waited.as_secs_f64()
+            ),
+        }
+    }
+
+    /// The retryable error for a call whose budget could not be consulted: admitting it
+    /// anyway could overrun the quota every process shares, so the task fails and Step
+    /// Functions retries it (`StoreError`).
+    fn buckets_unavailable(&self, call: CallInfo<'_>, e: BucketError) -> StageError {
+        tracing::error!(stage = call.stage, subject = call.subject, error = %e, "quota buckets unavailable, call not made");
+        StageError::Store {
+            key: format!("{}/{}", e.store, e.key),
+            message: format!(
+                "{} ({}): the {} quota could not be consulted, so the call was not made: {}",
+                call.stage, call.subject, self.provider, e.message
             ),
         }
     }
@@ -924,7 +1065,7 @@ mod tests {
         assert_eq!(q.snapshot().in_flight, 8);
         // All eight were started under the same limit: the burst of throttles halves it once.
         for p in permits {
-            p.throttled();
+            p.throttled().await;
         }
         let s = q.snapshot();
         assert_eq!(s.concurrency_limit, 4.0);
@@ -932,16 +1073,16 @@ mod tests {
         assert_eq!(s.in_flight, 0);
         // A later throttle (new epoch) halves again, down to the floor of 1.
         for expected in [2.0, 1.0, 1.0] {
-            q.acquire(0, far).await.unwrap().throttled();
+            q.acquire(0, far).await.unwrap().throttled().await;
             assert_eq!(q.snapshot().concurrency_limit, expected);
         }
         // Successes add 1/limit each: from 1 → 2 after one, then +0.5 per success.
-        q.acquire(0, far).await.unwrap().succeed(0);
+        q.acquire(0, far).await.unwrap().succeed(0).await;
         assert_eq!(q.snapshot().concurrency_limit, 2.0);
-        q.acquire(0, far).await.unwrap().succeed(0);
+        q.acquire(0, far).await.unwrap().succeed(0).await;
         assert_eq!(q.snapshot().concurrency_limit, 2.5);
         for _ in 0..100 {
-            q.acquire(0, far).await.unwrap().succeed(0);
+            q.acquire(0, far).await.unwrap().succeed(0).await;
         }
         assert_eq!(q.snapshot().concurrency_limit, 8.0, "never above the maximum");
     }
@@ -960,12 +1101,12 @@ mod tests {
         assert_eq!(q.snapshot().quota_limit, None, "no quota, no quota-derived limit");
         // Successes only raise the limit (additively)...
         for p in permits.drain(..) {
-            p.succeed(100);
+            p.succeed(100).await;
         }
         assert!(q.snapshot().concurrency_limit > 64.0);
         // ... a throttle halves it.
         let before = q.snapshot().concurrency_limit;
-        q.acquire(0, far).await.unwrap().throttled();
+        q.acquire(0, far).await.unwrap().throttled().await;
         assert_eq!(q.snapshot().concurrency_limit, before / 2.0);
     }
 
@@ -976,7 +1117,7 @@ mod tests {
         let far = Instant::now() + Duration::from_secs(3600);
         assert_eq!(q.snapshot().allowed_in_flight, 5);
         for _ in 0..50 {
-            q.acquire(0, far).await.unwrap().succeed(0);
+            q.acquire(0, far).await.unwrap().succeed(0).await;
         }
         assert_eq!(q.snapshot().allowed_in_flight, 5, "successes never lift it past the ceiling");
     }
@@ -991,7 +1132,7 @@ mod tests {
         assert_eq!(q.snapshot().allowed_in_flight, UNQUOTED_START_CONCURRENCY);
         let p = q.acquire(0, far).await.unwrap();
         c.advance(Duration::from_secs(4));
-        p.succeed(0);
+        p.succeed(0).await;
         // While the minute's burst lasts, the limit does not hold the fan-out back.
         assert_eq!(q.snapshot().quota_limit, Some(120.0));
         assert_eq!(q.snapshot().allowed_in_flight, UNQUOTED_START_CONCURRENCY);
@@ -1006,19 +1147,23 @@ mod tests {
             permits.push(q.acquire(0, far).await.unwrap());
         }
         let q2 = q.clone();
-        let waiter = tokio::spawn(async move { q2.acquire(0, far).await.map(|p| p.succeed(0)) });
+        let waiter = tokio::spawn(async move {
+            let p = q2.acquire(0, far).await?;
+            p.succeed(0).await;
+            Ok::<(), AcquireError>(())
+        });
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished(), "the 13th call waits for a slot");
         drop(permits.pop());
         waiter.await.unwrap().unwrap();
         // Faster calls shrink the limit (moving average: 4 s → 2 s after enough 2 s calls).
         for p in permits.drain(..) {
-            p.failed();
+            p.failed().await;
         }
         for _ in 0..200 {
             let p = q.acquire(0, far).await.unwrap();
             c.advance(Duration::from_secs(2));
-            p.succeed(0);
+            p.succeed(0).await;
         }
         let latency = q.snapshot().observed_latency_seconds.unwrap();
         assert!((latency - 2.0).abs() < 1e-9, "{latency}");
@@ -1040,7 +1185,7 @@ mod tests {
         let far = c.now() + Duration::from_secs(3600);
         let p = q.acquire(2_000, far).await.unwrap();
         c.advance(Duration::from_secs(4));
-        p.succeed(2_000);
+        p.succeed(2_000).await;
         // The bucket still admits 30 such calls at once: that burst is the limit for now.
         assert_eq!(q.snapshot().quota_limit, Some(30.0));
         // Cancelled calls (permits dropped unreported) keep their reservations spent.
@@ -1096,7 +1241,11 @@ mod tests {
         let far = Instant::now() + Duration::from_secs(3600);
         let first = q.acquire(0, far).await.unwrap();
         let q2 = q.clone();
-        let waiter = tokio::spawn(async move { q2.acquire(0, far).await.map(|p| p.succeed(0)) });
+        let waiter = tokio::spawn(async move {
+            let p = q2.acquire(0, far).await?;
+            p.succeed(0).await;
+            Ok::<(), AcquireError>(())
+        });
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
         drop(first);
@@ -1108,7 +1257,12 @@ mod tests {
     async fn tokens_are_reserved_up_front_and_the_unused_part_refunded() {
         let (c, dynamic) = clock();
         let q = Quota::new(
-            &QuotaConfig { tokens_per_minute: Some(6_000), requests_per_minute: Some(60), max_concurrency: Some(4) },
+            &QuotaConfig {
+                tokens_per_minute: Some(6_000),
+                requests_per_minute: Some(60),
+                max_concurrency: Some(4),
+                ..Default::default()
+            },
             dynamic,
         );
         let far = c.now() + Duration::from_secs(3600);
@@ -1116,21 +1270,21 @@ mod tests {
         assert_eq!(p.reserved_tokens(), 4_000);
         assert_eq!(q.snapshot().tokens_available, Some(2_000.0));
         assert_eq!(q.snapshot().requests_available, Some(59.0));
-        p.succeed(1_500);
+        p.succeed(1_500).await;
         assert_eq!(q.snapshot().tokens_available, Some(4_500.0));
         // A call using more than it reserved leaves a debt.
-        q.acquire(1_000, far).await.unwrap().succeed(2_000);
+        q.acquire(1_000, far).await.unwrap().succeed(2_000).await;
         assert_eq!(q.snapshot().tokens_available, Some(2_500.0));
         // A throttled or failed call gets its whole reservation back.
-        q.acquire(2_000, far).await.unwrap().throttled();
-        q.acquire(2_000, far).await.unwrap().failed();
+        q.acquire(2_000, far).await.unwrap().throttled().await;
+        q.acquire(2_000, far).await.unwrap().failed().await;
         assert_eq!(q.snapshot().tokens_available, Some(2_500.0));
         // Not enough tokens: the acquire waits (on the manual clock) for the refill: 6000/min = 100/s.
         let before = c.now();
         let p = q.acquire(5_500, far).await.unwrap();
         let waited = c.now() - before;
         assert!(waited >= Duration::from_secs(30) && waited <= Duration::from_millis(30_100), "{waited:?}");
-        p.succeed(5_500);
+        p.succeed(5_500).await;
         // A reservation larger than the whole bucket is clamped to it instead of waiting forever.
         c.advance(Duration::from_secs(120));
         let p = q.acquire(1_000_000, far).await.unwrap();
@@ -1138,15 +1292,104 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn output_tokens_count_burndown_times_in_the_reservation_and_the_settlement() {
+        let (c, dynamic) = clock();
+        let q = Quota::new(
+            &QuotaConfig { tokens_per_minute: Some(60_000), output_burndown: 5, ..Default::default() },
+            dynamic,
+        );
+        let g = Governor::new("bedrock", q.clone(), policy());
+        let far = c.now() + Duration::from_secs(3600);
+        // Reserve: 1 000 input + 800 max_tokens × 5.
+        assert_eq!(g.charge(1_000, 800), 5_000);
+        let p = q.acquire(g.charge(1_000, 800), far).await.unwrap();
+        assert_eq!(p.reserved_tokens(), 5_000);
+        assert_eq!(q.snapshot().tokens_available, Some(55_000.0));
+        // Settle: 1 000 input + 200 output × 5 = 2 000 used; 3 000 come back.
+        p.succeed(g.charge(1_000, 200)).await;
+        assert_eq!(q.snapshot().tokens_available, Some(58_000.0));
+        // A factor of 0 would make output free: it counts as 1.
+        let one = Quota::new(&QuotaConfig { output_burndown: 0, ..Default::default() }, clock().1);
+        assert_eq!(one.charge(10, 10), 20);
+    }
+
+    #[tokio::test]
+    async fn quotas_on_one_store_share_its_buckets() {
+        let (c, dynamic) = clock();
+        let store: Arc<dyn BucketStore> = Arc::new(LocalBuckets::new());
+        let cfg = QuotaConfig { requests_per_minute: Some(2), ..Default::default() };
+        let a = Quota::with_store(&cfg, dynamic.clone(), store.clone(), BucketKeys::text("m"));
+        let b = Quota::with_store(&cfg, dynamic.clone(), store.clone(), BucketKeys::text("m"));
+        let other = Quota::with_store(&cfg, dynamic, store, BucketKeys::image("m"));
+        let soon = c.now() + Duration::from_secs(5);
+        a.acquire(0, soon).await.unwrap().succeed(0).await;
+        b.acquire(0, soon).await.unwrap().succeed(0).await;
+        assert_eq!(a.acquire(0, soon).await.unwrap_err(), AcquireError::Deadline, "b spent a's budget");
+        assert_eq!(b.snapshot().requests_available, Some(0.0));
+        other.acquire(0, soon).await.unwrap().succeed(0).await;
+        assert_eq!(other.snapshot().requests_available, Some(1.0), "the image bucket is another bucket");
+    }
+
+    /// A bucket store that cannot be reached.
+    #[derive(Debug)]
+    struct Unreachable;
+
+    #[async_trait::async_trait]
+    impl BucketStore for Unreachable {
+        async fn take(&self, takes: &[Take<'_>], _now_ms: u64) -> Result<Admission, BucketError> {
+            Err(BucketError {
+                store: self.describe(),
+                key: takes.first().map(|t| t.key.to_string()).unwrap_or_default(),
+                message: "connection refused".into(),
+            })
+        }
+        async fn give(&self, _: &str, _: BucketSpec, _: f64, _: u64) -> Result<(), BucketError> {
+            Ok(())
+        }
+        fn peek(&self, _: &str, _: BucketSpec, _: u64) -> Option<f64> {
+            None
+        }
+        fn describe(&self) -> String {
+            "dynamodb table gone".into()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_store_fails_the_call_with_a_retryable_store_error_without_calling_the_model() {
+        let (_c, dynamic) = clock();
+        let cfg = QuotaConfig { requests_per_minute: Some(100), ..Default::default() };
+        let q = Quota::with_store(&cfg, dynamic, Arc::new(Unreachable), BucketKeys::text("amazon.nova-lite-v1:0"));
+        let g = Governor::new("bedrock", q.clone(), policy());
+        let calls = AtomicU32::new(0);
+        let err = g
+            .run(CallInfo { stage: "ContentGen", subject: "module 1 lesson 2", reserve_tokens: 10 }, || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Ok(((), 0)) }
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 0, "no budget, no call");
+        assert_eq!(err.error_type(), "StoreError");
+        assert!(err.is_retryable());
+        let msg = err.to_string();
+        assert!(msg.contains("dynamodb table gone/amazon.nova-lite-v1:0#requests"), "{msg}");
+        assert!(msg.contains("module 1 lesson 2") && msg.contains("connection refused"), "{msg}");
+        assert_eq!(q.snapshot().in_flight, 0, "the slot taken while asking is given back");
+        // Without any budget configured there is nothing to ask the store.
+        let free = Quota::with_store(&QuotaConfig::default(), clock().1, Arc::new(Unreachable), BucketKeys::text("m"));
+        free.acquire(0, Instant::now() + Duration::from_secs(1)).await.unwrap().succeed(0).await;
+    }
+
+    #[tokio::test]
     async fn acquire_gives_up_when_the_budget_cannot_admit_before_the_deadline() {
         let (c, dynamic) = clock();
         let q = Quota::new(&QuotaConfig { requests_per_minute: Some(1), ..Default::default() }, dynamic);
         let deadline = c.now() + Duration::from_secs(10);
-        q.acquire(0, deadline).await.unwrap().succeed(0);
+        q.acquire(0, deadline).await.unwrap().succeed(0).await;
         assert_eq!(q.acquire(0, deadline).await.unwrap_err(), AcquireError::Deadline);
         // With a later deadline it waits for the refill (one request per minute).
         let p = q.acquire(0, c.now() + Duration::from_secs(120)).await.unwrap();
-        p.succeed(0);
+        p.succeed(0).await;
     }
 
     #[tokio::test]

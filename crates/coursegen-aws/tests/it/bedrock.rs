@@ -102,7 +102,7 @@ async fn a_local_budget_below_the_service_quota_avoids_throttles() {
     let model = Arc::new(text_model(
         &sim.endpoint_url(),
         TEXT_MODEL,
-        QuotaConfig { requests_per_minute: Some(200), tokens_per_minute: None, max_concurrency: Some(32) },
+        QuotaConfig { requests_per_minute: Some(200), max_concurrency: Some(32), ..Default::default() },
         Duration::from_secs(60),
     ));
     let mut tasks = Vec::new();

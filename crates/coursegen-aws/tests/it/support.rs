@@ -101,3 +101,106 @@ pub fn validate_against_schema(schema: &Value, instance: &Value) -> Result<(), V
         Err(errors)
     }
 }
+
+/// A `moto_server` (the fidelity venv's local AWS API) on a free loopback port, killed when
+/// dropped. Tests using it are `#[ignore]`d (scripts/check runs them with `--ignored`), and
+/// fail, naming the fix, when the venv is missing.
+///
+/// It serves one request at a time: `moto_server` normally answers requests on threads, and
+/// moto evaluates a conditional write's condition and applies it without a lock, so two
+/// concurrent conditional `UpdateItem`s on one item can both succeed, which DynamoDB never
+/// allows (and the shared quota relies on).
+pub struct MotoServer {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+/// `moto_server`'s own entry point with threading off (see [`MotoServer`]).
+const MOTO_SINGLE_THREADED: &str = "import sys\n\
+import moto.server as ms\n\
+serve = ms.run_simple\n\
+ms.run_simple = lambda *a, **k: serve(*a, **{**k, 'threaded': False})\n\
+sys.exit(ms.main(sys.argv[1:]))\n";
+
+impl MotoServer {
+    /// Start moto's server from the fidelity venv (`.venv-fidelity` at the workspace root, or
+    /// the venv `MOTO_VENV` names) and wait until it accepts connections.
+    pub async fn start() -> MotoServer {
+        let venv = std::env::var_os("MOTO_VENV")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-fidelity"));
+        let (python, server) = (venv.join("bin/python3"), venv.join("bin/moto_server"));
+        assert!(
+            python.exists() && server.exists(),
+            "moto_server not found in {}: create the fidelity venv (.venv-fidelity with moto[server,dynamodb]) or set MOTO_VENV",
+            venv.display()
+        );
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+            probe.local_addr().expect("its address").port()
+        };
+        let mut child = std::process::Command::new(&python)
+            .args(["-c", MOTO_SINGLE_THREADED, "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start moto_server with {}: {e}", python.display()));
+        let started = std::time::Instant::now();
+        loop {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("moto_server exited before listening on port {port}: {status}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "moto_server did not listen on port {port} within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        MotoServer { child, endpoint: format!("http://127.0.0.1:{port}") }
+    }
+
+    /// The server's URL.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// A DynamoDB client for this server (fake credentials).
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk_config(&self.endpoint)).build(),
+        )
+    }
+
+    /// Create the quota table `name` as template.yaml does: a string partition key `pk`,
+    /// on-demand billing.
+    pub async fn create_quota_table(&self, name: &str) {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        self.dynamodb()
+            .create_table()
+            .table_name(name)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("pk")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
