@@ -28,10 +28,15 @@ pub(crate) enum Command {
     },
     /// Run and follow the deployed course workflow: start, watch, fetch, redrive, list.
     ///
-    /// After `sam deploy`: `coursegen aws start OUTLINE --stack NAME --wait` validates the
-    /// outline, uploads it, starts the state machine and follows it; `coursegen aws fetch
-    /// PROJECT --stack NAME` downloads the course folder. Uses the standard AWS configuration
-    /// (AWS_PROFILE, AWS_REGION, credentials, AWS_ENDPOINT_URL_SFN / _S3 / _CLOUDFORMATION).
+    /// The flow, after `sam build && sam deploy --guided` (stack `coursegen`):
+    ///   coursegen aws start OUTLINE --stack coursegen   validate, upload, start; prints the ARN
+    ///   coursegen aws watch ARN                          progress, then the summary (or: start --wait)
+    ///   coursegen aws fetch PROJECT --stack coursegen   the course folder to out/PROJECT/
+    ///
+    /// Exit codes as `run`: 0 ok, 1 the execution failed, 2 bad input, 130 Ctrl-C (stops
+    /// watching, never the execution). Uses the standard AWS configuration (AWS_PROFILE,
+    /// AWS_REGION, credentials, AWS_ENDPOINT_URL_SFN / _S3 / _CLOUDFORMATION).
+    #[command(verbatim_doc_comment)]
     Aws {
         #[command(subcommand)]
         command: AwsCommand,

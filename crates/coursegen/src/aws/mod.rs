@@ -78,6 +78,14 @@ async fn start_command(args: AwsStartArgs) -> Exit {
             return Exit::BadInput;
         }
     };
+    if request.project_folder == start::INCOMING_FOLDER {
+        eprintln!(
+            "error: --project {0}: the folder {0}/ is for start by upload (an outline uploaded there starts a course by itself); choose another course folder",
+            start::INCOMING_FOLDER
+        );
+        eprintln!("nothing was uploaded or started.");
+        return Exit::BadInput;
+    }
     let clients = Clients::load().await;
     let (state_machine, bucket_name) = match resolve(&clients, &args.deployment).await {
         Ok(found) => found,

@@ -12,6 +12,10 @@ use serde_json::{json, Value};
 
 use super::api::{ApiError, Bucket, ExecutionInfo, Executions};
 
+/// The bucket folder whose uploaded outlines start a course by themselves (the template's
+/// EventBridge rule); `start` never writes there, so it never starts a second execution.
+pub(crate) const INCOMING_FOLDER: &str = "incoming";
+
 /// Step Functions' limit on execution names.
 const MAX_NAME: usize = 80;
 /// Hex digits of the fingerprint in a name.

@@ -102,7 +102,7 @@ async fn redriving_an_execution_that_cannot_be_redriven_fails_with_the_reason_an
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn start_with_a_bad_outline_exits_2_and_calls_no_aws_service() {
+async fn start_with_a_bad_outline_or_the_upload_folder_exits_2_and_calls_no_aws_service() {
     let state = Recorded::default();
     let (endpoint, server) = serve(state.clone()).await;
     let dir = tempfile::tempdir().unwrap();
@@ -120,7 +120,15 @@ async fn start_with_a_bad_outline_exits_2_and_calls_no_aws_service() {
         &env,
     )
     .await;
+    let reserved = hermetic_coursegen(
+        dir.path(),
+        &["aws", "start", outline.to_str().unwrap(), "--stack", "coursegen", "--project", "incoming"],
+        &env,
+    )
+    .await;
     server.abort();
+    reserved.expect_code(2);
+    assert!(reserved.stderr.contains("start by upload"), "{}", reserved.stderr);
     bad.expect_code(2);
     assert!(
         bad.stderr.contains("bad.yaml") && bad.stderr.contains("nothing was uploaded or started"),
@@ -130,5 +138,5 @@ async fn start_with_a_bad_outline_exits_2_and_calls_no_aws_service() {
     bad_modules.expect_code(2);
     assert!(bad_modules.stderr.contains("modules"), "{}", bad_modules.stderr);
     assert!(operations(&state).is_empty(), "no request before the outline is valid: {:?}", operations(&state));
-    assert!(bad.stdout.is_empty() && bad_modules.stdout.is_empty());
+    assert!(bad.stdout.is_empty() && bad_modules.stdout.is_empty() && reserved.stdout.is_empty());
 }
