@@ -150,7 +150,7 @@ async fn watch_command(
     json_out: bool,
     lessons: std::collections::HashMap<u32, u32>,
 ) -> Exit {
-    let progress = Arc::new(Progress::new(lessons));
+    let progress = Arc::new(Progress::new(lessons).with_event_times());
     let mut reducer = history::Reducer::default();
     let followed = tokio::select! {
         r = watch::follow(sfn, arn, poll_interval(poll), &mut reducer, progress.as_ref()) => r,

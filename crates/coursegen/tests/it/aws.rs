@@ -13,15 +13,16 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::Value;
 
-use crate::support::{example, hermetic_coursegen};
+use crate::support::{example, hermetic_command, hermetic_coursegen, Outcome};
 
 const ARN: &str = "arn:aws:states:us-east-1:123456789012:execution:CourseStateMachine-AbC:tiny-course-0123456789ab";
 
 /// The recorded responses, by operation, and the requests received.
 #[derive(Clone, Default)]
 struct Recorded {
-    /// Operations answered with a recorded error file instead: (operation, file, status).
-    errors: Arc<Vec<(&'static str, &'static str, u16)>>,
+    /// Operations answered with another recorded file (an error, another state): (operation,
+    /// file, HTTP status).
+    overrides: Arc<Vec<(&'static str, &'static str, u16)>>,
     requests: Arc<Mutex<Vec<(String, Value)>>>,
 }
 
@@ -34,7 +35,7 @@ async fn answer(State(s): State<Recorded>, headers: HeaderMap, body: axum::body:
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let operation = target.rsplit('.').next().unwrap_or("").to_string();
     s.requests.lock().unwrap().push((operation.clone(), serde_json::from_slice(&body).unwrap_or(Value::Null)));
-    let (status, file) = match s.errors.iter().find(|(op, _, _)| *op == operation) {
+    let (status, file) = match s.overrides.iter().find(|(op, _, _)| *op == operation) {
         Some((_, file, status)) => (StatusCode::from_u16(*status).unwrap(), file.to_string()),
         None => (StatusCode::OK, format!("{operation}.json")),
     };
@@ -87,7 +88,7 @@ async fn redrive_wait_resumes_the_execution_and_reports_the_redriven_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redriving_an_execution_that_cannot_be_redriven_fails_with_the_reason_and_what_to_do() {
     let state = Recorded {
-        errors: Arc::new(vec![("RedriveExecution", "ExecutionNotRedrivable.json", 400)]),
+        overrides: Arc::new(vec![("RedriveExecution", "ExecutionNotRedrivable.json", 400)]),
         ..Default::default()
     };
     let (endpoint, server) = serve(state.clone()).await;
@@ -139,4 +140,37 @@ async fn start_with_a_bad_outline_or_the_upload_folder_exits_2_and_calls_no_aws_
     assert!(bad_modules.stderr.contains("modules"), "{}", bad_modules.stderr);
     assert!(operations(&state).is_empty(), "no request before the outline is valid: {:?}", operations(&state));
     assert!(bad.stdout.is_empty() && bad_modules.stdout.is_empty() && reserved.stdout.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_watching_with_130_and_never_stops_the_execution() {
+    let state = Recorded {
+        overrides: Arc::new(vec![("DescribeExecution", "DescribeExecution-running.json", 200)]),
+        ..Default::default()
+    };
+    let (endpoint, server) = serve(state.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child =
+        hermetic_command(dir.path(), &["aws", "watch", ARN, "--poll", "0.05"], &[("AWS_ENDPOINT_URL_SFN", endpoint)])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn coursegen");
+    // A second DescribeExecution means the first poll is over: the Ctrl-C handler is in place.
+    while operations(&state).iter().filter(|op| *op == "DescribeExecution").count() < 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(child.try_wait().unwrap().is_none(), "coursegen ended before Ctrl-C");
+    }
+    let pid = child.id().to_string();
+    let killed = std::process::Command::new("kill").args(["-INT", &pid]).status().expect("kill -INT");
+    assert!(killed.success());
+    let run: Outcome = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap().into();
+    server.abort();
+    run.expect_code(130);
+    assert!(run.stderr.contains("stopped watching; the execution goes on"), "{}", run.stderr);
+    let ops = operations(&state);
+    assert!(ops.iter().all(|op| op == "DescribeExecution" || op == "GetExecutionHistory"), "{ops:?}");
+    // The progress shows the module that was running, stamped with the history's own times.
+    assert!(run.stderr.contains("[   0.50s] PrepareCourse started"), "{}", run.stderr);
+    assert!(run.stderr.contains("module 2: ContentGen started"), "{}", run.stderr);
 }
