@@ -210,7 +210,13 @@ def test_start_twice_runs_once_then_watch_and_fetch_give_the_embedded_runs_book(
     assert third.returncode == 0, third.stderr
     new_arn = third.stdout.strip().splitlines()[0]
     assert new_arn != arn and new_arn == arn + "-2"
+    assert "module 2: ContentGen done" in third.stderr and "Succeeded in" in third.stdout
     assert len(executions(stack["StateMachineArn"])) == 2
+    refetch = coursegen("aws", "fetch", new_arn, "--stack", STACK, "--out", str(out), cwd=tmp_path)
+    assert refetch.returncode == 0, refetch.stderr
+    rebuilt = json.loads((out / PROJECT / "book" / "manifest.json").read_text())
+    diff = first_difference(comparable(rebuilt), comparable(embedded_manifest))
+    assert diff is None, f"the book of `start --wait` differs from the embedded run's: {diff}"
 
     listed = coursegen("aws", "list", "--stack", STACK, cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
