@@ -61,6 +61,7 @@ pub(crate) enum AwsCommand {
 
 /// Where the deployment is: a stack's outputs, or the state machine and bucket themselves.
 #[derive(Debug, Args)]
+#[group(required = true, multiple = true)]
 pub(crate) struct Deployment {
     /// The stack `sam deploy` created; its outputs name the state machine and the bucket.
     #[arg(long, conflicts_with_all = ["state_machine", "bucket"])]
