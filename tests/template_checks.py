@@ -19,7 +19,11 @@ What is checked:
   input against the structs in crates/coursegen-core/src/contracts.rs and answer with
   contract-shaped outputs; it measures every state's input and output against the 256 KiB
   payload limit, up to a 200-module x 50-lesson course;
-- events/*.json match the contracts.
+- events/*.json match the contracts;
+- start by upload: the EventBridge rule matches an outline uploaded under incoming/ (and no key
+  `coursegen aws start` or a stage writes), and its input transformation turns the sample S3
+  event (events/s3-outline-uploaded.json) into `{"outline_key": KEY}`; its role may only start
+  the course state machine.
 """
 
 from __future__ import annotations
@@ -913,6 +917,87 @@ class Checks(unittest.TestCase):
                 self.assertEqual(request["outline_key"], "kubernetes-for-devops/course/outline.yaml")
                 course = FakeCourse(self.structs, 4, 3, 1, 1)
                 Interpreter(self.definition, course.handlers()).run(request)
+
+    # -- start by upload (EventBridge)
+
+    def test_an_outline_uploaded_under_incoming_starts_the_course_with_its_key(self):
+        rules = resources_of_type(self.template, "AWS::Events::Rule")
+        self.assertEqual(len(rules), 1)
+        rule = next(iter(rules.values()))["Properties"]
+        bucket = self.template["Resources"]["CourseBucket"]["Properties"]
+        self.assertTrue(bucket["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"])
+        event = json.loads((EVENTS / "s3-outline-uploaded.json").read_text(encoding="utf-8"))
+        name = event["detail"]["bucket"]["name"]
+        pattern = rule["EventPattern"]
+        self.assertTrue(event_matches(pattern, event, {"CourseBucket": name}))
+
+        (target,) = rule["Targets"]
+        self.assertEqual(target["Arn"], {"Ref": "CourseStateMachine"})
+        request = json.loads(transform_input(target["InputTransformer"], event))
+        self.assertEqual(request, {"outline_key": "incoming/kubernetes-devops.yaml"})
+        self.assertEqual(contract_problems(self.structs, "RawRequest", request), [])
+
+        def uploaded(key: str, bucket_name: str = name, detail_type: str = "Object Created") -> bool:
+            other = copy.deepcopy(event)
+            other["detail"]["object"]["key"] = key
+            other["detail"]["bucket"]["name"] = bucket_name
+            other["detail-type"] = detail_type
+            return event_matches(pattern, other, {"CourseBucket": name})
+
+        self.assertTrue(uploaded("incoming/team/rust.yml"))
+        # `coursegen aws start` uploads here; the stages write JSON, Markdown, images and the book.
+        for key in ["k8s/course/outline.yaml", "incoming/course/request.json", "incoming/book/index.html",
+                    "incoming/lessons/module-01/lesson-01-intro.md", "outline.yaml"]:
+            with self.subTest(key=key):
+                self.assertFalse(uploaded(key))
+        self.assertFalse(uploaded("incoming/x.yaml", bucket_name="another-bucket"))
+        self.assertFalse(uploaded("incoming/x.yaml", detail_type="Object Deleted"))
+
+    def test_the_upload_rule_may_only_start_the_course_state_machine(self):
+        rule = next(iter(resources_of_type(self.template, "AWS::Events::Rule").values()))["Properties"]
+        role_id = rule["Targets"][0]["RoleArn"]["Fn::GetAtt"][0]
+        role = self.template["Resources"][role_id]["Properties"]
+        principals = [s["Principal"]["Service"] for s in role["AssumeRolePolicyDocument"]["Statement"]]
+        self.assertEqual(principals, ["events.amazonaws.com"])
+        statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+        self.assertEqual(
+            [(s["Effect"], s["Action"], s["Resource"]) for s in statements],
+            [("Allow", "states:StartExecution", {"Ref": "CourseStateMachine"})],
+        )
+        # An upload whose execution could not be started lands in a dead-letter queue.
+        queue_id = rule["Targets"][0]["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+        self.assertEqual(self.template["Resources"][queue_id]["Type"], "AWS::SQS::Queue")
+
+
+def event_matches(pattern, event, refs: dict) -> bool:
+    """EventBridge pattern matching for what the template uses: exact values (a `Ref` resolved
+    through `refs`), `wildcard` (`*` matches any characters) and nested objects."""
+    if isinstance(pattern, dict):
+        return all(isinstance(event, dict) and field in event and event_matches(sub, event[field], refs)
+                   for field, sub in pattern.items())
+    for option in pattern:
+        if isinstance(option, dict) and "Ref" in option:
+            option = refs[option["Ref"]]
+        if isinstance(option, dict) and "wildcard" in option:
+            regex = "".join(".*" if c == "*" else re.escape(c) for c in option["wildcard"])
+            if isinstance(event, str) and re.fullmatch(regex, event, flags=re.DOTALL):
+                return True
+        elif option == event:
+            return True
+    return False
+
+
+def transform_input(transformer: dict, event: dict) -> str:
+    """An EventBridge input transformer: each `<name>` of the template replaced by the value at
+    its path; a bare placeholder whose value is a string becomes a JSON string."""
+    values = {}
+    for name, path in transformer["InputPathsMap"].items():
+        value = event
+        for part in path.removeprefix("$.").split("."):
+            value = value[part]
+        values[name] = value
+
+    return re.sub(r"<([A-Za-z0-9_.-]+)>", lambda m: json.dumps(values[m.group(1)]), transformer["InputTemplate"])
 
 
 if __name__ == "__main__":

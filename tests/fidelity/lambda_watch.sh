@@ -62,18 +62,36 @@ wait_for_http() {
 # offline provider; every output line is prefixed with a epoch timestamp. Sets WATCH_PID.
 start_lambda_watch() {
   local store="$1" port="$2" logfile="$3"
+  _start_watch "$port" "$logfile" -u COURSE_BUCKET COURSEGEN_STORE_DIR="$store" || return 1
+  log "cargo lambda watch on 127.0.0.1:$port (pid $WATCH_PID, store $store, log $logfile)"
+}
+
+# start_lambda_watch_s3 BUCKET S3_ENDPOINT PORT LOGFILE: the same, with the functions on the
+# S3 bucket BUCKET at S3_ENDPOINT (a local moto_server; fake credentials). Sets WATCH_PID.
+start_lambda_watch_s3() {
+  local bucket="$1" s3="$2" port="$3" logfile="$4"
+  _start_watch "$port" "$logfile" -u COURSEGEN_STORE_DIR -u AWS_PROFILE COURSE_BUCKET="$bucket" \
+    AWS_ENDPOINT_URL_S3="$s3" AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+    AWS_EC2_METADATA_DISABLED=true || return 1
+  log "cargo lambda watch on 127.0.0.1:$port (pid $WATCH_PID, bucket $bucket at $s3, log $logfile)"
+}
+
+# _start_watch PORT LOGFILE ENV_ARGS...: `cargo lambda watch` with `env ENV_ARGS` in its own
+# session, offline provider, output lines prefixed with an epoch timestamp. Sets WATCH_PID.
+_start_watch() {
+  local port="$1" logfile="$2"
+  shift 2
   if port_answers "http://127.0.0.1:$port/"; then
     log "port $port is already in use on 127.0.0.1; stop that server or pass --no-start"
     return 1
   fi
   (
     cd "$ROOT"
-    exec env -u COURSE_BUCKET -u COURSEGEN_PROVIDER COURSEGEN_STORE_DIR="$store" \
+    exec env -u COURSEGEN_PROVIDER "$@" \
       setsid bash -c 'cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$1" --ignore-changes 2>&1 |
         while IFS= read -r line; do printf "%s %s\n" "$(date +%s.%N)" "$line"; done' _ "$port"
   ) > "$logfile" 2>&1 &
   WATCH_PID=$!
-  log "cargo lambda watch on 127.0.0.1:$port (pid $WATCH_PID, store $store, log $logfile)"
 }
 
 # stop_session PID: TERM then KILL the process group led by PID (started with setsid).

@@ -26,6 +26,133 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: SfnCommand,
     },
+    /// Run and follow the deployed course workflow: start, watch, fetch, redrive, list.
+    ///
+    /// The flow, after `sam build && sam deploy --guided` (stack `coursegen`):
+    ///   coursegen aws start OUTLINE --stack coursegen   validate, upload, start; prints the ARN
+    ///   coursegen aws watch ARN                          progress, then the summary (or: start --wait)
+    ///   coursegen aws fetch PROJECT --stack coursegen   the course folder to out/PROJECT/
+    ///
+    /// Exit codes as `run`: 0 ok, 1 the execution failed, 2 bad input, 130 Ctrl-C (stops
+    /// watching, never the execution). Uses the standard AWS configuration (AWS_PROFILE,
+    /// AWS_REGION, credentials, AWS_ENDPOINT_URL_SFN / _S3 / _CLOUDFORMATION).
+    #[command(verbatim_doc_comment)]
+    Aws {
+        #[command(subcommand)]
+        command: AwsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AwsCommand {
+    /// Validate an outline, upload it and start an execution (or attach to the running one of
+    /// the same request); prints the execution ARN.
+    Start(AwsStartArgs),
+    /// Follow an execution: progress per module, then the summary (exit codes as `run`).
+    /// Ctrl-C stops watching, never the execution.
+    Watch(AwsWatchArgs),
+    /// Download a course folder (or only its book) from the course bucket.
+    Fetch(AwsFetchArgs),
+    /// Redrive a failed, aborted or timed-out execution from where it stopped.
+    Redrive(AwsRedriveArgs),
+    /// List the executions of the course state machine, newest first.
+    List(AwsListArgs),
+}
+
+/// Where the deployment is: a stack's outputs, or the state machine and bucket themselves.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = true)]
+pub(crate) struct Deployment {
+    /// The stack `sam deploy` created; its outputs name the state machine and the bucket.
+    #[arg(long, conflicts_with_all = ["state_machine", "bucket"])]
+    pub(crate) stack: Option<String>,
+    /// The course state machine's ARN (with --bucket, instead of --stack).
+    #[arg(long, requires = "bucket")]
+    pub(crate) state_machine: Option<String>,
+    /// The course bucket (with --state-machine, instead of --stack).
+    #[arg(long)]
+    pub(crate) bucket: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AwsStartArgs {
+    /// The outline YAML.
+    pub(crate) outline: PathBuf,
+    #[command(flatten)]
+    pub(crate) deployment: Deployment,
+    /// Course folder in the bucket (default: a slug of the course title).
+    #[arg(long)]
+    pub(crate) project: Option<String>,
+    /// Modules to generate: `all`, `1,3-5` (default all).
+    #[arg(long)]
+    pub(crate) modules: Option<String>,
+    /// theory, labs or both.
+    #[arg(long, default_value = "theory")]
+    pub(crate) content: String,
+    /// Modules processed at once (1-40, default 10).
+    #[arg(long)]
+    pub(crate) concurrency: Option<u32>,
+    /// Follow the execution until it ends (as `coursegen aws watch`).
+    #[arg(long)]
+    pub(crate) wait: bool,
+    /// Seconds between polls while following.
+    #[arg(long, default_value = "2", value_name = "SECONDS")]
+    pub(crate) poll: f64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AwsWatchArgs {
+    /// The execution's ARN (as `start` printed it).
+    pub(crate) execution_arn: String,
+    /// Seconds between polls.
+    #[arg(long, default_value = "2", value_name = "SECONDS")]
+    pub(crate) poll: f64,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AwsFetchArgs {
+    /// A course folder (project) or an execution ARN whose course to download.
+    pub(crate) target: String,
+    /// The stack `sam deploy` created (its outputs name the bucket).
+    #[arg(long, conflicts_with = "bucket", required_unless_present = "bucket")]
+    pub(crate) stack: Option<String>,
+    /// The course bucket.
+    #[arg(long)]
+    pub(crate) bucket: Option<String>,
+    /// Directory to download into; files land in OUT/PROJECT as `run` lays them out.
+    #[arg(long, default_value = "out")]
+    pub(crate) out: PathBuf,
+    /// Only the book (OUT/PROJECT/book/).
+    #[arg(long)]
+    pub(crate) book_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AwsRedriveArgs {
+    /// The failed execution's ARN.
+    pub(crate) execution_arn: String,
+    /// Follow the redriven execution until it ends.
+    #[arg(long)]
+    pub(crate) wait: bool,
+    /// Seconds between polls while following.
+    #[arg(long, default_value = "2", value_name = "SECONDS")]
+    pub(crate) poll: f64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AwsListArgs {
+    /// The stack `sam deploy` created (default: every state machine whose name contains `Course`).
+    #[arg(long, conflicts_with = "state_machine")]
+    pub(crate) stack: Option<String>,
+    /// The course state machine's ARN.
+    #[arg(long)]
+    pub(crate) state_machine: Option<String>,
+    /// At most this many executions.
+    #[arg(long, default_value = "20")]
+    pub(crate) max: usize,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,7 @@
 //! `coursegen`: run the course workflow locally (the same Step Functions definition that
 //! runs on AWS), validate outlines, and run any ASL definition.
 
+mod aws;
 mod cli;
 mod error;
 mod input;
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
             Command::Run(args) => run::run(args).await,
             Command::Validate(args) => validate::validate(args).await,
             Command::Sfn { command: SfnCommand::Run(args) } => sfn::run(args).await,
+            Command::Aws { command } => aws::main(command).await,
         }
     });
     // Exit now, as `process::exit` did: an interrupted run may leave tasks behind.

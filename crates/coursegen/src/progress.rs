@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use asl_interpreter::history::{HistoryEvent, Observer};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -13,6 +13,9 @@ use serde_json::Value;
 /// Shows what the execution is doing, on stderr.
 pub(crate) struct Progress {
     start: Instant,
+    /// Stamp lines with the events' own times (since the first event) instead of this
+    /// process's clock: a history read after the fact (`aws watch`) keeps its timing.
+    event_times: Option<Mutex<Option<SystemTime>>>,
     bars: Option<MultiProgress>,
     /// Per module: its bar (terminal mode) and how many steps it has.
     modules: Mutex<HashMap<u32, ProgressBar>>,
@@ -31,6 +34,7 @@ impl Progress {
             std::io::stderr().is_terminal().then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Self {
             start: Instant::now(),
+            event_times: None,
             bars,
             modules: Mutex::new(HashMap::new()),
             lessons,
@@ -38,8 +42,22 @@ impl Progress {
         }
     }
 
-    fn line(&self, text: String) {
-        let stamp = format!("[{:>7.2}s] ", self.start.elapsed().as_secs_f64());
+    /// Lines stamped with the events' times since the first event (see `event_times`).
+    pub(crate) fn with_event_times(mut self) -> Self {
+        self.event_times = Some(Mutex::new(None));
+        self
+    }
+
+    fn line(&self, event: &HistoryEvent, text: String) {
+        let seconds = match &self.event_times {
+            None => self.start.elapsed().as_secs_f64(),
+            Some(origin) => {
+                let mut origin = origin.lock().unwrap_or_else(|p| p.into_inner());
+                let first = *origin.get_or_insert(event.timestamp);
+                event.timestamp.duration_since(first).unwrap_or_default().as_secs_f64()
+            }
+        };
+        let stamp = format!("[{seconds:>7.2}s] ");
         match &self.bars {
             Some(m) => {
                 let _ = m.println(format!("{stamp}{text}"));
@@ -93,6 +111,9 @@ pub(crate) fn stage_of(state: &str) -> &str {
 
 impl Observer for Progress {
     fn on_event(&self, event: &HistoryEvent) {
+        if let Some(origin) = &self.event_times {
+            origin.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(event.timestamp);
+        }
         let state = stage_of(event.state_name.as_deref().unwrap_or(""));
         let key = (event.state_name.clone().unwrap_or_default(), event.map_path.clone());
         match event.event_type.as_str() {
@@ -106,9 +127,9 @@ impl Observer for Progress {
                     // Plain lines: one per module-level step; lesson-level steps only with -v.
                     Some((m, None)) => match lesson {
                         Some(l) => tracing::info!("module {m} lesson {l}: {state} started"),
-                        None => self.line(format!("module {m}: {state} started")),
+                        None => self.line(event, format!("module {m}: {state} started")),
                     },
-                    None => self.line(format!("{state} started")),
+                    None => self.line(event, format!("{state} started")),
                 }
             }
             "TaskStateExited" => {
@@ -121,16 +142,16 @@ impl Observer for Progress {
                     }
                     Some((m, None)) => match lesson {
                         Some(l) => tracing::info!("module {m} lesson {l}: {state} done"),
-                        None => self.line(format!("module {m}: {state} done")),
+                        None => self.line(event, format!("module {m}: {state} done")),
                     },
-                    None => self.line(format!("{state} done")),
+                    None => self.line(event, format!("{state} done")),
                 }
             }
             "TaskFailed" | "LambdaFunctionFailed" => {
                 let error = event.details.get("error").and_then(Value::as_str).unwrap_or("error");
-                self.line(format!("{state}: attempt failed with {error} (Retry may run it again)"));
+                self.line(event, format!("{state}: attempt failed with {error} (Retry may run it again)"));
             }
-            "ExecutionFailed" => self.line("execution failed".to_string()),
+            "ExecutionFailed" => self.line(event, "execution failed".to_string()),
             _ => {}
         }
     }

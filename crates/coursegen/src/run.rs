@@ -329,7 +329,8 @@ async fn report_success(
     }
 }
 
-fn print_summary(summary: &Value, path: &[TaskSpan], wall: f64) {
+/// Prints the human summary of a succeeded execution (`run`, `aws watch`).
+pub(crate) fn print_summary(summary: &Value, path: &[TaskSpan], wall: f64) {
     println!("Succeeded in {wall:.2}s");
     if let Some(r) = summary.get("result").filter(|r| !r.is_null()) {
         println!(

@@ -1,6 +1,7 @@
 //! Integration tests of the `coursegen` command line, in one test binary: the CLI as a user
 //! runs it, the course workflow, resuming after an interruption, and the model providers.
 
+mod aws;
 mod cli;
 mod providers;
 mod resume;

@@ -323,6 +323,13 @@ pub fn outline(path: &Path) -> Outline {
 /// credentials, region us-east-1, and no profile files or instance metadata to fall back on.
 /// Runs on the blocking pool so the in-process servers keep answering.
 pub async fn hermetic_coursegen(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Outcome {
+    let mut cmd = hermetic_command(dir, args, env);
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run coursegen")).await.unwrap();
+    out.into()
+}
+
+/// The command [`hermetic_coursegen`] runs, to spawn it instead.
+pub fn hermetic_command(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir)
         .args(args)
@@ -338,8 +345,8 @@ pub async fn hermetic_coursegen(dir: &Path, args: &[&str], env: &[(&str, String)
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run coursegen")).await.unwrap();
-    out.into()
+    cmd.stdin(Stdio::null());
+    cmd
 }
 
 /// `GET path` on a loopback HTTP/1.0 server; the body as JSON.
