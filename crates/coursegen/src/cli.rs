@@ -89,9 +89,14 @@ pub(crate) struct AwsStartArgs {
     /// theory, labs or both.
     #[arg(long, default_value = "theory")]
     pub(crate) content: String,
-    /// Modules processed at once (1-40, default 10).
+    /// Modules processed at once (1-40; default every selected module: the model quota, not
+    /// this number, bounds the calls).
     #[arg(long)]
     pub(crate) concurrency: Option<u32>,
+    /// Lessons of one module processed at once (1-40; default every lesson of the largest
+    /// selected module).
+    #[arg(long)]
+    pub(crate) lesson_concurrency: Option<u32>,
     /// Follow the execution until it ends (as `coursegen aws watch`).
     #[arg(long)]
     pub(crate) wait: bool,

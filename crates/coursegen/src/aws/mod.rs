@@ -68,6 +68,7 @@ async fn start_command(args: AwsStartArgs) -> Exit {
         modules: args.modules.as_deref(),
         content: &args.content,
         concurrency: args.concurrency,
+        lesson_concurrency: args.lesson_concurrency,
         force: false,
     };
     let (outline, request, outline_text) = match load_and_validate(&asked) {

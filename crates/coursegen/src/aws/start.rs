@@ -283,6 +283,7 @@ mod tests {
             modules,
             content_type: ContentType::Theory,
             max_concurrency: 10,
+            lesson_concurrency: 3,
             force: false,
         }
     }
