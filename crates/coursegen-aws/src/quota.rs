@@ -767,16 +767,23 @@ pub async fn with_call_deadline<F: Future>(deadline: Instant, future: F) -> F::O
     CALL_DEADLINE.scope(deadline, future).await
 }
 
+/// Values of the Lambda context's `deadline` below this are not epoch times (they would fall in
+/// January 1970): local runtime emulators (`cargo lambda watch`) send the function timeout in
+/// milliseconds there, and such a value is read as the time left.
+const EPOCH_DEADLINE_FLOOR_MS: u64 = 1_000_000_000_000;
+
 /// The local [`Instant`] for a wall-clock deadline in milliseconds since the Unix epoch (the
 /// Lambda context's `deadline`), moved `safety_margin` earlier so retries stop while there is
-/// still time to report the error. A deadline already past gives the current instant.
+/// still time to report the error. A deadline already past gives the current instant; a value
+/// too small to be an epoch time (see [`EPOCH_DEADLINE_FLOOR_MS`]) counts as milliseconds left.
 pub fn deadline_from_epoch_millis(deadline_ms: u64, safety_margin: Duration) -> Instant {
     let now = Instant::now();
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis().min(u128::from(u64::MAX)) as u64)
         .unwrap_or(0);
-    let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms)).saturating_sub(safety_margin);
+    let left_ms = if deadline_ms < EPOCH_DEADLINE_FLOOR_MS { deadline_ms } else { deadline_ms.saturating_sub(now_ms) };
+    let remaining = Duration::from_millis(left_ms).saturating_sub(safety_margin);
     later(now, remaining)
 }
 
@@ -1520,6 +1527,10 @@ mod tests {
         assert!(left <= Duration::from_millis(840_100) && left >= Duration::from_secs(835), "{left:?}");
         let past = deadline_from_epoch_millis(now_ms.saturating_sub(5_000), Duration::from_secs(60));
         assert!(past.saturating_duration_since(Instant::now()) < Duration::from_millis(50));
+        // `cargo lambda watch` sends the function timeout (600000 ms) instead of an epoch time.
+        let relative = deadline_from_epoch_millis(600_000, Duration::from_secs(20));
+        let left = relative.saturating_duration_since(Instant::now());
+        assert!(left > Duration::from_secs(570) && left <= Duration::from_secs(580), "{left:?}");
         let _ = deadline_from_epoch_millis(u64::MAX, Duration::ZERO);
         let _ = deadline_from_epoch_millis(0, Duration::MAX);
     }
