@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A local quota table for runs whose processes share one budget (QUOTA_TABLE).
 
-Serves moto's DynamoDB on a free loopback port, one request at a time, creates the quota table
-(string key `pk`, on-demand, as template.yaml does), writes `127.0.0.1:PORT` to --addr-file once
+Serves moto's DynamoDB on a free port of --host (loopback by default; the Docker bridge address
+for `sam local` containers), one request at a time, creates the quota table
+(string key `pk`, on-demand, as template.yaml does), writes `HOST:PORT` to --addr-file once
 it is ready, and serves until it gets SIGTERM or SIGINT. Run it with the fidelity venv's Python:
 
     .venv-fidelity/bin/python scripts/quota-table.py --table coursegen-quota --addr-file /tmp/q.addr &
@@ -31,18 +32,19 @@ from werkzeug.serving import make_server
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--table", default="coursegen-quota", help="table name (QUOTA_TABLE)")
-    parser.add_argument("--addr-file", required=True, help="where to write 127.0.0.1:PORT once ready")
+    parser.add_argument("--addr-file", required=True, help="where to write HOST:PORT once ready")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     args = parser.parse_args()
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     app = DomainDispatcherApplication(create_backend_app)
-    server = make_server("127.0.0.1", 0, app, threaded=False, request_handler=MotoRequestHandler)
+    server = make_server(args.host, 0, app, threaded=False, request_handler=MotoRequestHandler)
     port = server.socket.getsockname()[1]
     os.environ.setdefault("MOTO_PORT", str(port))
     serving = threading.Thread(target=server.serve_forever, daemon=True)
     serving.start()
 
-    endpoint = f"http://127.0.0.1:{port}"
+    endpoint = f"http://{args.host}:{port}"
     client = boto3.client(
         "dynamodb",
         endpoint_url=endpoint,
@@ -58,7 +60,7 @@ def main() -> int:
     )
     tmp = args.addr_file + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        f.write(f"127.0.0.1:{port}\n")
+        f.write(f"{args.host}:{port}\n")
     os.replace(tmp, args.addr_file)
 
     stop = threading.Event()
