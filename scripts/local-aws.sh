@@ -178,10 +178,12 @@ wait_for_http "$SIM_ENDPOINT/" 30 || die "bedrock-sim did not start: $(cat "$WOR
 
 # What sam local does not resolve as CloudFormation would: !Ref CourseBucket has no physical
 # name, and the endpoint variables' !If on a parameter arrives as "". --env-vars may set only
-# variables the template declares; these are.
+# variables the template declares; these are. No quota table here (QUOTA_TABLE empty): each
+# function instance keeps its own budget. To share one, serve a table (scripts/quota-table.py)
+# and set QUOTA_TABLE to its name and AWS_ENDPOINT_URL_DYNAMODB to it (via $GATEWAY).
 cat >"$WORK/env-vars.json" <<JSON
 {"Parameters": {"COURSE_BUCKET": "$BUCKET", "AWS_ENDPOINT_URL_S3": "$S3_ENDPOINT",
-                "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": "$SIM_ENDPOINT"}}
+                "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": "$SIM_ENDPOINT", "QUOTA_TABLE": ""}}
 JSON
 
 start_lambda() {  # PROVIDER PORT: sam local start-lambda serving the built template

@@ -704,7 +704,7 @@ class Checks(unittest.TestCase):
         self.assertEqual(g["LoggingConfig"]["LogFormat"], "JSON")
         self.assertEqual(g["Tracing"], "Active")
         for var in ("COURSE_BUCKET", "COURSEGEN_PROVIDER", "TEXT_MODEL_ID", "IMAGE_MODEL_ID",
-                    "BEDROCK_RPM", "BEDROCK_TPM", "OPENAI_BASE_URL",
+                    "BEDROCK_RPM", "BEDROCK_TPM", "QUOTA_TABLE", "OPENAI_BASE_URL",
                     "OPENAI_API_KEY_SECRET_ARN", "RUST_LOG"):
             self.assertIn(var, g["Environment"]["Variables"])
         for logical_id, resource in self.functions.items():
@@ -713,6 +713,27 @@ class Checks(unittest.TestCase):
             deadline = resource["Properties"].get("Environment", {}).get("Variables", {}).get("MODEL_DEADLINE_SECONDS")
             if deadline is not None:
                 self.assertLess(int(deadline), timeout, f"{logical_id}: a model call must give up before the function times out")
+
+    def test_the_quota_table_is_on_demand_and_only_model_callers_may_use_it(self):
+        table = self.template["Resources"]["QuotaTable"]
+        self.assertEqual(table["Type"], "AWS::DynamoDB::Table")
+        props = table["Properties"]
+        self.assertEqual(props["BillingMode"], "PAY_PER_REQUEST")
+        self.assertEqual(props["KeySchema"], [{"AttributeName": "pk", "KeyType": "HASH"}])
+        self.assertEqual(props["AttributeDefinitions"], [{"AttributeName": "pk", "AttributeType": "S"}])
+        env = self.template["Globals"]["Function"]["Environment"]["Variables"]
+        self.assertEqual(env["QUOTA_TABLE"], {"Ref": "QuotaTable"})
+        policy = self.template["Resources"]["QuotaTablePolicy"]
+        [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+        self.assertEqual(sorted(statement["Action"]), ["dynamodb:GetItem", "dynamodb:UpdateItem"])
+        self.assertEqual(statement["Resource"], {"Fn::GetAtt": ["QuotaTable", "Arn"]})
+        attached = set()
+        for logical_id, resource in self.functions.items():
+            for p in resource["Properties"].get("Policies", []):
+                if isinstance(p, dict) and "Fn::If" in p and p["Fn::If"][1] == {"Ref": "QuotaTablePolicy"}:
+                    attached.add(logical_id)
+        self.assertEqual(attached, {f"{s}Function" for s in ("ContentGen", "VisualPlanner", "ImagesGen",
+                                                             "LabPlanner", "LabWriter")})
 
     def test_no_wildcard_resources_for_s3_bedrock_or_secrets(self):
         def statements(node):
@@ -729,7 +750,7 @@ class Checks(unittest.TestCase):
             if stmt["Effect"] != "Allow":
                 continue
             actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
-            if any(a.split(":")[0] in ("s3", "bedrock", "secretsmanager") for a in actions):
+            if any(a.split(":")[0] in ("s3", "bedrock", "secretsmanager", "dynamodb") for a in actions):
                 self.assertNotEqual(stmt.get("Resource"), "*", f"{actions} on '*'")
 
     # -- the definition

@@ -5,9 +5,11 @@
 //!   ports over the Bedrock Converse and InvokeModel APIs.
 //! * [`openai::OpenAiText`] implements the text port over any OpenAI-compatible server.
 //! * [`s3::S3Store`] implements the blob store port over S3.
-//! * [`quota`] keeps every model call of the process inside a requests/tokens-per-minute budget
-//!   with an adaptive concurrency limit, and retries throttles and transient failures with
-//!   full-jitter backoff until a deadline.
+//! * [`quota`] keeps every model call inside a requests/tokens-per-minute budget per model id or
+//!   inference profile, with an adaptive concurrency limit, and retries throttles and transient
+//!   failures with full-jitter backoff until a deadline; [`buckets`] is its token-bucket
+//!   arithmetic and the in-process store, [`dynamo`] the DynamoDB store every process shares
+//!   (`QUOTA_TABLE`).
 //! * [`config`] reads the environment and builds all of the above.
 
 #![warn(missing_docs)]

@@ -287,3 +287,25 @@ async fn quota_table_in_the_environment_puts_each_models_budget_in_the_table() {
     let q = quota_for(&sdk, &local, "wiring-test-local", &local.text_quota, BucketKeys::text(&text_model));
     assert_eq!(q.store_name(), "in-process");
 }
+
+/// Needs no server: nothing listens on the port.
+#[tokio::test]
+async fn an_unreachable_quota_table_fails_the_call_with_a_retryable_store_error_instead_of_hanging() {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let store = Arc::new(DynamoBuckets::from_sdk(&sdk_config(&format!("http://127.0.0.1:{port}")), TABLE));
+    let cfg = QuotaConfig { tokens_per_minute: Some(10_000), ..Default::default() };
+    let q = Quota::with_store(&cfg, Arc::new(ManualClock::new()), store, BucketKeys::text("amazon.nova-pro-v1:0"));
+    let g = Governor::new("bedrock", q.clone(), fast_policy(Duration::from_secs(600)));
+    let call = g.run(CallInfo { stage: "ContentGen", subject: "module 3 lesson 1", reserve_tokens: 500 }, || async {
+        Ok(((), 0))
+    });
+    // The SDK's connect timeout and bounded retries end it; the bound only guards the test run.
+    let err = tokio::time::timeout(Duration::from_secs(120), call).await.expect("the call must not hang").unwrap_err();
+    assert_eq!(err.error_type(), "StoreError");
+    assert!(err.is_retryable());
+    assert!(err.to_string().contains("amazon.nova-pro-v1:0#tokens"), "{err}");
+    assert_eq!(q.snapshot().in_flight, 0);
+}

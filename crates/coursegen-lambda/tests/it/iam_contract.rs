@@ -13,7 +13,8 @@
 //!    wrapped in a recorder. Each function's models are built by `coursegen_lambda::deps_for`,
 //!    the code the functions run at start-up, from the environment the template gives that
 //!    function, with a recording `ModelBuilder`: which function reads the API key secret is
-//!    what the real wiring does. Every store call, model call and secret read becomes the IAM
+//!    what the real wiring does. Every store call, model call (and its draw on the shared budget in
+//!    `QUOTA_TABLE`) and secret read becomes the IAM
 //!    action and resource it needs ([`needs_of`]).
 //! 2. **Evaluate the template** for the scenario's parameters ([`cfn`]: the intrinsics the
 //!    template uses) and collect each function's statements from its `Policies` ([`iam`]).
@@ -135,13 +136,33 @@ mod record {
     /// One thing a stage did outside its own process.
     #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
     pub enum Op {
-        Get { key: String, found: bool },
-        Put { key: String, if_absent: bool },
-        List { prefix: String },
-        Delete { key: String },
-        Text { endpoint: Endpoint },
-        Image { endpoint: Endpoint },
-        ReadSecret { arn: String },
+        Get {
+            key: String,
+            found: bool,
+        },
+        Put {
+            key: String,
+            if_absent: bool,
+        },
+        List {
+            prefix: String,
+        },
+        Delete {
+            key: String,
+        },
+        Text {
+            endpoint: Endpoint,
+        },
+        Image {
+            endpoint: Endpoint,
+        },
+        ReadSecret {
+            arn: String,
+        },
+        /// A model call drew on the shared budget in the quota table (`QUOTA_TABLE`).
+        QuotaTable {
+            table: String,
+        },
     }
 
     /// Everything recorded, in order, with the stage that did it.
@@ -207,6 +228,15 @@ mod record {
         pub model: String,
         pub log: Arc<Log>,
         pub mind: Arc<Mind>,
+        /// The quota table each call draws on, as the real model's governor does.
+        pub quota_table: Option<String>,
+    }
+
+    /// The table a model's calls draw on: `QUOTA_TABLE`, when its budget has any bucket (the
+    /// governor asks the table only then, `coursegen_aws::quota::Quota::acquire`).
+    pub fn quota_table_of(cfg: &ProviderConfig, quota: &coursegen_aws::quota::QuotaConfig) -> Option<String> {
+        let budgeted = quota.requests_per_minute.is_some() || quota.tokens_per_minute.is_some();
+        cfg.quota_table.clone().filter(|_| budgeted)
     }
 
     #[async_trait]
@@ -219,6 +249,9 @@ mod record {
             ModelId { provider: provider.into(), model: self.model.clone() }
         }
         async fn generate(&self, request: &TextRequest) -> StageResult<TextResponse> {
+            if let Some(table) = &self.quota_table {
+                self.log.push(self.stage, Op::QuotaTable { table: table.clone() });
+            }
             self.log.push(self.stage, Op::Text { endpoint: self.endpoint.clone() });
             let mut answer = OfflineText.generate(request).await?;
             if !self.mind.changed.load(Ordering::SeqCst) {
@@ -259,6 +292,7 @@ mod record {
         pub stage: Stage,
         pub model_id: String,
         pub log: Arc<Log>,
+        pub quota_table: Option<String>,
     }
 
     #[async_trait]
@@ -267,6 +301,9 @@ mod record {
             ModelId { provider: "bedrock".into(), model: self.model_id.clone() }
         }
         async fn generate(&self, _request: &ImageRequest) -> StageResult<ImageResponse> {
+            if let Some(table) = &self.quota_table {
+                self.log.push(self.stage, Op::QuotaTable { table: table.clone() });
+            }
             self.log.push(self.stage, Op::Image { endpoint: Endpoint::Bedrock { model_id: self.model_id.clone() } });
             Ok(ImageResponse { bytes: PNG.to_vec(), content_type: "image/png".into(), extension: "png".into() })
         }
@@ -292,6 +329,7 @@ mod record {
                 model: cfg.text_model_id.clone(),
                 log: self.log.clone(),
                 mind: self.mind.clone(),
+                quota_table: quota_table_of(cfg, &cfg.text_quota),
             }))
         }
         async fn openai_text(&self, cfg: &ProviderConfig, _key: Option<String>) -> StageResult<Arc<dyn TextModel>> {
@@ -301,10 +339,16 @@ mod record {
                 model: cfg.openai.model.clone(),
                 log: self.log.clone(),
                 mind: self.mind.clone(),
+                quota_table: quota_table_of(cfg, &cfg.text_quota),
             }))
         }
-        async fn bedrock_image(&self, _cfg: &ProviderConfig, model_id: &str) -> StageResult<Arc<dyn ImageModel>> {
-            Ok(Arc::new(RecordingImage { stage: self.stage, model_id: model_id.into(), log: self.log.clone() }))
+        async fn bedrock_image(&self, cfg: &ProviderConfig, model_id: &str) -> StageResult<Arc<dyn ImageModel>> {
+            Ok(Arc::new(RecordingImage {
+                stage: self.stage,
+                model_id: model_id.into(),
+                log: self.log.clone(),
+                quota_table: quota_table_of(cfg, &cfg.image_quota),
+            }))
         }
     }
 }
@@ -364,7 +408,9 @@ fn bedrock_resources(model_id: &str) -> Vec<(String, String)> {
 /// The IAM actions and resources one recorded operation needs on AWS. The S3 store
 /// (`coursegen-aws/src/s3.rs`) calls GetObject, PutObject (also for the conditional put),
 /// ListObjectsV2 and DeleteObject; text models call Converse (permission `bedrock:InvokeModel`),
-/// image models InvokeModel; the secret is read with GetSecretValue.
+/// image models InvokeModel; the secret is read with GetSecretValue; the shared budget
+/// (`coursegen-aws/src/dynamo.rs`) is read with GetItem and taken from and refunded with
+/// UpdateItem (two buckets at once inside TransactWriteItems, which needs no other permission).
 fn needs_of(op: &Op, bucket: &str) -> Vec<(Need, String)> {
     let object = |key: &str| format!("arn:aws:s3:::{bucket}/{key}");
     let need = |action: &str, resource: String, why: &str| (Need::new(action, resource), why.to_string());
@@ -395,6 +441,17 @@ fn needs_of(op: &Op, bucket: &str) -> Vec<(Need, String)> {
         Op::Text { endpoint: Endpoint::OpenAi { .. } } | Op::Image { endpoint: Endpoint::OpenAi { .. } } => vec![],
         Op::ReadSecret { arn } => {
             vec![need("secretsmanager:GetSecretValue", arn.clone(), "read the API key secret at start-up")]
+        }
+        Op::QuotaTable { table } => {
+            let arn = format!("arn:aws:dynamodb:{}:{}:table/{table}", cfn::REGION, cfn::ACCOUNT);
+            vec![
+                need("dynamodb:GetItem", arn.clone(), "read the model's budget buckets before a call"),
+                need(
+                    "dynamodb:UpdateItem",
+                    arn,
+                    "take from the budget before a call and refund the unused tokens after",
+                ),
+            ]
         }
     }
 }
@@ -889,6 +946,7 @@ mod cfn {
                     format!("arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:{name}")
                 }
                 ("AWS::Logs::LogGroup", "Arn") => format!("arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"),
+                ("AWS::DynamoDB::Table", "Arn") => format!("arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/{name}"),
                 _ => return Err(format!("GetAtt {id}.{attr} ({ty}) is not supported by this checker").into()),
             })
         }
@@ -1241,6 +1299,7 @@ fn universe(recs: &[Recording]) -> BTreeMap<String, String> {
     add(format!("arn:aws:bedrock:{region}::foundation-model/another.model-v1:0"));
     add(format!("arn:aws:bedrock:{region}:{account}:inference-profile/us.another.model-v1:0"));
     add(format!("arn:aws:secretsmanager:{region}:{account}:secret:another-secret-AbCdEf"));
+    add(format!("arn:aws:dynamodb:{region}:{account}:table/another-table"));
     out
 }
 

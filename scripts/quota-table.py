@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""A local quota table for runs whose processes share one budget (QUOTA_TABLE).
+
+Serves moto's DynamoDB on a free port of --host (loopback by default; the Docker bridge address
+for `sam local` containers), one request at a time, creates the quota table
+(string key `pk`, on-demand, as template.yaml does), writes `HOST:PORT` to --addr-file once
+it is ready, and serves until it gets SIGTERM or SIGINT. Run it with the fidelity venv's Python:
+
+    .venv-fidelity/bin/python scripts/quota-table.py --table coursegen-quota --addr-file /tmp/q.addr &
+
+then give every process that calls a model:
+
+    QUOTA_TABLE=coursegen-quota AWS_ENDPOINT_URL_DYNAMODB=http://$(cat /tmp/q.addr)
+    AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+
+One request at a time, because moto's threaded server checks a conditional write's condition and
+applies it without a lock: two concurrent takes could both succeed, which DynamoDB never allows.
+"""
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+import boto3
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--table", default="coursegen-quota", help="table name (QUOTA_TABLE)")
+    parser.add_argument("--addr-file", required=True, help="where to write HOST:PORT once ready")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    args = parser.parse_args()
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(args.host, 0, app, threaded=False, request_handler=MotoRequestHandler)
+    port = server.socket.getsockname()[1]
+    os.environ.setdefault("MOTO_PORT", str(port))
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+
+    endpoint = f"http://{args.host}:{port}"
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    client.create_table(
+        TableName=args.table,
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    tmp = args.addr_file + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(f"{args.host}:{port}\n")
+    os.replace(tmp, args.addr_file)
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
