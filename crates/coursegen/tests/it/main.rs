@@ -2,6 +2,7 @@
 //! runs it, the course workflow, resuming after an interruption, and the model providers.
 
 mod cli;
+mod incomplete;
 mod providers;
 mod resume;
 mod support;
