@@ -3,6 +3,7 @@
 
 mod cli;
 mod incomplete;
+mod kill;
 mod providers;
 mod resume;
 mod support;
