@@ -532,6 +532,7 @@ class FakeCourse:
         self.project = project
         self.book_inputs: list[dict] = []
         self.failing_modules: set[int] = set()
+        self.failure_message_chars = 0
         self.failing_labs: set[str] = set()
 
     def check(self, struct: str, value):
@@ -576,7 +577,8 @@ class FakeCourse:
         self.check("ContentGenInput", event)
         m = event["module_number"]
         if m in self.failing_modules:
-            raise StatesError("ModelError", json.dumps({"errorType": "ModelError", "errorMessage": f"module {m} refused"}))
+            message = f"module {m} refused".ljust(self.failure_message_chars, ".")
+            raise StatesError("ModelError", json.dumps({"errorType": "ModelError", "errorMessage": message}))
         lessons = [
             {"lesson_number": l, "title": "T" * 60, "key": self.lesson_key(m, l), "words": 2500}
             for l in range(1, self.lessons + 1)
@@ -967,6 +969,20 @@ class Checks(unittest.TestCase):
                 _, interpreter, _ = self.run_course(content_type, modules, lessons, visuals, labs)
                 size, where = max(interpreter.sizes)
                 self.assertLess(size, PAYLOAD_BUDGET, f"largest payload {size} bytes at {where}")
+
+    def test_payloads_stay_below_half_the_limit_when_every_module_fails_with_the_longest_message(self):
+        # StageError::wire_message clips a message to WIRE_MESSAGE_CHARS; each failed module's
+        # Catch record carries one.
+        chars = int(re.search(r"pub const WIRE_MESSAGE_CHARS: usize = (\d+);", ERRORS.read_text(encoding="utf-8")).group(1))
+        course = FakeCourse(self.structs, 200, 10, 5, 0)
+        course.failing_modules = set(range(1, 201))
+        course.failure_message_chars = chars
+        interpreter = Interpreter(self.definition, course.handlers())
+        with self.assertRaises(StatesError) as ctx:
+            interpreter.run(execution_input("theory"))
+        self.assertEqual(ctx.exception.error, "CourseIncomplete")
+        size, where = max(interpreter.sizes)
+        self.assertLess(size, PAYLOAD_LIMIT // 2, f"largest payload {size} bytes at {where}")
 
     # -- events
 
