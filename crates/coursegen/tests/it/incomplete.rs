@@ -62,6 +62,11 @@ async fn a_refused_module_leaves_a_marked_partial_book_and_the_same_command_fill
     assert!(cause.contains("content_filtered"), "{cause}");
     assert!(first.stderr.lines().any(|l| l.trim() == "error: CourseIncomplete"), "{}", first.stderr);
     assert!(first.stderr.contains("failed: module 03: ContentGen failed: ModelError"), "{}", first.stderr);
+    assert!(
+        first.stderr.contains("module 3: ContentGen failed for good (ModelError); the others go on"),
+        "progress shows the caught failure: {}",
+        first.stderr
+    );
     assert!(first.stderr.contains(&format!("partial book: out/{PROJECT}/book/index.html")), "{}", first.stderr);
     assert_eq!(summary["book"], format!("out/{PROJECT}/book/index.html"));
     assert!(stat(&sim_stats(&refusing), "refused") > 0);
