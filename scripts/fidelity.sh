@@ -64,7 +64,7 @@ fi
 start_lambda_watch "$STORE" "$PORT" "$WORK/cargo-lambda-watch.log"
 wait_for_http "http://127.0.0.1:$PORT/" 120
 
-(cd "$ROOT/tests/fidelity" && exec setsid python invoke_adapter.py --listen-port "$ADAPTER_PORT" \
+(cd "$ROOT/tests/fidelity" && exec setsid python invoke_adapter.py --listen-port "$ADAPTER_PORT" --refuse-module 3 \
   --upstream "http://127.0.0.1:$PORT") > "$WORK/adapter.log" 2>&1 &
 ADAPTER_PID=$!
 wait_for_http "http://127.0.0.1:$ADAPTER_PORT/" 30

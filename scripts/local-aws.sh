@@ -169,7 +169,10 @@ PIDS+=($!)
 S3_ENDPOINT="http://$GATEWAY:$S3_PORT"
 
 SIM_PORT="$(free_port "$GATEWAY")"
+# It refuses, as Bedrock's content filters do, every request about lesson 3.2 of
+# tests/local-aws/refused-module.yaml (the checklist's refused-module run).
 setsid "$TARGET_DIR/debug/bedrock-sim" --listen "$GATEWAY:$SIM_PORT" --allow-non-loopback \
+  --refuse-containing "Refused by the content filter" \
   --latency-ms "${LOCAL_AWS_SIM_LATENCY_MS:-1500}" >"$WORK/bedrock-sim.log" 2>&1 &
 PIDS+=($!)
 SIM_ENDPOINT="http://$GATEWAY:$SIM_PORT"

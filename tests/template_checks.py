@@ -125,6 +125,11 @@ def resources_of_type(template: dict, type_name: str) -> dict:
     return {k: v for k, v in template["Resources"].items() if v.get("Type") == type_name}
 
 
+# Tasks whose failure (after their retriers) is recorded by a Catch and ends only their module
+# or lab iteration (the same names prefixed "Both" in the both route).
+CAUGHT_STATES = ["ContentGen", "LessonsMap", "ImagesGen", "LabWriter"]
+
+
 def walk_states(states: dict):
     """Yields (name, state) for every state, nested ones included."""
     for name, state in states.items():
@@ -323,6 +328,7 @@ class StatesError(Exception):
     def __init__(self, error: str, cause: str):
         super().__init__(f"{error}: {cause}")
         self.error = error
+        self.cause = cause
 
 
 def _path_tokens(path: str):
@@ -442,18 +448,32 @@ class Interpreter:
                 return data
 
     def run_state(self, name: str, state: dict, data, context):
+        try:
+            return self.run_state_uncaught(name, state, data, context)
+        except StatesError as e:
+            for catcher in state.get("Catch", []):
+                if "States.ALL" in catcher["ErrorEquals"] or e.error in catcher["ErrorEquals"]:
+                    error_output = {"Error": e.error, "Cause": e.cause}
+                    return apply_result_path(data, catcher.get("ResultPath", "$"), error_output), catcher["Next"]
+            raise
+
+    def run_state_uncaught(self, name: str, state: dict, data, context):
         kind = state["Type"]
         self.measure(name, "input", data)
         effective = select(state["InputPath"], data, context) if "InputPath" in state else data
         if kind == "Choice":
             for rule in state["Choices"]:
-                if select(rule["Variable"], effective, context) == rule["StringEquals"]:
+                value = select(rule["Variable"], effective, context)
+                if "StringEquals" in rule and value == rule["StringEquals"]:
+                    return data, rule["Next"]
+                if "NumericGreaterThan" in rule and value > rule["NumericGreaterThan"]:
                     return data, rule["Next"]
             if "Default" not in state:
                 raise StatesError("States.NoChoiceMatched", name)
             return data, state["Default"]
         if kind == "Fail":
-            raise StatesError(state.get("Error", "States.Fail"), state.get("Cause", ""))
+            cause = select(state["CausePath"], effective, context) if "CausePath" in state else state.get("Cause", "")
+            raise StatesError(state.get("Error", "States.Fail"), cause)
         if kind == "Succeed":
             return data, None
         if kind == "Pass":
@@ -515,6 +535,9 @@ class FakeCourse:
         self.labs = labs
         self.project = project
         self.book_inputs: list[dict] = []
+        self.failing_modules: set[int] = set()
+        self.failure_message_chars = 0
+        self.failing_labs: set[str] = set()
 
     def check(self, struct: str, value):
         problems = contract_problems(self.structs, struct, value)
@@ -558,6 +581,9 @@ class FakeCourse:
     def content_gen(self, event):
         self.check("ContentGenInput", event)
         m = event["module_number"]
+        if m in self.failing_modules:
+            message = f"module {m} refused".ljust(self.failure_message_chars, ".")
+            raise StatesError("ModelError", json.dumps({"errorType": "ModelError", "errorMessage": message}))
         lessons = [
             {"lesson_number": l, "title": "T" * 60, "key": self.lesson_key(m, l), "words": 2500}
             for l in range(1, self.lessons + 1)
@@ -602,6 +628,8 @@ class FakeCourse:
     def lab_writer(self, event):
         self.check("LabWriterInput", event)
         lab = event["lab_id"]
+        if lab in self.failing_labs:
+            raise StatesError("ModelError", json.dumps({"errorType": "ModelError", "errorMessage": f"lab {lab} refused"}))
         return self._reply("LabWriterOutput", {
             "lab_id": lab,
             "lab_key": f"{self.project}/labs/module-{lab[:2]}/lab-{lab}-{self.SLUG}.md",
@@ -610,6 +638,10 @@ class FakeCourse:
     def book_builder(self, event):
         self.check("BookBuilderInput", event)
         self.book_inputs.append(event)
+        failed_modules = [r["module_number"] for r in event.get("module_results", []) if "error" in r]
+        failed_labs = [r["lab_id"] for r in event.get("lab_results", []) if isinstance(r, dict)]
+        failed = len(failed_modules) + len(failed_labs)
+        incomplete = f"modules {failed_modules} labs {failed_labs} incomplete" if failed else ""
         return self._reply("BookBuilderOutput", {
             "book_keys": [f"{self.project}/book/{n}" for n in ("index.html", "course.epub", "course.md")],
             "manifest_key": f"{self.project}/book/manifest.json",
@@ -618,7 +650,8 @@ class FakeCourse:
             "word_count": self.modules * self.lessons * 2500,
             "image_count": self.modules * self.lessons * self.visuals,
             "lab_count": self.modules * self.lessons * self.labs,
-            "failed": 0,
+            "failed": failed,
+            "incomplete": incomplete,
         })
 
 
@@ -755,7 +788,7 @@ class Checks(unittest.TestCase):
 
     # -- the definition
 
-    def test_every_task_invokes_lambda_with_result_selector_and_no_catch(self):
+    def test_every_task_invokes_lambda_with_result_selector_and_only_iterations_catch(self):
         tasks = [(n, s) for n, s in walk_states(self.definition["States"]) if s["Type"] == "Task"]
         self.assertGreaterEqual(len(tasks), 7)
         for name, state in tasks:
@@ -763,7 +796,8 @@ class Checks(unittest.TestCase):
                 self.assertEqual(state["Resource"], LAMBDA_INVOKE)
                 self.assertRegex(state["Parameters"]["FunctionName"], r"^\$\{\w+FunctionArn\}$")
                 self.assertIn("ResultSelector", state)
-                self.assertNotIn("Catch", state, "failures must fail the execution (and be redrivable)")
+                if name.removeprefix("Both") not in CAUGHT_STATES:
+                    self.assertNotIn("Catch", state, "a course-level failure fails the execution")
 
     def test_every_task_has_the_retriers_and_a_timeout_above_its_functions(self):
         self.assertEqual(task_policy_problems(self.definition, self.template), [])
@@ -810,9 +844,31 @@ class Checks(unittest.TestCase):
                 mutate(broken)
                 self.assertNotEqual(task_policy_problems(broken, self.template), [], case)
 
-    def test_no_catch_anywhere(self):
-        for name, state in walk_states(self.definition["States"]):
-            self.assertNotIn("Catch", state, name)
+    def test_module_and_lab_iterations_catch_everything_into_a_record_and_nothing_else_catches(self):
+        states = dict(walk_states(self.definition["States"]))
+        caught = sorted(n for n, s in states.items() if "Catch" in s)
+        self.assertEqual(caught, sorted(CAUGHT_STATES + ["Both" + n for n in CAUGHT_STATES]))
+        for name in caught:
+            with self.subTest(state=name):
+                (catcher,) = states[name]["Catch"]
+                self.assertEqual(catcher["ErrorEquals"], ["States.ALL"])
+                self.assertEqual(catcher["ResultPath"], "$.failure", "the iteration input (its number or id) is kept")
+                record = states[catcher["Next"]]
+                self.assertEqual(record["Type"], "Pass")
+                self.assertTrue(record.get("End"))
+                params = record["Parameters"]
+                self.assertEqual(params["state"], name)
+                self.assertEqual((params["error.$"], params["cause.$"]), ("$.failure.Error", "$.failure.Cause"))
+                self.assertIn("lab_id.$" if "Lab" in name else "module_number.$", params)
+
+    def test_a_book_with_missing_parts_ends_in_course_incomplete_with_the_book_builders_cause(self):
+        choice = self.definition["States"][self.definition["States"]["BookBuilder"]["Next"]]
+        self.assertEqual(choice["Type"], "Choice")
+        (rule,) = choice["Choices"]
+        self.assertEqual((rule["Variable"], rule["NumericGreaterThan"]), ("$.failed", 0))
+        fail = self.definition["States"][rule["Next"]]
+        self.assertEqual((fail["Type"], fail["Error"], fail["CausePath"]), ("Fail", "CourseIncomplete", "$.incomplete"))
+        self.assertEqual(self.definition["States"][choice["Default"]]["Type"], "Succeed")
 
     def test_both_route_runs_the_same_states_as_the_single_routes(self):
         both = self.definition["States"]["TheoryAndLabs"]["Branches"]
@@ -895,6 +951,36 @@ class Checks(unittest.TestCase):
         self.assertEqual(interpreter.invocations.get("LabWriter", 0), 0)
         self.assertEqual(course.book_inputs[0]["lab_count"], 0)
 
+    def test_a_failed_module_or_lab_lets_the_others_finish_and_reaches_book_builder(self):
+        for content_type in ("theory", "labs", "both"):
+            with self.subTest(content_type=content_type):
+                course = FakeCourse(self.structs, 4, 3, 2, 1)
+                course.failing_modules = {2}
+                course.failing_labs = {"03-01-01"}
+                interpreter = Interpreter(self.definition, course.handlers())
+                with self.assertRaises(StatesError) as ctx:
+                    interpreter.run(execution_input(content_type))
+                self.assertEqual(ctx.exception.error, "CourseIncomplete")
+                self.assertEqual(interpreter.invocations["BookBuilder"], 1)
+                book_input = course.book_inputs[0]
+                if content_type != "labs":
+                    self.assertIn("modules [2]", ctx.exception.cause)
+                    self.assertEqual(interpreter.invocations["ContentGen"], 4)
+                    self.assertEqual(interpreter.invocations["ImagesGen"], 3, "the failed module stops, the others finish")
+                    failed = [r for r in book_input["module_results"] if "error" in r]
+                    self.assertEqual(len(failed), 1)
+                    self.assertEqual(failed[0]["module_number"], 2)
+                    self.assertEqual(failed[0]["state"], "BothContentGen" if content_type == "both" else "ContentGen")
+                    self.assertEqual(failed[0]["error"], "ModelError")
+                    self.assertIn("module 2 refused", failed[0]["cause"])
+                if content_type != "theory":
+                    self.assertIn("03-01-01", ctx.exception.cause)
+                    self.assertEqual(interpreter.invocations["LabWriter"], 12)
+                    self.assertEqual(book_input["lab_count"], 12)
+                    (failed_lab,) = [r for r in book_input["lab_results"] if isinstance(r, dict)]
+                    self.assertEqual((failed_lab["lab_id"], failed_lab["error"]), ("03-01-01", "ModelError"))
+                    self.assertEqual(len([r for r in book_input["lab_results"] if isinstance(r, str)]), 11)
+
     def test_unknown_content_type_fails(self):
         course = FakeCourse(self.structs, 1, 1, 0, 0)
         handlers = course.handlers()
@@ -913,6 +999,20 @@ class Checks(unittest.TestCase):
                 _, interpreter, _ = self.run_course(content_type, modules, lessons, visuals, labs)
                 size, where = max(interpreter.sizes)
                 self.assertLess(size, PAYLOAD_BUDGET, f"largest payload {size} bytes at {where}")
+
+    def test_payloads_stay_below_half_the_limit_when_every_module_fails_with_the_longest_message(self):
+        # StageError::wire_message clips a message to WIRE_MESSAGE_CHARS; each failed module's
+        # Catch record carries one.
+        chars = int(re.search(r"pub const WIRE_MESSAGE_CHARS: usize = (\d+);", ERRORS.read_text(encoding="utf-8")).group(1))
+        course = FakeCourse(self.structs, 200, 10, 5, 0)
+        course.failing_modules = set(range(1, 201))
+        course.failure_message_chars = chars
+        interpreter = Interpreter(self.definition, course.handlers())
+        with self.assertRaises(StatesError) as ctx:
+            interpreter.run(execution_input("theory"))
+        self.assertEqual(ctx.exception.error, "CourseIncomplete")
+        size, where = max(interpreter.sizes)
+        self.assertLess(size, PAYLOAD_LIMIT // 2, f"largest payload {size} bytes at {where}")
 
     # -- events
 

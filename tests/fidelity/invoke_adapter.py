@@ -14,7 +14,13 @@ request id, which moto's engine cannot read; AWS Lambda reports its own failures
 The adapter fixes all of these, adds the request id Lambda always sends, and forwards everything
 else unchanged.
 
-Usage: python invoke_adapter.py --listen-port 9001 --upstream http://127.0.0.1:9000
+`--refuse-module N` makes it answer, for projects whose folder contains `-refuse-`, every
+invocation about module N (a `module_number` of N, a `lab_id` starting `NN-`) the way a function
+answers a permanent `ModelError` (a content-filter refusal), without calling the function: the
+offline provider behind `cargo lambda watch` never fails, and this is how both engines see a
+module that fails for good.
+
+Usage: python invoke_adapter.py --listen-port 9001 --upstream http://127.0.0.1:9000 [--refuse-module 3]
 """
 
 from __future__ import annotations
@@ -41,7 +47,27 @@ def bare_function_name(identifier: str) -> str:
     return identifier
 
 
-def make_handler(upstream_host: str, upstream_port: int, timeout: float):
+REFUSED_PROJECTS = "-refuse-"
+
+
+def refusal(function: str, body: bytes, module: int | None) -> bytes | None:
+    """The function error a refused invocation gets, or None when it goes to the function."""
+    if module is None:
+        return None
+    try:
+        payload = json.loads(body or b"{}")
+    except ValueError:
+        return None
+    if not isinstance(payload, dict) or REFUSED_PROJECTS not in str(payload.get("project_folder", "")):
+        return None
+    about = payload.get("module_number") == module or str(payload.get("lab_id", "")).startswith(f"{module:02}-")
+    if not about:
+        return None
+    message = f"model error in {function} (module {module}): the answer was blocked (content_filtered)"
+    return json.dumps({"errorType": "ModelError", "errorMessage": message}).encode()
+
+
+def make_handler(upstream_host: str, upstream_port: int, timeout: float, refuse_module: int | None = None):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -55,6 +81,15 @@ def make_handler(upstream_host: str, upstream_port: int, timeout: float):
             query = urlsplit(self.path).query
             match = INVOKE_PATH.match(path)
             if match:
+                refused = refusal(bare_function_name(match.group(1)), body, refuse_module)
+                if refused is not None:
+                    self._reply(200, refused, {
+                        "x-amzn-RequestId": str(uuid.uuid4()),
+                        "X-Amz-Function-Error": "Unhandled",
+                        "X-Amz-Executed-Version": "$LATEST",
+                        "Content-Type": "application/json",
+                    })
+                    return
                 path = f"/2015-03-31/functions/{bare_function_name(match.group(1))}/invocations"
             target = path + (f"?{query}" if query else "")
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
@@ -120,11 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listen-port", type=int, default=9001)
     parser.add_argument("--upstream", default="http://127.0.0.1:9000")
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--refuse-module", type=int, default=None,
+                        help=f"answer invocations about this module of projects containing {REFUSED_PROJECTS!r} with a ModelError")
     args = parser.parse_args(argv)
     upstream = urlsplit(args.upstream)
     server = ThreadingHTTPServer(
         (args.listen_host, args.listen_port),
-        make_handler(upstream.hostname or "127.0.0.1", upstream.port or 80, args.timeout),
+        make_handler(upstream.hostname or "127.0.0.1", upstream.port or 80, args.timeout, args.refuse_module),
     )
     server.daemon_threads = True
     print(f"invoke adapter on http://{args.listen_host}:{args.listen_port} -> {args.upstream}", flush=True)

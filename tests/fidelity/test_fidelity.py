@@ -229,3 +229,63 @@ def test_course_definition(content_type: str, moto_engine: MotoEngine) -> None:
                 difference = f"store file contents differ: {changed[:20]}"
             print(f"{case}: {len(files['ours'])} files in each project folder")
     judge(case, difference)
+
+
+@pytest.mark.parametrize("content_type", ["theory", "both"])
+def test_course_definition_with_a_refused_module(content_type: str, moto_engine: MotoEngine) -> None:
+    """statemachine/course.asl.json for modules 1 and 3 when every invocation about module 3
+    fails for good (the adapter's --refuse-module 3 answers them with a ModelError, as a
+    function does after a content-filter refusal): in both engines the other module and its
+    labs finish, BookBuilder builds the partial book, and the execution fails with
+    CourseIncomplete naming module 3; the causes and the stores match modulo the folder name."""
+    case = f"{COURSE_CASE}_refused_{content_type}"
+    store = store_dir()
+    run_id = uuid.uuid4().hex[:8]
+    placeholder = "<project>"
+    projects = {engine: f"fidelity-refuse-{content_type}-{engine}-{run_id}" for engine in ("ours", "moto")}
+    outcomes: dict[str, Outcome] = {}
+    for engine, project in projects.items():
+        put_outline(project)
+        execution_input = {
+            "project_folder": project,
+            "outline_key": f"{project}/course/outline.yaml",
+            "modules_to_generate": [1, 3],
+            "content_type": content_type,
+            "max_concurrency": 2,
+        }
+        if engine == "ours":
+            outcome = run_ours(COURSE_DEFINITION, execution_input, timeout=1200)
+        else:
+            outcome = moto_engine.run(substitute(COURSE_DEFINITION.read_text()), execution_input, timeout=1200)
+        print(f"{case}: {engine} {outcome.seconds:.2f}s {outcome.summary()[:600]}")
+        outcomes[engine] = outcome
+
+    ours = outcomes["ours"]
+    assert (ours.status, ours.error) == ("FAILED", "CourseIncomplete"), f"ours: {ours.summary()}"
+    assert "module(s) 3 not complete" in (ours.cause or ""), ours.cause
+    manifest = json.loads((store / projects["ours"] / "book" / "manifest.json").read_text())
+    caught = {(f["kind"], f["id"], f.get("state")) for f in manifest["failures"] if f.get("state")}
+    prefix = "Both" if content_type == "both" else ""
+    expected = {("module", "03", f"{prefix}ContentGen")}
+    if content_type == "both":
+        expected |= {("lab", f["id"], "BothLabWriter") for f in manifest["failures"] if f["kind"] == "lab"}
+        assert any(kind == "lab" for kind, _, _ in expected), manifest["failures"]
+    assert caught == expected, manifest["failures"]
+    assert [m["module_number"] for m in manifest["modules"]] == [1], "module 1 is complete"
+
+    difference = compare(case, ours, outcomes["moto"])
+    if difference is None:
+        causes = {e: replace_strings(o.cause, projects[e], placeholder) for e, o in outcomes.items()}
+        if causes["ours"] != causes["moto"]:
+            difference = f"causes differ: ours {causes['ours']!r:.600} | moto {causes['moto']!r:.600}"
+    if difference is None:
+        files = {engine: store_files(store / project, project, placeholder) for engine, project in projects.items()}
+        if set(files["ours"]) != set(files["moto"]):
+            only_ours = sorted(set(files["ours"]) - set(files["moto"]))
+            only_moto = sorted(set(files["moto"]) - set(files["ours"]))
+            difference = f"store files differ: only ours {only_ours[:20]}, only moto {only_moto[:20]}"
+        else:
+            changed = sorted(k for k in files["ours"] if files["ours"][k] != files["moto"][k])
+            if changed:
+                difference = f"store file contents differ: {changed[:20]}"
+    judge(case, difference)

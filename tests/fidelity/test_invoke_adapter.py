@@ -52,7 +52,7 @@ class Upstream(BaseHTTPRequestHandler):
 def adapter():
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
     host, port = upstream.server_address[:2]
-    front = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(host, port, 10.0))
+    front = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(host, port, 10.0, refuse_module=3))
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (upstream, front)]
     for t in threads:
         t.start()
@@ -62,9 +62,9 @@ def adapter():
         s.server_close()
 
 
-def invoke(port: int, function: str) -> tuple[int, dict[str, str], dict]:
+def invoke(port: int, function: str, payload: dict | None = None) -> tuple[int, dict[str, str], dict]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request("POST", f"/2015-03-31/functions/{function}/invocations", body=b"{}")
+    conn.request("POST", f"/2015-03-31/functions/{function}/invocations", body=json.dumps(payload or {}).encode())
     resp = conn.getresponse()
     headers = {k.lower(): v for k, v in resp.getheaders()}
     body = json.loads(resp.read())
@@ -99,3 +99,21 @@ def test_a_function_arn_reaches_the_upstream_by_its_bare_name(adapter):
     assert (status, body) == (200, {"lesson_keys": ["a"]})
     assert "x-amz-function-error" not in headers
     assert Upstream.seen[-1] == "ok"
+
+
+def test_the_refused_module_of_a_refuse_project_gets_a_model_error_without_reaching_the_function(adapter):
+    Upstream.seen.clear()
+    for payload in ({"project_folder": "p-refuse-1", "module_number": 3}, {"project_folder": "p-refuse-1", "lab_id": "03-01-01"}):
+        status, headers, body = invoke(adapter, "ok", payload)
+        assert status == 200
+        assert headers["x-amz-function-error"] == "Unhandled"
+        assert body["errorType"] == "ModelError"
+        assert "module 3" in body["errorMessage"] and "content_filtered" in body["errorMessage"]
+    assert Upstream.seen == []
+    # Another module, or the same module of an ordinary project, reaches the function.
+    for payload in ({"project_folder": "p-refuse-1", "module_number": 2}, {"project_folder": "plain", "module_number": 3},
+                    {"project_folder": "p-refuse-1", "lab_id": "02-03-01"}):
+        status, headers, body = invoke(adapter, "ok", payload)
+        assert (status, body) == (200, {"lesson_keys": ["a"]})
+        assert "x-amz-function-error" not in headers
+    assert Upstream.seen == ["ok", "ok", "ok"]

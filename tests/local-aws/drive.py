@@ -34,6 +34,8 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 EXAMPLE = ROOT / "examples" / "kubernetes-devops.yaml"
 TEN_MODULES = ROOT / "tests" / "local-aws" / "ten-modules.yaml"
+# Module 3 of this outline is refused by the simulator (scripts/local-aws.sh: --refuse-containing).
+REFUSED_MODULE = ROOT / "tests" / "local-aws" / "refused-module.yaml"
 
 # DefinitionSubstitutions of template.yaml: placeholder -> function logical id. SAM fills in the
 # function ARNs; `sam local start-lambda` finds a function by the name at the end of its ARN.
@@ -64,6 +66,8 @@ class Run:
     concurrency: int = 4
     project: str | None = None
     checks: list[str] = field(default_factory=list)
+    # The module expected to fail for good (the execution then ends in CourseIncomplete).
+    refused_module: int | None = None
 
 
 @dataclass
@@ -81,7 +85,8 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return self.status == "SUCCEEDED" and not self.problems
+        expected = "FAILED" if self.run.refused_module else "SUCCEEDED"
+        return self.status == expected and not self.problems
 
 
 class Environment:
@@ -345,6 +350,9 @@ def embedded_manifest(env: Environment, run: Run, project: str, work: Path) -> d
 def check(env: Environment, outcome: Outcome, work: Path) -> None:
     """The checklist's assertions for one run; problems are collected, not raised."""
     run, problems = outcome.run, outcome.problems
+    if run.refused_module:
+        check_incomplete(outcome)
+        return
     if outcome.status != "SUCCEEDED":
         problems.append(f"execution {outcome.status}: {outcome.error}: {(outcome.cause or '')[:500]}")
         return
@@ -419,6 +427,36 @@ def check(env: Environment, outcome: Outcome, work: Path) -> None:
             problems.append(f"ContentGen overlap {got}, expected min(modules, max_concurrency) = {want}")
 
 
+def check_incomplete(outcome: Outcome) -> None:
+    """A run with a refused module: the other modules finish, the partial book marks the refused
+    one, the manifest lists it, and the execution fails with CourseIncomplete naming it."""
+    run, problems = outcome.run, outcome.problems
+    refused = run.refused_module
+    if (outcome.status, outcome.error) != ("FAILED", "CourseIncomplete"):
+        problems.append(f"expected FAILED CourseIncomplete, got {outcome.status} {outcome.error}: {(outcome.cause or '')[:300]}")
+        return
+    if f"module(s) {refused} not complete" not in (outcome.cause or ""):
+        problems.append(f"the cause does not name module {refused}: {(outcome.cause or '')[:300]}")
+    manifest_path = outcome.course_dir / "book" / "manifest.json"
+    if not manifest_path.exists():
+        problems.append("the partial book's manifest was not downloaded")
+        return
+    manifest = json.loads(manifest_path.read_text())
+    lessons = outline_lessons(run.outline)
+    others = [m for m in selected_modules(run.modules, len(lessons)) if m != refused]
+    numbers = [m["module_number"] for m in manifest.get("modules", [])]
+    if numbers != others:
+        problems.append(f"book modules {numbers}, expected the others {others}")
+    caught = [f for f in manifest.get("failures", []) if f.get("state")]
+    if [(f["kind"], f["id"], f.get("error")) for f in caught] != [("module", f"{refused:02d}", "ModelError")]:
+        problems.append(f"manifest failures: {manifest.get('failures')}")
+    if any(not f["id"].startswith(f"{refused:02d}") for f in manifest.get("failures", [])):
+        problems.append(f"failures outside module {refused}: {manifest.get('failures')}")
+    book_md = outcome.course_dir / "book" / "course.md"
+    if not book_md.exists() or book_md.read_text().count("(not generated)") < len(lessons[refused]):
+        problems.append(f"the book does not mark module {refused}'s lessons as not generated")
+
+
 def checklist_runs(providers: list[str]) -> list[Run]:
     """The testing checklist. Overlap is checked where invocations last long enough to be seen:
     with the bedrock provider every model call takes the simulator's latency, while an offline
@@ -435,6 +473,8 @@ def checklist_runs(providers: list[str]) -> list[Run]:
             Run(f"{p}-non-sequential-both", EXAMPLE, "1,3,4", "both", provider, project=f"ls-{p}-m134-b", checks=["embedded", *overlap]),
             Run(f"{p}-ten-modules", TEN_MODULES, "all", "both", provider, 10, project=f"ls-{p}-ten", checks=["embedded", *overlap]),
         ]
+        if provider == "bedrock":
+            runs.append(Run(f"{p}-refused-module", REFUSED_MODULE, "all", "theory", provider, project=f"ls-{p}-refused", refused_module=3))
     return runs
 
 

@@ -35,8 +35,13 @@
 //! it, as a model's does, and only a render slower than the latency makes the answer later.
 //! Successful answers name their kind in the `x-sim-call-kind` header.
 //!
+//! A request any of whose strings contains [`Config::refuse_containing`] is refused the way
+//! Bedrock's content filters refuse it, every time: Converse answers 200 with `stopReason`
+//! `content_filtered`, `InvokeModel` (image models included) and chat completions answer 400
+//! (`ValidationException`, `invalid_request_error`). It is how a test sees a permanent failure.
+//!
 //! `GET /_sim/stats` returns `requests`, `ok`, `throttled`,
-//! `validation_errors`, `injected_failures`, `injected_by_kind`
+//! `validation_errors`, `refused`, `injected_failures`, `injected_by_kind`
 //! (`internal_server_error`, `service_unavailable`, `malformed_body`),
 //! `tokens_in`, `tokens_out`, `converse`, `invoke`, `chat`, `images`,
 //! `in_flight`, `in_flight_max` and `by_kind` (for `text`, `plan` and `image`:
@@ -103,6 +108,8 @@ pub struct Config {
     pub default_max_tokens: u64,
     /// Largest output token limit a request may ask for.
     pub max_tokens_limit: u64,
+    /// Refuse, as a content filter would, every request with a string containing this text.
+    pub refuse_containing: Option<String>,
 }
 
 impl Default for Config {
@@ -120,6 +127,7 @@ impl Default for Config {
             openai_no_json_schema: false,
             default_max_tokens: 4096,
             max_tokens_limit: 65_536,
+            refuse_containing: None,
         }
     }
 }
@@ -247,6 +255,11 @@ pub struct Cli {
     /// Largest output token limit a request may ask for.
     #[arg(long, default_value_t = 65_536)]
     pub max_tokens_limit: u64,
+    /// Refuse every request whose prompt contains TEXT, as Bedrock's content filters do: Converse
+    /// answers with stopReason content_filtered, InvokeModel (image models) with HTTP 400
+    /// ValidationException, chat completions with HTTP 400. Every time, never retried away.
+    #[arg(long, value_name = "TEXT", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub refuse_containing: Option<String>,
 }
 
 impl Cli {
@@ -265,6 +278,7 @@ impl Cli {
             openai_no_json_schema: self.openai_no_json_schema,
             default_max_tokens: self.default_max_tokens,
             max_tokens_limit: self.max_tokens_limit,
+            refuse_containing: self.refuse_containing.clone(),
         }
     }
 }
@@ -395,6 +409,14 @@ mod tests {
         assert_eq!(config.latency_for(CallKind::Text), 7);
         assert_eq!(config.latency_for(CallKind::Plan), 30);
         assert_eq!(config.latency_for(CallKind::Image), 7);
+    }
+
+    #[test]
+    fn refuse_containing_reaches_the_config_and_must_not_be_empty() {
+        let cli = Cli::parse_from(["bedrock-sim", "--refuse-containing", "Forbidden Topic"]);
+        assert_eq!(cli.config().refuse_containing.as_deref(), Some("Forbidden Topic"));
+        assert!(Cli::try_parse_from(["bedrock-sim", "--refuse-containing", ""]).is_err());
+        assert_eq!(Cli::parse_from(["bedrock-sim"]).config().refuse_containing, None);
     }
 
     #[test]

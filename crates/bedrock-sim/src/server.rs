@@ -195,15 +195,64 @@ pub(crate) fn reported_latency(config: &Config, kind: CallKind, output_tokens: u
     config.latency_for(kind).saturating_add(config.ms_per_token.saturating_mul(output_tokens))
 }
 
+/// The message Bedrock sends when its content filters block a request.
+pub(crate) const BLOCKED_MESSAGE: &str = "This request has been blocked by our content filters.";
+
+/// Whether `--refuse-containing` applies: some string of the JSON body contains the text.
+fn refused(config: &Config, body: &[u8]) -> bool {
+    fn contains(v: &serde_json::Value, text: &str) -> bool {
+        match v {
+            serde_json::Value::String(s) => s.contains(text),
+            serde_json::Value::Array(items) => items.iter().any(|i| contains(i, text)),
+            serde_json::Value::Object(map) => map.values().any(|i| contains(i, text)),
+            _ => false,
+        }
+    }
+    match config.refuse_containing.as_deref().filter(|t| !t.is_empty()) {
+        Some(text) => serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| contains(&v, text)),
+        None => false,
+    }
+}
+
+/// A refused request: a Converse answer stopped by the content filter, else a 400.
+fn refuse(state: &AppState, op: Operation, flavor: Flavor) -> Response {
+    let _in_flight = state.stats.begin(op);
+    state.stats.refused();
+    let request_id = state.request_id();
+    let response = if op == Operation::Converse {
+        let body = serde_json::json!({
+            "output": { "message": { "role": "assistant", "content": [{ "text": BLOCKED_MESSAGE }] } },
+            "stopReason": "content_filtered",
+            "usage": { "inputTokens": 0, "outputTokens": 0, "totalTokens": 0 },
+            "metrics": { "latencyMs": 0 },
+        });
+        let mut response = (StatusCode::OK, body.to_string()).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+    } else {
+        ApiError::validation(BLOCKED_MESSAGE).into_flavored(flavor)
+    };
+    with_request_id(response, flavor, &request_id)
+}
+
 async fn converse(State(state): State<Arc<AppState>>, Path(model_id): Path<String>, body: Bytes) -> Response {
+    if refused(&state.config, &body) {
+        return refuse(&state, Operation::Converse, Flavor::Bedrock);
+    }
     run(&state, Operation::Converse, Flavor::Bedrock, |config| bedrock::converse_plan(&model_id, &body, config)).await
 }
 
 async fn invoke(State(state): State<Arc<AppState>>, Path(model_id): Path<String>, body: Bytes) -> Response {
+    if refused(&state.config, &body) {
+        return refuse(&state, Operation::Invoke, Flavor::Bedrock);
+    }
     run(&state, Operation::Invoke, Flavor::Bedrock, |config| bedrock::invoke_plan(&model_id, &body, config)).await
 }
 
 async fn chat(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    if refused(&state.config, &body) {
+        return refuse(&state, Operation::Chat, Flavor::OpenAi);
+    }
     run(&state, Operation::Chat, Flavor::OpenAi, |config| openai::chat_plan(&body, config)).await
 }
 

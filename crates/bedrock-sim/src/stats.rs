@@ -33,6 +33,7 @@ pub struct Stats {
     ok: AtomicU64,
     throttled: AtomicU64,
     validation_errors: AtomicU64,
+    refused: AtomicU64,
     injected_internal: AtomicU64,
     injected_unavailable: AtomicU64,
     injected_malformed: AtomicU64,
@@ -114,6 +115,11 @@ impl Stats {
         self.validation_errors.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Counts a request refused by `--refuse-containing`.
+    pub fn refused(&self) {
+        self.refused.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// Counts an injected fault.
     pub fn injected(&self, kind: FaultKind) {
         match kind {
@@ -131,6 +137,7 @@ impl Stats {
             &self.ok,
             &self.throttled,
             &self.validation_errors,
+            &self.refused,
             &self.injected_internal,
             &self.injected_unavailable,
             &self.injected_malformed,
@@ -169,6 +176,7 @@ impl Stats {
             "ok": get(&self.ok),
             "throttled": get(&self.throttled),
             "validation_errors": get(&self.validation_errors),
+            "refused": get(&self.refused),
             "injected_failures": internal + unavailable + malformed,
             "injected_by_kind": {
                 "internal_server_error": internal,

@@ -159,6 +159,39 @@ pub struct BookBuilderInput {
     pub all_image_mappings: Vec<BTreeMap<String, String>>,
     #[serde(default)]
     pub lab_keys: Vec<String>,
+    /// The module iterations' results, failed modules included (what their Catch recorded).
+    #[serde(default)]
+    pub module_results: Vec<ModuleResult>,
+    /// The lab iterations' results: a lab id (a string) for a finished lab, a [`TaskFailure`]
+    /// object for a lab that failed for good.
+    #[serde(default)]
+    pub lab_results: Vec<serde_json::Value>,
+}
+
+/// What one module iteration of the definition returns: its number and lesson count, or, when
+/// a state of the module failed for good, that state, its error and cause (the Catch's record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleResult {
+    pub module_number: u32,
+    #[serde(default)]
+    pub lesson_count: u32,
+    /// The state that failed (`ContentGen`, `LessonsMap`, `ImagesGen`); `None` when the module finished.
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub cause: Option<String>,
+}
+
+/// What the Catch of a lab iteration records when the lab failed for good.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskFailure {
+    pub lab_id: String,
+    pub state: String,
+    pub error: String,
+    #[serde(default)]
+    pub cause: String,
 }
 
 /// BookBuilder output: keys and counts only, never the book.
@@ -173,6 +206,10 @@ pub struct BookBuilderOutput {
     pub lab_count: u32,
     /// How many expected items are missing (details in the manifest).
     pub failed: u32,
+    /// Empty when nothing is missing; else a short account of what is (the failed modules
+    /// and labs, where the partial book and the manifest are): the cause of `CourseIncomplete`.
+    #[serde(default)]
+    pub incomplete: String,
 }
 
 /// Sidecar metadata stored at `keys::meta_key(output)` next to every generated output.
@@ -324,10 +361,16 @@ pub struct ManifestLab {
 /// Something expected that is missing from the book.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ManifestFailure {
-    /// `lesson`, `image`, `lab`.
+    /// `module`, `lesson`, `image`, `lab`.
     pub kind: String,
     pub id: String,
     pub reason: String,
+    /// The state that failed for good (`module` and `lab` failures the definition caught).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Its error name (`ModelError`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Totals in the manifest (equal to the counts of the files it lists).

@@ -92,7 +92,24 @@ pub enum StageError {
     Internal(String),
 }
 
+/// The longest error message put on the wire (Lambda's `errorMessage`, the Step Functions
+/// cause), in characters: a module or lab the definition's `Catch` records carries it in the
+/// payload, so 200 failed modules stay far below the 256 KiB limit.
+pub const WIRE_MESSAGE_CHARS: usize = 400;
+
 impl StageError {
+    /// The message as the wire carries it: at most [`WIRE_MESSAGE_CHARS`] characters (the full
+    /// message goes to the logs).
+    pub fn wire_message(&self) -> String {
+        let message = self.to_string();
+        if message.chars().count() <= WIRE_MESSAGE_CHARS {
+            return message;
+        }
+        let mut clipped: String = message.chars().take(WIRE_MESSAGE_CHARS - 1).collect();
+        clipped.push('…');
+        clipped
+    }
+
     /// The stable error name (`errorType`) for Step Functions `Retry`/`Catch`.
     pub fn error_type(&self) -> &'static str {
         match self {

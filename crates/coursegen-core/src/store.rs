@@ -66,6 +66,19 @@ pub struct FsStore {
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// The process id in a temporary file name `.tmp-PID-N`.
+fn temporary_writer(name: &str) -> Option<u32> {
+    let (pid, n) = name.strip_prefix(".tmp-")?.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
+/// Whether process `pid` is running; `true` where that cannot be told (no `/proc`).
+fn process_running(pid: u32) -> bool {
+    let proc_root = Path::new("/proc");
+    !proc_root.join("self").exists() || proc_root.join(pid.to_string()).exists()
+}
+
 /// A directory store failure as a stage error: no permission (or a read-only file system) is
 /// permanent, [`StageError::StoreAccessDenied`]; anything else (a full disk, an interrupted
 /// call) may pass on a retry, [`StageError::Store`].
@@ -93,6 +106,39 @@ impl FsStore {
     pub(crate) fn path_of(&self, key: &str) -> StageResult<PathBuf> {
         validate_key(key)?;
         Ok(self.root.join(key))
+    }
+
+    /// Removes the temporary files under `{root}/{folder}` that a killed process left behind
+    /// (`.tmp-PID-N` whose process is no longer running; only Linux can tell, elsewhere they are
+    /// kept) and returns how many. A running writer's files are never touched.
+    pub async fn remove_stale_temporaries(&self, folder: &str) -> StageResult<usize> {
+        validate_key(folder)?;
+        let start = self.root.join(folder);
+        let own = std::process::id();
+        tokio::task::spawn_blocking(move || {
+            let mut removed = 0;
+            let mut stack = vec![start];
+            while let Some(dir) = stack.pop() {
+                let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                        stack.push(path);
+                        continue;
+                    }
+                    let name = entry.file_name();
+                    let writer = name.to_str().and_then(temporary_writer);
+                    if writer.is_some_and(|pid| pid != own && !process_running(pid))
+                        && std::fs::remove_file(&path).is_ok()
+                    {
+                        removed += 1;
+                    }
+                }
+            }
+            removed
+        })
+        .await
+        .map_err(|e| StageError::Internal(e.to_string()))
     }
 
     async fn write_tmp(&self, key: &str, body: &[u8]) -> StageResult<(PathBuf, PathBuf)> {
@@ -274,6 +320,34 @@ mod tests {
         let d = std::env::temp_dir().join(format!("coursegen-store-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
+    }
+
+    #[tokio::test]
+    async fn temporaries_of_a_killed_writer_are_removed_and_a_running_writers_are_kept() {
+        let dir = tmpdir("stale");
+        let s = FsStore::new(&dir);
+        s.put("p/lessons/module-01/a.md", b"1".to_vec(), "text/markdown").await.unwrap();
+        let folder = dir.join("p/lessons/module-01");
+        // Above the largest Linux pid (2^22), so no such process runs.
+        let dead = folder.join(".tmp-4194305-7");
+        let own = folder.join(format!(".tmp-{}-7", std::process::id()));
+        let other = dir.join("q/.tmp-4194305-1");
+        std::fs::create_dir_all(other.parent().unwrap()).unwrap();
+        for path in [&dead, &own, &other] {
+            std::fs::write(path, b"partial").unwrap();
+        }
+        let removed = s.remove_stale_temporaries("p").await.unwrap();
+        if Path::new("/proc/self").exists() {
+            assert_eq!(removed, 1);
+            assert!(!dead.exists());
+        }
+        assert!(own.exists(), "this process may still be writing it");
+        assert!(other.exists(), "outside the folder");
+        assert_eq!(s.get("p/lessons/module-01/a.md").await.unwrap().unwrap(), b"1");
+        assert_eq!(temporary_writer(".tmp-12-3"), Some(12));
+        assert_eq!(temporary_writer(".tmp-x-3"), None);
+        assert_eq!(temporary_writer("lesson.md"), None);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]

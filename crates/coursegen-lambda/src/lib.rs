@@ -20,7 +20,10 @@ struct FunctionError(StageError);
 
 impl From<FunctionError> for Diagnostic {
     fn from(e: FunctionError) -> Diagnostic {
-        Diagnostic { error_type: e.0.error_type().into(), error_message: e.0.to_string() }
+        if e.0.to_string().chars().count() > coursegen_core::error::WIRE_MESSAGE_CHARS {
+            tracing::error!(error_type = e.0.error_type(), message = %e.0, "stage failed (message clipped on the wire)");
+        }
+        Diagnostic { error_type: e.0.error_type().into(), error_message: e.0.wire_message() }
     }
 }
 
@@ -207,6 +210,13 @@ mod tests {
         let d: Diagnostic = FunctionError(StageError::request("modules_to_generate", "module 9 does not exist")).into();
         assert_eq!(d.error_type, "InvalidRequest");
         assert!(d.error_message.contains("modules_to_generate"));
+        let long = "x".repeat(5_000);
+        let d: Diagnostic = FunctionError(StageError::Internal(long)).into();
+        assert_eq!(
+            d.error_message.chars().count(),
+            coursegen_core::error::WIRE_MESSAGE_CHARS,
+            "clipped for the payload"
+        );
     }
 
     #[tokio::test]

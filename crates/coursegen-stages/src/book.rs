@@ -8,15 +8,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use coursegen_book::{Book, BookImage, BookLab, BookLesson, BookModule, RenderError};
 use coursegen_core::contracts::{
     BookBuilderInput, BookBuilderOutput, Manifest, ManifestFailure, ManifestImage, ManifestLab, ManifestLesson,
-    ManifestModule, ManifestTotals, VisualKind, VisualPrompt,
+    ManifestModule, ManifestTotals, ModuleResult, TaskFailure, VisualKind, VisualPrompt,
 };
 use coursegen_core::fingerprint::fingerprint;
 use coursegen_core::{keys, BlobStore, BlobStoreExt, ContentType, ModelId, Outline, StageError, StageResult, Usage};
 use serde_json::{json, Value};
 
-use crate::common::{check_project, find_tags, load_outline, read_meta_value};
+use crate::common::{check_project, clip, find_tags, load_outline, read_meta_value};
 use crate::images::IMAGE_EXTENSIONS;
-use crate::lang::phrases;
+use crate::lang::{fill, phrases, Phrases};
 use crate::visuals::PlanRecord;
 use crate::Deps;
 
@@ -92,7 +92,64 @@ async fn read_text(store: &dyn BlobStore, key: &str) -> StageResult<Option<Strin
 }
 
 fn failure(kind: &str, id: impl Into<String>, reason: impl Into<String>) -> ManifestFailure {
-    ManifestFailure { kind: kind.to_string(), id: id.into(), reason: reason.into() }
+    ManifestFailure { kind: kind.to_string(), id: id.into(), reason: reason.into(), state: None, error: None }
+}
+
+/// The readable part of a Catch's cause: Lambda's `{"errorType", "errorMessage"}` gives its
+/// message; anything else is taken as it is. One line, clipped.
+fn readable_cause(cause: &str) -> String {
+    let message = serde_json::from_str::<Value>(cause)
+        .ok()
+        .and_then(|v| v.get("errorMessage").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| cause.to_string());
+    clip(&message.split_whitespace().collect::<Vec<_>>().join(" "), 300)
+}
+
+/// Why a part failed, as the Catch recorded it: `ModelError: the answer was blocked ...`.
+fn caught_reason(error: &str, cause: &str) -> String {
+    let cause = readable_cause(cause);
+    if cause.is_empty() {
+        error.to_string()
+    } else {
+        format!("{error}: {cause}")
+    }
+}
+
+/// Backslash-escapes the characters that mean something inside a Markdown paragraph, so an
+/// error message stays plain text in the book.
+fn markdown_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\`*_[]<>!|~&#".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A lesson's or lab's stand-in: its title marked "not generated" (so the contents say so)
+/// and a note saying why, where the text would stand.
+fn stand_in(phrases: &Phrases, title: &str, reason: &str) -> (String, String) {
+    let note = fill(phrases.not_generated_note, &[("reason", &markdown_text(reason))]);
+    (format!("{title} ({})", phrases.not_generated), format!("> {note}\n"))
+}
+
+/// The failures the definition's Catch recorded: failed modules by number, failed labs by id.
+fn caught_failures(input: &BookBuilderInput) -> (BTreeMap<u32, ModuleResult>, BTreeMap<String, TaskFailure>) {
+    let modules = input
+        .module_results
+        .iter()
+        .filter(|r| r.state.is_some() || r.error.is_some())
+        .map(|r| (r.module_number, r.clone()))
+        .collect();
+    let labs = input
+        .lab_results
+        .iter()
+        .filter_map(|v| serde_json::from_value::<TaskFailure>(v.clone()).ok())
+        .map(|f| (f.lab_id.clone(), f))
+        .collect();
+    (modules, labs)
 }
 
 /// The modules this execution was asked for: the normalised request's, else those the lesson
@@ -131,6 +188,10 @@ struct Plan {
     selected: BTreeSet<u32>,
     wants_theory: bool,
     wants_labs: bool,
+    /// Modules whose iteration failed for good, as the Catch recorded them.
+    failed_modules: BTreeMap<u32, ModuleResult>,
+    /// Labs whose iteration failed for good.
+    failed_labs: BTreeMap<String, TaskFailure>,
 }
 
 /// Read the outline and the normalised request and work out what the book must contain.
@@ -143,11 +204,16 @@ async fn plan(input: &BookBuilderInput, store: &dyn BlobStore) -> StageResult<Pl
         None => None,
     };
     let content_type = request.as_ref().map(|r| r.content_type).unwrap_or(input.content_type);
-    let selected = selected_modules(project, &outline, request.as_ref(), &input.all_lesson_keys);
+    let mut selected = selected_modules(project, &outline, request.as_ref(), &input.all_lesson_keys);
+    // A module this execution ran (failed ones included) was asked for.
+    selected.extend(input.module_results.iter().map(|r| r.module_number));
+    let (failed_modules, failed_labs) = caught_failures(input);
     Ok(Plan {
         outline,
         mappings,
         selected,
+        failed_modules,
+        failed_labs,
         wants_theory: matches!(content_type, ContentType::Theory | ContentType::Both),
         wants_labs: matches!(content_type, ContentType::Labs | ContentType::Both),
     })
@@ -172,20 +238,39 @@ impl Gathered {
     /// Every lesson of the outline that exists, with its images.
     async fn lessons(&mut self, store: &dyn BlobStore, project: &str, plan: &Plan) -> StageResult<()> {
         let mut seen_ids = BTreeSet::new();
+        let phrases = phrases(plan.outline.course.language);
         for (mi, module) in plan.outline.modules.iter().enumerate() {
             let m = mi as u32 + 1;
+            let expected = plan.wants_theory && plan.selected.contains(&m);
+            let caught = plan.failed_modules.get(&m).filter(|_| expected);
+            if let Some(f) = caught {
+                let state = f.state.clone().unwrap_or_default();
+                let error = f.error.clone().unwrap_or_default();
+                self.failures.push(ManifestFailure {
+                    reason: format!("{state} failed: {}", caught_reason(&error, f.cause.as_deref().unwrap_or(""))),
+                    state: Some(state),
+                    error: Some(error),
+                    ..failure("module", format!("{m:02}"), "")
+                });
+            }
             let mut lessons = Vec::new();
             let mut manifest_lessons = Vec::new();
             for (li, lesson) in module.lessons.iter().enumerate() {
                 let l = li as u32 + 1;
                 let key = keys::lesson_key(project, m, l, &lesson.title);
                 let Some(markdown) = read_text(store, &key).await? else {
-                    if plan.wants_theory && plan.selected.contains(&m) {
-                        self.failures.push(failure(
-                            "lesson",
-                            format!("{m:02}-{l:02}"),
-                            format!("expected at {key}, not found"),
-                        ));
+                    if expected {
+                        let why = match caught {
+                            Some(f) => {
+                                caught_reason(f.error.as_deref().unwrap_or(""), f.cause.as_deref().unwrap_or(""))
+                            }
+                            None => format!("expected at {key}, not found"),
+                        };
+                        let (title, note) = stand_in(phrases, &lesson.title, &why);
+                        let reason = if caught.is_some() { format!("not generated: {why}") } else { why };
+                        self.digest.push(json!([key, note]));
+                        lessons.push(BookLesson { module_number: m, number: l, title, markdown: note });
+                        self.failures.push(failure("lesson", format!("{m:02}-{l:02}"), reason));
                     }
                     continue;
                 };
@@ -218,6 +303,8 @@ impl Gathered {
                     summary: module.summary.clone(),
                     lessons,
                 });
+            }
+            if !manifest_lessons.is_empty() {
                 self.manifest_modules.push(ManifestModule {
                     module_number: m,
                     title: module.title.clone(),
@@ -262,6 +349,7 @@ impl Gathered {
 
     /// Every lab guide of the outline that exists; the lab plan's cost when there is one.
     async fn labs(&mut self, store: &dyn BlobStore, project: &str, plan: &Plan) -> StageResult<()> {
+        let phrases = phrases(plan.outline.course.language);
         for (mi, module) in plan.outline.modules.iter().enumerate() {
             let m = mi as u32 + 1;
             for (li, lesson) in module.lessons.iter().enumerate() {
@@ -272,7 +360,20 @@ impl Gathered {
                     let key = keys::lab_key(project, m, l, k, &activity.title);
                     let Some(markdown) = read_text(store, &key).await? else {
                         if plan.wants_labs && plan.selected.contains(&m) {
-                            self.failures.push(failure("lab", lab_id, format!("expected at {key}, not found")));
+                            let caught = plan.failed_labs.get(&lab_id);
+                            let why = match caught {
+                                Some(f) => caught_reason(&f.error, &f.cause),
+                                None => format!("expected at {key}, not found"),
+                            };
+                            let (title, note) = stand_in(phrases, &activity.title, &why);
+                            let reason = if caught.is_some() { format!("not generated: {why}") } else { why };
+                            self.digest.push(json!([key, note]));
+                            self.labs.push(BookLab { lab_id: lab_id.clone(), module_number: m, title, markdown: note });
+                            self.failures.push(ManifestFailure {
+                                state: caught.map(|f| f.state.clone()),
+                                error: caught.map(|f| f.error.clone()),
+                                ..failure("lab", lab_id, reason)
+                            });
                         }
                         continue;
                     };
@@ -322,6 +423,7 @@ pub async fn book_builder(input: BookBuilderInput, deps: &Deps) -> StageResult<B
         failed = manifest.failures.len(),
         "book built"
     );
+    let incomplete = incomplete_summary(&manifest.failures, project);
     Ok(BookBuilderOutput {
         book_keys,
         manifest_key,
@@ -331,7 +433,57 @@ pub async fn book_builder(input: BookBuilderInput, deps: &Deps) -> StageResult<B
         image_count: totals.images,
         lab_count: totals.labs,
         failed: manifest.failures.len() as u32,
+        incomplete,
     })
+}
+
+/// The module a failure belongs to: the first two digits of its id (`03`, `03-02`,
+/// `03-02-01`).
+fn failure_module(f: &ManifestFailure) -> Option<u32> {
+    f.id.get(..2).and_then(|m| m.parse().ok())
+}
+
+/// The cause of `CourseIncomplete`: every module with something missing, why when a state
+/// failed for good, and where the partial book and the manifest are. Empty when complete.
+fn incomplete_summary(failures: &[ManifestFailure], project: &str) -> String {
+    if failures.is_empty() {
+        return String::new();
+    }
+    let mut by_module: BTreeMap<Option<u32>, Vec<&ManifestFailure>> = BTreeMap::new();
+    for f in failures {
+        by_module.entry(failure_module(f)).or_default().push(f);
+    }
+    let parts: Vec<String> = by_module
+        .iter()
+        .map(|(m, fs)| {
+            let name = m.map(|m| format!("module {m}")).unwrap_or_else(|| "course".to_string());
+            let caught: Vec<String> = fs
+                .iter()
+                .filter(|f| f.state.is_some())
+                .map(|f| match f.kind.as_str() {
+                    "module" => clip(&f.reason, 240),
+                    _ => format!("{} {}: {}", f.kind, f.id, clip(&f.reason, 200)),
+                })
+                .collect();
+            let missing = fs.iter().filter(|f| f.kind != "module").count();
+            let mut text = format!("{name}: {missing} item(s) missing");
+            if !caught.is_empty() {
+                text.push_str(&format!(" ({})", caught.join("; ")));
+            }
+            text
+        })
+        .collect();
+    let modules: Vec<String> = by_module.keys().flatten().map(u32::to_string).collect();
+    clip(
+        &format!(
+            "the book is incomplete: module(s) {} not complete. {}. Partial book: {}; failures listed in {}",
+            if modules.is_empty() { "none".to_string() } else { modules.join(", ") },
+            parts.join("; "),
+            keys::book_html_key(project),
+            keys::book_manifest_key(project)
+        ),
+        4000,
+    )
 }
 
 /// Render and store the three editions; the manifest describing them (not yet stored).

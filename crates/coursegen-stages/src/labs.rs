@@ -235,8 +235,9 @@ pub async fn lab_planner(input: LabPlannerInput, deps: &Deps) -> StageResult<Lab
     if !stale.is_empty() {
         let full_rebuild = plan.labs.iter().all(|s| stale.contains(&s.module_number));
         let usage = replan_modules(deps, project, &outline, &facts, &stale, &fps, &mut plan).await?;
-        store.put_json(&plan_key, &plan).await?;
-        // The sidecar sums the usage of the calls behind the current plan.
+        // The sidecar sums the usage of the calls behind the current plan. It is written before
+        // the plan: a fresh plan is what a later run reuses, so a run killed between the two
+        // writes must not leave a plan whose cost was never recorded.
         let mut total = Usage::default();
         if !full_rebuild {
             if let Some(previous) = read_meta(store, &plan_key).await? {
@@ -246,6 +247,7 @@ pub async fn lab_planner(input: LabPlannerInput, deps: &Deps) -> StageResult<Lab
         total.add(&usage);
         let plan_fp = fingerprint(&json!({"fingerprints": plan.fingerprints}));
         store.put_json(&keys::meta_key(&plan_key), &new_meta(PLANNER, plan_fp, model, total, None)).await?;
+        store.put_json(&plan_key, &plan).await?;
         tracing::info!(modules = ?stale, labs = plan.labs.len(), "lab plan written");
     }
 

@@ -343,10 +343,9 @@ pub async fn visual_planner(input: VisualPlannerInput, deps: &Deps) -> StageResu
     }
 
     let (prompts, usage) = plan_prompts(deps, &lesson, m, l, &ids, &fp).await?;
-    for (key, prompt) in prompt_keys.iter().zip(&prompts) {
-        store.put_json(key, prompt).await?;
-    }
-    remove_stale_prompts(store, project, m, l, &prompt_keys).await?;
+    // The plan record (the call's cost) goes first: fresh prompts are what a later run
+    // reuses, so a run killed between the writes must not leave fresh prompts whose cost
+    // was never recorded.
     let record = PlanRecord {
         fingerprint: fp,
         model,
@@ -359,6 +358,10 @@ pub async fn visual_planner(input: VisualPlannerInput, deps: &Deps) -> StageResu
             .collect(),
     };
     save_plan_record(store, &input.lesson_key, lesson.meta, &record).await?;
+    for (key, prompt) in prompt_keys.iter().zip(&prompts) {
+        store.put_json(key, prompt).await?;
+    }
+    remove_stale_prompts(store, project, m, l, &prompt_keys).await?;
     if rewritten != lesson.markdown {
         store.put(&input.lesson_key, rewritten.into_bytes(), "text/markdown; charset=utf-8").await?;
     }

@@ -17,7 +17,7 @@ fn error_cause(error_type: &str, message: &str) -> String {
 
 /// Maps a stage error to what Step Functions sees when the function raises it.
 pub(crate) fn states_error(e: &StageError) -> StatesError {
-    StatesError::new(e.error_type(), error_cause(e.error_type(), &e.to_string()))
+    StatesError::new(e.error_type(), error_cause(e.error_type(), &e.wire_message()))
 }
 
 /// Runs the stage handlers in this process.

@@ -151,6 +151,19 @@ impl Observer for Progress {
                 let error = event.details.get("error").and_then(Value::as_str).unwrap_or("error");
                 self.line(event, format!("{state}: attempt failed with {error} (Retry may run it again)"));
             }
+            // A module's or lab's Catch fired: the state records the failure and the others go on.
+            "PassStateEntered" => {
+                let raw = event.state_name.as_deref().unwrap_or("");
+                let Some(failed) = raw.strip_suffix("Failed") else { return };
+                let input = event_input(event);
+                let error = input.pointer("/failure/Error").and_then(Value::as_str).unwrap_or("error");
+                let what = match (number(&input, "module_number"), input.get("lab_id").and_then(Value::as_str)) {
+                    (_, Some(lab)) => format!("lab {lab}"),
+                    (Some(m), None) => format!("module {m}"),
+                    (None, None) => return,
+                };
+                self.line(event, format!("{what}: {} failed for good ({error}); the others go on", stage_of(failed)));
+            }
             "ExecutionFailed" => self.line(event, "execution failed".to_string()),
             _ => {}
         }

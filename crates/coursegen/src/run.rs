@@ -156,6 +156,14 @@ pub(crate) async fn run(args: RunArgs) -> Exit {
         eprintln!("error: cannot store the outline: {e}");
         return Exit::Failed;
     }
+    if args.store.is_none() {
+        // A run killed mid-write leaves its temporary files; the objects themselves are whole.
+        match FsStore::new(&args.out).remove_stale_temporaries(&request.project_folder).await {
+            Ok(0) => {}
+            Ok(n) => eprintln!("removed {n} temporary file(s) left by an interrupted run"),
+            Err(e) => eprintln!("warning: cannot remove temporary files of an interrupted run: {e}"),
+        }
+    }
 
     let lessons: HashMap<u32, u32> =
         selected_modules(&outline, &request).map(|(n, m)| (n, m.lessons.len() as u32)).collect();
@@ -187,6 +195,9 @@ pub(crate) async fn run(args: RunArgs) -> Exit {
     }
     let wall = started.elapsed().as_secs_f64();
     match &execution.status {
+        ExecutionStatus::Failed { error, cause } if error == COURSE_INCOMPLETE => {
+            report_incomplete(&args, &request, store.as_ref(), &execution, wall, cause, &calls).await
+        }
         ExecutionStatus::Failed { error, cause } => report_failure(&args, &execution, wall, error, cause),
         ExecutionStatus::Succeeded { output } => {
             report_success(&args, &request, store.as_ref(), &execution, output, wall, &calls).await
@@ -238,6 +249,58 @@ fn load_definition(
     workflow::load_machine(&text, endpoint, naming, overrides, CliError::Definition)
 }
 
+/// The error the definition ends with when BookBuilder built a book with missing parts.
+const COURSE_INCOMPLETE: &str = "CourseIncomplete";
+
+/// Where the book's HTML edition is, as the user names the store.
+fn book_location(args: &RunArgs, request: &Request) -> String {
+    match &args.store {
+        Some(uri) => format!("{}/{}", uri.trim_end_matches('/'), keys::book_html_key(&request.project_folder)),
+        None => args.out.join(keys::book_html_key(&request.project_folder)).display().to_string(),
+    }
+}
+
+/// An execution that built a partial book and ended in `CourseIncomplete`: what failed (from
+/// the manifest), where the partial book is, and that the same command fills in the rest.
+async fn report_incomplete(
+    args: &RunArgs,
+    request: &Request,
+    store: &dyn BlobStore,
+    execution: &Execution,
+    wall: f64,
+    cause: &str,
+    calls: &ModelCalls,
+) -> Exit {
+    let manifest: Option<Manifest> =
+        store.get_json(&keys::book_manifest_key(&request.project_folder)).await.ok().flatten();
+    let location = book_location(args, request);
+    let failures = manifest.as_ref().map(|m| m.failures.clone()).unwrap_or_default();
+    if args.json {
+        let summary = json!({
+            "status": "FAILED", "wall_seconds": wall, "state": COURSE_INCOMPLETE, "error": COURSE_INCOMPLETE,
+            "cause": cause, "book": location, "failures": failures,
+            "state_transitions": execution.stats.state_transitions,
+            "model_calls": if args.lambda_endpoint.is_some() { Value::Null } else { json!({
+                "text": calls.text.load(Ordering::Relaxed),
+                "image": calls.image.load(Ordering::Relaxed),
+            })},
+        });
+        println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+    }
+    eprintln!("execution FAILED after {wall:.2}s: the book is incomplete");
+    eprintln!("  failing state: {COURSE_INCOMPLETE}");
+    eprintln!("  error: {COURSE_INCOMPLETE}");
+    eprintln!("  cause: {cause}");
+    for f in failures.iter().filter(|f| f.state.is_some()) {
+        eprintln!("  failed: {} {}: {}", f.kind, f.id, f.reason);
+    }
+    let missing = failures.iter().filter(|f| f.kind != "module").count();
+    eprintln!("  missing from the book: {missing} item(s), each marked where it would stand");
+    eprintln!("  partial book: {location}");
+    eprintln!("Run the same command again to generate only what is missing (finished parts are reused).");
+    Exit::Failed
+}
+
 /// A failed execution: which state failed, why, and how to resume.
 fn report_failure(args: &RunArgs, execution: &Execution, wall: f64, error: &str, cause: &str) -> Exit {
     let failing = execution
@@ -285,10 +348,7 @@ async fn report_success(
     let book: Option<BookBuilderOutput> = serde_json::from_value(output.clone()).ok();
     let manifest: Option<Manifest> =
         store.get_json(&keys::book_manifest_key(&request.project_folder)).await.ok().flatten();
-    let book_location = match &args.store {
-        Some(uri) => format!("{}/{}", uri.trim_end_matches('/'), keys::book_html_key(&request.project_folder)),
-        None => args.out.join(keys::book_html_key(&request.project_folder)).display().to_string(),
-    };
+    let book_location = book_location(args, request);
     let summary = json!({
         "status": "SUCCEEDED",
         "wall_seconds": wall,

@@ -162,3 +162,31 @@ async fn stats_count_and_reset() {
     }
     assert_eq!(sim.stats().await, after);
 }
+
+#[tokio::test]
+async fn refused_text_is_blocked_like_a_content_filter_every_time_and_other_requests_pass() {
+    let sim = Sim::new(Config { refuse_containing: Some("Forbidden Topic".into()), ..Config::default() }).await;
+    for _ in 0..2 {
+        let resp = sim.post(CLAUDE, &converse_body("Write the lesson Forbidden Topic basics", 300)).await;
+        assert_eq!(resp.status, 200, "{}", resp.text);
+        assert_eq!(resp.json()["stopReason"], "content_filtered", "{}", resp.text);
+    }
+    let image = json!({
+        "taskType": "TEXT_IMAGE",
+        "textToImageParams": {"text": "A diagram of Forbidden Topic"},
+        "imageGenerationConfig": {"numberOfImages": 1, "width": 512, "height": 512}
+    });
+    let resp = sim.post("/model/amazon.titan-image-generator-v2%3A0/invoke", &image).await;
+    assert_eq!(resp.status, 400, "{}", resp.text);
+    assert_eq!(resp.header("x-amzn-ErrorType").as_deref(), Some("ValidationException"));
+    assert!(resp.json()["message"].as_str().unwrap().contains("content filters"), "{}", resp.text);
+
+    let allowed = sim.post(CLAUDE, &converse_body("Write the lesson on allowed topics", 300)).await;
+    assert_eq!(allowed.status, 200);
+    assert_ne!(allowed.json()["stopReason"], "content_filtered", "{}", allowed.text);
+
+    let stats = sim.stats().await;
+    assert_eq!(stats["refused"], 3, "{stats}");
+    assert_eq!(stats["ok"], 1, "{stats}");
+    assert_eq!(stats["requests"], 4, "{stats}");
+}

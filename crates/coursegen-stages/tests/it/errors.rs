@@ -113,6 +113,8 @@ async fn book_builder_rejects_conflicting_mappings_and_writes_no_book() {
             all_lesson_keys: vec![],
             all_image_mappings: vec![a, b],
             lab_keys: vec![],
+            module_results: vec![],
+            lab_results: vec![],
         },
         &deps,
     )
@@ -320,4 +322,64 @@ async fn images_gen_raises_a_retryable_error_when_one_is_among_several_image_fai
             store.list("pics/images/").await.unwrap().into_iter().filter(|k| !k.ends_with(".meta.json")).collect();
         assert_eq!(images.len(), 2, "{images:?}");
     }
+}
+
+#[tokio::test]
+async fn book_builder_marks_caught_modules_and_labs_where_they_stand_and_names_them_in_its_cause() {
+    let store = mem();
+    let project = "partial";
+    put_outline(store.as_ref(), project, &outline_yaml("Partial", "es", 2, 1, true)).await;
+    let deps = Deps::offline(store.clone());
+    let module_one = lesson_of(&deps, project, 1).await;
+    let cause = json!({"errorType": "ModelError", "errorMessage": "the answer was blocked (content_filtered)"});
+    let out = book_builder(
+        BookBuilderInput {
+            project_folder: project.into(),
+            outline_key: keys::outline_key(project),
+            content_type: coursegen_core::ContentType::Both,
+            all_lesson_keys: module_one.lesson_keys.clone(),
+            all_image_mappings: vec![],
+            lab_keys: vec![],
+            module_results: vec![
+                ModuleResult { module_number: 1, lesson_count: 1, state: None, error: None, cause: None },
+                ModuleResult {
+                    module_number: 2,
+                    lesson_count: 0,
+                    state: Some("ContentGen".into()),
+                    error: Some("ModelError".into()),
+                    cause: Some(cause.to_string()),
+                },
+            ],
+            lab_results: vec![
+                json!({"lab_id": "01-01-01", "state": "LabWriter", "error": "ModelError", "cause": "refused [x]"}),
+                json!("02-01-01"),
+            ],
+        },
+        &deps,
+    )
+    .await
+    .unwrap();
+
+    let manifest: Manifest = store.get_json(&out.manifest_key).await.unwrap().unwrap();
+    let summary: Vec<(String, String, Option<String>)> =
+        manifest.failures.iter().map(|f| (f.kind.clone(), f.id.clone(), f.state.clone())).collect();
+    assert!(summary.contains(&("module".into(), "02".into(), Some("ContentGen".into()))), "{summary:?}");
+    assert!(summary.contains(&("lesson".into(), "02-01".into(), None)), "{summary:?}");
+    assert!(summary.contains(&("lab".into(), "01-01-01".into(), Some("LabWriter".into()))), "{summary:?}");
+    let lesson = manifest.failures.iter().find(|f| f.id == "02-01").unwrap();
+    assert_eq!(lesson.reason, "not generated: ModelError: the answer was blocked (content_filtered)");
+    assert_eq!(out.failed as usize, manifest.failures.len());
+    assert_eq!((manifest.totals.modules, manifest.totals.lessons), (1, 1), "only what exists is counted");
+    assert!(out.incomplete.contains("module(s) 1, 2 not complete"), "{}", out.incomplete);
+    assert!(out.incomplete.contains("ContentGen failed: ModelError"), "{}", out.incomplete);
+    assert!(out.incomplete.contains("lab 01-01-01"), "{}", out.incomplete);
+    assert!(out.incomplete.contains("partial/book/manifest.json"), "{}", out.incomplete);
+
+    // The stand-ins are in the book, in the course language, with the error as plain text.
+    let markdown = text_of(store.as_ref(), &keys::book_md_key(project)).await;
+    assert!(markdown.contains("Lesson 1 of module 2 (no generado)"), "{markdown}");
+    assert!(markdown.contains("Hands-on 1.1 (no generado)"), "{markdown}");
+    assert!(markdown.contains("No generado: ModelError: refused \\[x\\]"), "{markdown}");
+    let html = text_of(store.as_ref(), &keys::book_html_key(project)).await;
+    assert!(html.contains("No generado: ModelError: refused [x]"), "escaped Markdown reads as plain text");
 }

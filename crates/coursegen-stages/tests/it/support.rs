@@ -292,6 +292,8 @@ pub async fn run_all(deps: &Deps, request: RawRequest) -> StageResult<Run> {
             all_lesson_keys: run.content.iter().flat_map(|c| c.lesson_keys.clone()).collect(),
             all_image_mappings: run.images.iter().map(|i| i.image_mappings.clone()).collect(),
             lab_keys,
+            module_results: vec![],
+            lab_results: vec![],
         },
         deps,
     )

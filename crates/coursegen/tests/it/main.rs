@@ -3,6 +3,8 @@
 
 mod aws;
 mod cli;
+mod incomplete;
+mod kill;
 mod providers;
 mod resume;
 mod support;

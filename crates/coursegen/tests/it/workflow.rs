@@ -353,6 +353,7 @@ impl FakeStages {
             image_count: lessons * VISUALS_PER_LESSON,
             lab_count: payload["lab_count"].as_u64().unwrap_or(0) as u32,
             failed: 0,
+            incomplete: String::new(),
         })
     }
 }
