@@ -138,6 +138,13 @@ pub trait BucketStore: Send + Sync + fmt::Debug {
     fn peek(&self, key: &str, spec: BucketSpec, now_ms: u64) -> Option<f64>;
     /// A short name for logs and errors.
     fn describe(&self) -> String;
+    /// How long a waiting caller may sleep before it looks at the buckets again. Other
+    /// processes give back to a shared store's buckets without this process hearing of it, so
+    /// a wait computed from the refill rate alone would sleep through their refunds; an
+    /// in-process store wakes its waiters on every refund and needs no recheck (`None`).
+    fn recheck_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// Buckets held in this process: the embedded run's budget, and the reference the shared

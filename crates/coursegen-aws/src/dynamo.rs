@@ -5,20 +5,23 @@
 //!
 //! | attribute | meaning |
 //! |---|---|
-//! | `level` | what the bucket held at `last_refill_ms` (may exceed `capacity` after refunds; cut at read time) |
+//! | `level` | what the bucket held at `last_refill_ms`, refunds not counted |
+//! | `credit` | refunds given since the last take read the bucket (the bucket holds `level + credit`, cut at the capacity at read time) |
 //! | `last_refill_ms` | wall-clock milliseconds since the Unix epoch of that level |
 //! | `capacity`, `per_sec` | the writer's bucket shape (informative: every process computes with its own configuration) |
-//! | `version` | bumped by every write; takes are conditional on it |
+//! | `version` | bumped by every take; takes are conditional on it |
 //!
 //! A take reads the buckets (consistent reads), refills and checks them with the same
 //! arithmetic as the in-process buckets ([`BucketLevel`]), and writes the new levels
 //! conditionally on the versions it read: one `UpdateItem`, or a `TransactWriteItems` of two
 //! updates when a call takes from two buckets (requests and tokens), so it takes from both or
 //! neither. A concurrent writer makes the condition fail; the take then reads again, at most
-//! [`MAX_CONFLICT_RETRIES`] times, then asks the caller to wait a few milliseconds. A refund is
-//! an atomic `ADD` to `level` (and `version`) without reading; the next reader cuts the level
-//! at the capacity. A bucket nobody has written yet is full. The table needs `GetItem` and
-//! `UpdateItem` on its items, nothing else.
+//! [`MAX_CONFLICT_RETRIES`] times (after a few random milliseconds each, so the writers that
+//! collided do not collide again), then asks the caller to wait a few milliseconds. A refund is
+//! an atomic `ADD` to `credit` without reading and without a new version, so refunds never make
+//! a take fail: a take folds the credit it read into the level and subtracts just that from
+//! `credit`, keeping whatever refunds landed in between. A bucket nobody has written yet is
+//! full. The table needs `GetItem` and `UpdateItem` on its items, nothing else.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -46,6 +49,7 @@ const LAST: &str = "last_refill_ms";
 const CAPACITY: &str = "capacity";
 const PER_SEC: &str = "per_sec";
 const VERSION: &str = "version";
+const CREDIT: &str = "credit";
 
 /// Buckets in a DynamoDB table (see the module docs).
 #[derive(Debug)]
@@ -62,8 +66,11 @@ pub struct DynamoBuckets {
 /// there was no item).
 #[derive(Debug, Clone, Copy)]
 struct Stored {
+    /// The bucket's level: `level + credit` as read, at `last_refill_ms`.
     level: BucketLevel,
     version: Option<u64>,
+    /// The `credit` read (folded into `level`), which the take subtracts from `credit`.
+    credit: f64,
 }
 
 /// Why a write did not happen.
@@ -148,10 +155,11 @@ impl DynamoBuckets {
         };
         // An item without a level (never written by a take) is a full bucket; the refill clamps
         // the infinite level to the capacity.
-        let level = number(LEVEL)?.unwrap_or(f64::INFINITY);
+        let credit = number(CREDIT)?.unwrap_or(0.0);
+        let level = number(LEVEL)?.unwrap_or(f64::INFINITY) + credit;
         let last_ms = number(LAST)?.map_or(now_ms, |ms| ms.max(0.0) as u64);
         let version = number(VERSION)?.map(|v| v.max(0.0) as u64);
-        Ok(Some(Stored { level: BucketLevel { level, last_ms }, version }))
+        Ok(Some(Stored { level: BucketLevel { level, last_ms }, version, credit }))
     }
 
     /// The conditional update of one planned bucket: to its new level, on condition that it
@@ -164,12 +172,15 @@ impl DynamoBuckets {
             ("#cap".to_string(), CAPACITY.to_string()),
             ("#rate".to_string(), PER_SEC.to_string()),
             ("#version".to_string(), VERSION.to_string()),
+            ("#credit".to_string(), CREDIT.to_string()),
         ]);
         let mut values = HashMap::from([
             (":level".to_string(), number(level.level)),
             (":last".to_string(), AttributeValue::N(level.last_ms.to_string())),
             (":cap".to_string(), number(spec.capacity)),
             (":rate".to_string(), number(spec.per_sec)),
+            (":zero".to_string(), AttributeValue::N("0".to_string())),
+            (":credit".to_string(), number(plan.before.as_ref().map_or(0.0, |b| b.credit))),
         ]);
         // Only the names and values the expressions use: DynamoDB rejects unused ones.
         let condition = match plan.before {
@@ -258,7 +269,8 @@ impl DynamoBuckets {
 
 /// The update expression of a take: the new level, its time, the writer's bucket shape, and
 /// the next version.
-const TAKE_EXPRESSION: &str = "SET #level = :level, #last = :last, #cap = :cap, #rate = :rate, #version = :next";
+const TAKE_EXPRESSION: &str = "SET #level = :level, #last = :last, #cap = :cap, #rate = :rate, #version = :next, \
+     #credit = if_not_exists(#credit, :zero) - :credit";
 
 /// The parts of one conditional update (for `UpdateItem` or inside a transaction).
 struct ConditionalUpdate {
@@ -327,7 +339,11 @@ impl BucketStore for DynamoBuckets {
                     }
                     return Ok(Admission::Taken);
                 }
-                Err(WriteError::Conflict) => self.count_conflict(),
+                Err(WriteError::Conflict) => {
+                    self.count_conflict();
+                    let pause = Duration::from_millis(rand::rng().random_range(1..=8));
+                    tokio::time::sleep(pause).await;
+                }
                 Err(WriteError::Failed(e)) => return Err(e),
             }
         }
@@ -341,13 +357,11 @@ impl BucketStore for DynamoBuckets {
             .update_item()
             .table_name(&self.table)
             .key(KEY_ATTRIBUTE, AttributeValue::S(key.to_string()))
-            .update_expression("ADD #level :amount, #version :one")
+            .update_expression("ADD #credit :amount")
             .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#level", LEVEL)
-            .expression_attribute_names("#version", VERSION)
+            .expression_attribute_names("#credit", CREDIT)
             .expression_attribute_names("#pk", KEY_ATTRIBUTE)
             .expression_attribute_values(":amount", number(amount))
-            .expression_attribute_values(":one", AttributeValue::N("1".to_string()))
             .send()
             .await;
         match result {
@@ -370,4 +384,14 @@ impl BucketStore for DynamoBuckets {
     fn describe(&self) -> String {
         format!("dynamodb table {}", self.table)
     }
+
+    fn recheck_interval(&self) -> Option<std::time::Duration> {
+        Some(SHARED_RECHECK)
+    }
 }
+
+/// How often a caller waiting on the shared buckets reads them again: other processes'
+/// refunds (the unused part of their reservations) come back without notice, and a caller
+/// sleeping until the refill alone covers its reservation would leave them unused. A few
+/// reads a second per waiting call.
+const SHARED_RECHECK: std::time::Duration = std::time::Duration::from_millis(250);

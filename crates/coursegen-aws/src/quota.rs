@@ -491,7 +491,10 @@ impl Quota {
                     };
                     match admission {
                         Ok(Admission::Taken) => return Ok(slot.into_permit(reserved, self.clock.now())),
-                        Ok(Admission::Wait(d)) => Some(d.max(MIN_BUCKET_WAIT)),
+                        Ok(Admission::Wait(d)) => {
+                            let d = d.max(MIN_BUCKET_WAIT);
+                            Some(self.store.recheck_interval().map_or(d, |r| d.min(r)))
+                        }
                         Err(e) => {
                             tracing::warn!(store = %self.store.describe(), error = %e, "quota buckets unavailable");
                             return Err(AcquireError::Store(e));
@@ -1359,6 +1362,47 @@ mod tests {
         fn describe(&self) -> String {
             "dynamodb table gone".into()
         }
+    }
+
+    /// A shared store whose tokens another process gives back while this one waits: the first
+    /// take finds the bucket empty for the next 30 s of refill; the refund lands at once.
+    #[derive(Debug, Default)]
+    struct RefundedElsewhere {
+        takes: AtomicU32,
+    }
+
+    #[async_trait::async_trait]
+    impl BucketStore for RefundedElsewhere {
+        async fn take(&self, _: &[Take<'_>], _now_ms: u64) -> Result<Admission, BucketError> {
+            Ok(if self.takes.fetch_add(1, Ordering::SeqCst) == 0 {
+                Admission::Wait(Duration::from_secs(30))
+            } else {
+                Admission::Taken
+            })
+        }
+        async fn give(&self, _: &str, _: BucketSpec, _: f64, _: u64) -> Result<(), BucketError> {
+            Ok(())
+        }
+        fn peek(&self, _: &str, _: BucketSpec, _: u64) -> Option<f64> {
+            None
+        }
+        fn describe(&self) -> String {
+            "shared".into()
+        }
+        fn recheck_interval(&self) -> Option<Duration> {
+            Some(Duration::from_millis(250))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_caller_waiting_on_a_shared_store_looks_again_and_sees_other_processes_refunds() {
+        let (c, dynamic) = clock();
+        let cfg = QuotaConfig { tokens_per_minute: Some(60_000), ..Default::default() };
+        let store = Arc::new(RefundedElsewhere::default());
+        let q = Quota::with_store(&cfg, dynamic, store.clone(), BucketKeys::text("m"));
+        q.acquire(10_000, c.now() + Duration::from_secs(60)).await.unwrap().succeed(5_000).await;
+        assert_eq!(store.takes.load(Ordering::SeqCst), 2);
+        assert_eq!(c.sleeps(), [Duration::from_millis(250)], "one recheck, not the 30 s of refill");
     }
 
     #[tokio::test]
