@@ -12,6 +12,22 @@
 #                     (BEDROCK_RPM/BEDROCK_TPM and BEDROCK_IMAGE_RPM) just under it.
 #   4. fresh-quota    the control of run 3: the same fresh quota without the client budget.
 #
+# Then the deployed shape: the same course through `coursegen run --lambda-endpoint`, every
+# function invocation in a process of `cargo lambda watch --concurrency QUOTA_INSTANCES` (up to
+# that many processes per function, sharing no memory, like Lambda instances), against a sim
+# with run 2's quota, drained first, and the budget of run 3 (0.9 of the quota) in every process:
+#
+#   5. per-instance        every process keeps its own budget (QUOTA_TABLE unset): today's
+#                          per-instance budgets, which together overrun the quota.
+#   6. separate-processes  every process draws from one shared budget (QUOTA_TABLE: a DynamoDB
+#                          table served locally by scripts/quota-table.py, drained like the sim).
+#   7. two-executions      two executions of the course (two projects) started together against
+#                          the functions of run 6's shape, sharing the budget; min_s counts both.
+#
+# Runs 5 and 6 run side by side (each its own sim, functions and store); run 7 after them.
+# Targets of runs 6 and 7 (reported under "targets"): no failed task, throttled <= 10 % of
+# admitted, wall <= 1.15 x min_s. Runs 6 and 7 must succeed; run 5 is measured, not required to.
+#
 # Run 2, which mostly waits on the quota, runs in the background while runs 3 and 4 run.
 #
 # Every run must exit 0 with no failed task in the history and no failure in the manifest.
@@ -21,6 +37,7 @@
 # so runs 3 and 4 can beat it; `floor_s` credits that minute.
 #
 #   scripts/quota-run.sh
+#   QUOTA_RUNS=deployed scripts/quota-run.sh      # runs 1, 5, 6 and 7 only
 #   QUOTA_LATENCY_MS=300 QUOTA_MODULES=20 QUOTA_LESSONS=4 QUOTA_IMAGE_CONCURRENCY=2 scripts/quota-run.sh
 set -euo pipefail
 
@@ -36,10 +53,18 @@ IMAGE_CONCURRENCY="${QUOTA_IMAGE_CONCURRENCY:-4}"
 SEED="${QUOTA_SEED:-7}"
 # The client budget of run 3, as a fraction of the sim's quota.
 CLIENT_SHARE="${QUOTA_CLIENT_SHARE:-0.9}"
+# Function processes per function in runs 5-7 (Lambda instances).
+INSTANCES="${QUOTA_INSTANCES:-20}"
+# all: runs 1-7; embedded: runs 1-4; deployed: runs 1 and 5-7.
+RUNS="${QUOTA_RUNS:-all}"
+case "$RUNS" in all | embedded | deployed) ;; *) echo "QUOTA_RUNS must be all, embedded or deployed" >&2; exit 2 ;; esac
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 WORK="$(mktemp -d -t coursegen-quota.XXXXXX)"
 RUN2_PID=""
+BACKGROUND_PIDS=()
 
+# shellcheck source=../tests/fidelity/lambda_watch.sh
+source "$ROOT/tests/fidelity/lambda_watch.sh"
 log() { echo "quota-run: $*" >&2; }
 # shellcheck source=sim-process.sh
 source "$ROOT/scripts/sim-process.sh"
@@ -47,10 +72,12 @@ source "$ROOT/scripts/sim-process.sh"
 cleanup() {
   local rc=$?
   stop_sim
-  if [[ -n "$RUN2_PID" ]]; then
-    kill -TERM -- "-$RUN2_PID" 2>/dev/null || true
-    wait "$RUN2_PID" 2>/dev/null || true
-  fi
+  local pid
+  for pid in "$RUN2_PID" "${BACKGROUND_PIDS[@]}"; do
+    [[ -n "$pid" ]] || continue
+    kill -TERM -- "-$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   if [[ $rc -ne 0 ]]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -77,26 +104,62 @@ start_sim_run() {
   log "$name: bedrock-sim on $SIM_ADDR $*"
 }
 
-# run_course NAME [VAR=VALUE...] : one `coursegen run` against the sim; writes NAME.json with
-# its figures (and fails when the run did).
+# The models of every run (named, so the shared budget's buckets can be drained by key).
+TEXT_MODEL="us.anthropic.claude-sonnet-4-20250514-v1:0"
+IMAGE_MODEL="amazon.nova-canvas-v1:0"
+
+# The environment every model-calling process of a run gets: the sim as Bedrock, the models,
+# output tokens counted once against tokens per minute (as the sim counts them; the client's
+# default for this model is Bedrock's 5), fake credentials, no AWS configuration from this
+# machine.
+sim_env() {
+  printf '%s\n' "AWS_ENDPOINT_URL_BEDROCK_RUNTIME=http://$SIM_ADDR" AWS_REGION=us-east-1 \
+    "TEXT_MODEL_ID=$TEXT_MODEL" "IMAGE_MODEL_ID=$IMAGE_MODEL" BEDROCK_OUTPUT_BURNDOWN=1 \
+    AWS_ACCESS_KEY_ID=AKIDQUOTARUN AWS_SECRET_ACCESS_KEY=quota-run-secret \
+    "AWS_CONFIG_FILE=$WORK/no-aws-config" "AWS_SHARED_CREDENTIALS_FILE=$WORK/no-aws-credentials" \
+    AWS_EC2_METADATA_DISABLED=true
+}
+
+# coursegen_cli NAME PROJECT OUT [--lambda-endpoint URL] -- [VAR=VALUE...] : one `coursegen run`
+# of the outline as project PROJECT into OUT; its summary, history and stderr go to
+# WORK/{summary,history,run}-NAME.*. Returns its exit code.
+coursegen_cli() {
+  local name="$1" project="$2" out="$3" rc=0
+  shift 3
+  local -a options=()
+  while [[ $# -gt 0 && "$1" != "--" ]]; do options+=("$1"); shift; done
+  [[ $# -gt 0 ]] && shift
+  local -a run_env
+  mapfile -t run_env < <(sim_env)
+  env -u BEDROCK_RPM -u BEDROCK_TPM -u BEDROCK_IMAGE_RPM -u BEDROCK_MAX_CONCURRENCY \
+    -u BEDROCK_IMAGE_MAX_CONCURRENCY -u TEXT_MODEL_ID -u IMAGE_MODEL_ID -u MODEL_DEADLINE_SECONDS \
+    -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u QUOTA_TABLE -u LESSON_CONCURRENCY \
+    -u IMAGE_CONCURRENCY "${run_env[@]}" "$@" \
+    "$COURSEGEN" run "$OUTLINE" --provider bedrock --content theory --out "$out" --project "$project" \
+    "${options[@]}" --force --json --history "$WORK/history-$name.json" \
+    > "$WORK/summary-$name.json" 2> "$WORK/run-$name.err" || rc=$?
+  return "$rc"
+}
+
+# run_course NAME [VAR=VALUE...] : one embedded `coursegen run` against the sim; writes
+# NAME.json with its figures (and fails when the run did).
 run_course() {
   local name="$1" rc=0
   shift
   log "$name: coursegen run ($MODULES x $LESSONS lessons, --concurrency $CONCURRENCY)"
-  env -u BEDROCK_RPM -u BEDROCK_TPM -u BEDROCK_IMAGE_RPM -u BEDROCK_MAX_CONCURRENCY \
-    -u BEDROCK_IMAGE_MAX_CONCURRENCY -u TEXT_MODEL_ID -u IMAGE_MODEL_ID -u MODEL_DEADLINE_SECONDS \
-    -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL \
-    AWS_ENDPOINT_URL_BEDROCK_RUNTIME="http://$SIM_ADDR" AWS_REGION=us-east-1 \
-    AWS_ACCESS_KEY_ID=AKIDQUOTARUN AWS_SECRET_ACCESS_KEY=quota-run-secret \
-    AWS_CONFIG_FILE="$WORK/no-aws-config" AWS_SHARED_CREDENTIALS_FILE="$WORK/no-aws-credentials" \
-    AWS_EC2_METADATA_DISABLED=true BEDROCK_IMAGE_MAX_CONCURRENCY="$IMAGE_CONCURRENCY" "$@" \
-    "$COURSEGEN" run "$OUTLINE" --provider bedrock --content theory --out "$WORK/out-$name" --project quota-course \
-    --concurrency "$CONCURRENCY" --force --json --history "$WORK/history-$name.json" \
-    > "$WORK/summary-$name.json" 2> "$WORK/run-$name.err" || rc=$?
+  coursegen_cli "$name" quota-course "$WORK/out-$name" --concurrency "$CONCURRENCY" -- \
+    BEDROCK_IMAGE_MAX_CONCURRENCY="$IMAGE_CONCURRENCY" "$@" || rc=$?
   sim_stats > "$WORK/stats-$name.json"
-  python3 - "$name" "$rc" "$WORK" <<'EOF'
+  record_run "$name" "$WORK/out-$name" "$name:quota-course:$rc"
+}
+
+# record_run NAME OUT EXECUTION... : NAME.json from the sim's counters (minus NAME's drain
+# baseline) and every EXECUTION (SUMMARY_NAME:PROJECT:EXIT_CODE, its course in OUT/PROJECT);
+# fails when any execution failed.
+record_run() {
+  python3 - "$WORK" "$@" <<'EOF'
 import json, sys
-name, rc, work = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+work, name, out, executions = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 stats = json.load(open(f"{work}/stats-{name}.json"))
 try:
     base = json.load(open(f"{work}/baseline-{name}.json"))
@@ -104,46 +167,58 @@ except OSError:
     base = {}
 for k in ("requests", "ok", "throttled", "injected_failures", "converse", "invoke", "tokens_in", "tokens_out"):
     stats[k] -= base.get(k, 0)
-problems = []
-try:
-    summary = json.load(open(f"{work}/summary-{name}.json"))
-except ValueError:
-    summary = {}
-try:
-    history = json.load(open(f"{work}/history-{name}.json"))
-except (OSError, ValueError):
-    history = []
-failed_events = [e for e in history if str(e.get("type", "")).endswith("Failed")]
-manifest = {}
-project = "quota-course"
-try:
-    manifest = json.load(open(f"{work}/out-{name}/{project}/book/manifest.json"))
-except (OSError, ValueError):
-    problems.append("no manifest")
-if rc != 0:
-    problems.append(f"exit code {rc}")
-if summary.get("status") != "SUCCEEDED":
-    problems.append(f"status {summary.get('status')}")
-if (summary.get("result") or {}).get("failed", 1) != 0:
-    problems.append("the book reports missing items")
-if manifest.get("failures"):
-    problems.append(f"{len(manifest['failures'])} failure(s) in the manifest")
-if failed_events:
-    problems.append(f"{len(failed_events)} failed event(s) in the history: "
-                    + ", ".join(sorted({e['type'] for e in failed_events})))
+problems, walls, failed_tasks, lessons, images = [], [], 0, 0, 0
+for execution in executions:
+    summary_name, project, rc = execution.rsplit(":", 2)
+    rc = int(rc)
+    label = "" if len(executions) == 1 else f"{project}: "
+    try:
+        summary = json.load(open(f"{work}/summary-{summary_name}.json"))
+    except (OSError, ValueError):
+        summary = {}
+    try:
+        history = json.load(open(f"{work}/history-{summary_name}.json"))
+    except (OSError, ValueError):
+        history = []
+    types = [str(e.get("type", "")) for e in history]
+    # A task failed for good when its state was entered and no attempt succeeded (Retry
+    # attempts that failed before a success do not count).
+    failed_tasks += max(0, types.count("TaskStateEntered") - types.count("TaskSucceeded"))
+    failed_events = [t for t in types if t.endswith("Failed")]
+    manifest = {}
+    try:
+        manifest = json.load(open(f"{out}/{project}/book/manifest.json"))
+    except (OSError, ValueError):
+        problems.append(f"{label}no manifest")
+    if rc != 0:
+        problems.append(f"{label}exit code {rc}")
+    if summary.get("status") != "SUCCEEDED":
+        problems.append(f"{label}status {summary.get('status')}")
+    if (summary.get("result") or {}).get("failed", 1) != 0:
+        problems.append(f"{label}the book reports missing items")
+    if manifest.get("failures"):
+        problems.append(f"{label}{len(manifest['failures'])} failure(s) in the manifest")
+    if failed_events:
+        problems.append(f"{label}{len(failed_events)} failed event(s) in the history: "
+                        + ", ".join(sorted(set(failed_events))))
+    walls.append(summary.get("wall_seconds", 0.0))
+    lessons += (manifest.get("totals") or {}).get("lessons") or 0
+    images += (manifest.get("totals") or {}).get("images") or 0
 row = {
     "run": name,
     "ok": not problems,
     "problems": problems,
-    "wall_s": round(summary.get("wall_seconds", 0.0), 2),
+    "executions": len(executions),
+    "failed_tasks": failed_tasks,
+    "wall_s": round(max(walls), 2),
     "requests": stats["requests"],
     "admitted": stats["ok"] + stats["injected_failures"],
     "throttled": stats["throttled"],
     "converse": stats["converse"],
     "invoke": stats["invoke"],
     "tokens": stats["tokens_in"] + stats["tokens_out"],
-    "lessons": (manifest.get("totals") or {}).get("lessons"),
-    "images": (manifest.get("totals") or {}).get("images"),
+    "lessons": lessons,
+    "images": images,
     "in_flight_max": stats["in_flight_max"],
 }
 json.dump(row, open(f"{work}/{name}.json", "w"))
@@ -221,6 +296,7 @@ log "demand / 3: --rpm $RPM --tpm $TPM; client budget of run 3: BEDROCK_RPM=$TEX
 #    in the background, against its own sim, while runs 3 and 4 run one after the other. Every
 #    run has its own sim, counters and files; nothing is shared but the machine. The background
 #    run gets its own process group (set -m) so that cleanup can stop all of it.
+if [[ "$RUNS" != deployed ]]; then
 set -m
 (
   trap stop_sim EXIT
@@ -245,43 +321,184 @@ stop_sim
 
 wait "$RUN2_PID" || status=1
 RUN2_PID=""
+fi
+
+# free_port : a free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_functions NAME STORE [VAR=VALUE...] : `cargo lambda watch` on a free loopback port,
+# serving every function of the workspace in up to INSTANCES processes per function, with the
+# bedrock provider against the current sim, the store directory STORE and VAR=VALUE; sets
+# FUNCTIONS_PID and FUNCTIONS_URL once every function answered.
+start_functions() {
+  local name="$1" store="$2" port envfile="$WORK/functions-$1.env"
+  shift 2
+  port="$(free_port)"
+  { sim_env; printf '%s\n' COURSEGEN_PROVIDER=bedrock "COURSEGEN_STORE_DIR=$store" RUST_LOG=warn "$@"; } > "$envfile"
+  (
+    cd "$ROOT"
+    exec env -u COURSE_BUCKET -u COURSEGEN_PROVIDER -u QUOTA_TABLE -u BEDROCK_RPM -u BEDROCK_TPM \
+      -u BEDROCK_IMAGE_RPM -u BEDROCK_MAX_CONCURRENCY -u BEDROCK_IMAGE_MAX_CONCURRENCY \
+      -u LESSON_CONCURRENCY -u IMAGE_CONCURRENCY COURSEGEN_STORE_DIR="$store" \
+      setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --ignore-changes \
+      --concurrency "$INSTANCES" --env-file "$envfile"
+  ) > "$WORK/functions-$name.log" 2>&1 &
+  FUNCTIONS_PID=$!
+  FUNCTIONS_URL="http://127.0.0.1:$port"
+  wait_for_http "$FUNCTIONS_URL/" 120 || return 1
+  mkdir -p "$WORK/warm-$name"
+  warm_functions "$FUNCTIONS_URL" "$WORK/warm-$name" || return 1
+  log "$name: functions at $FUNCTIONS_URL ($INSTANCES processes per function at most, store $store)"
+}
+
+# start_quota_table NAME : a local quota table NAME (scripts/quota-table.py: moto's DynamoDB on a
+# free loopback port, one request at a time); sets TABLE_PID and TABLE_URL.
+start_quota_table() {
+  local addr_file="$WORK/quota-table-$1.addr"
+  setsid "$VENV/bin/python" "$ROOT/scripts/quota-table.py" --table "$1" --addr-file "$addr_file" \
+    > "$WORK/quota-table-$1.log" 2>&1 &
+  TABLE_PID=$!
+  for _ in $(seq 1 150); do
+    [[ -s "$addr_file" ]] && break
+    kill -0 "$TABLE_PID" 2>/dev/null || { cat "$WORK/quota-table-$1.log" >&2; return 1; }
+    sleep 0.2
+  done
+  [[ -s "$addr_file" ]] || { log "the quota table $1 did not start"; return 1; }
+  TABLE_URL="http://$(cat "$addr_file")"
+}
+
+# drain_quota_table NAME : empties the shared budget's buckets of the run's models in table NAME
+# (level 0 as of now), as the sim's are drained: the account is at its quota when the run starts,
+# and the shared budget knows it.
+drain_quota_table() {
+  "$VENV/bin/python" - "$TABLE_URL" "$1" "$TEXT_MODEL" "$IMAGE_MODEL" <<'EOF'
+import sys, time, boto3
+url, table, text, image = sys.argv[1:5]
+client = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1",
+                      aws_access_key_id="test", aws_secret_access_key="test")
+now = str(int(time.time() * 1000))
+for key in (f"{text}#requests", f"{text}#tokens", f"{image}#images"):
+    client.put_item(TableName=table, Item={"pk": {"S": key}, "level": {"N": "0"},
+                                           "last_refill_ms": {"N": now}, "version": {"N": "1"}})
+EOF
+}
+
+# deployed_run NAME EXECUTIONS per-instance|shared : the course through functions in separate
+# processes against a sim with run 2's quota, drained right before the executions start, every
+# process with run 3's budget (0.9 of the quota): its own (per-instance) or one shared through a
+# local quota table, drained as well (shared). EXECUTIONS executions (projects
+# quota-course-1..N) start together; writes NAME.json.
+deployed_run() {
+  local name="$1" executions="$2" budget="$3" i rc=0
+  local store="$WORK/store-$name"
+  local -a pids=() records=() shared=()
+  mkdir -p "$store"
+  start_sim_run "$name" --rpm "$RPM" --tpm "$TPM" || return 1
+  if [[ "$budget" == shared ]]; then
+    start_quota_table "$name" || return 1
+    shared=(QUOTA_TABLE="$name" AWS_ENDPOINT_URL_DYNAMODB="$TABLE_URL")
+  fi
+  start_functions "$name" "$store" BEDROCK_RPM="$TEXT_RPM" BEDROCK_TPM="$TEXT_TPM" \
+    BEDROCK_IMAGE_RPM="$IMAGE_RPM" "${shared[@]}" || { stop_session "$FUNCTIONS_PID"; return 1; }
+  drain_sim "$name" || return 1
+  if [[ "$budget" == shared ]]; then drain_quota_table "$name" || return 1; fi
+  log "$name: $executions execution(s) of $MODULES x $LESSONS lessons through $FUNCTIONS_URL ($budget budget)"
+  for i in $(seq 1 "$executions"); do
+    coursegen_cli "$name-$i" "quota-course-$i" "$store" --lambda-endpoint "$FUNCTIONS_URL" -- &
+    pids+=($!)
+  done
+  for i in $(seq 1 "$executions"); do
+    local code=0
+    wait "${pids[$((i - 1))]}" || code=$?
+    records+=("$name-$i:quota-course-$i:$code")
+  done
+  sim_stats > "$WORK/stats-$name.json"
+  stop_session "$FUNCTIONS_PID"
+  [[ "$budget" == shared ]] && stop_session "$TABLE_PID"
+  record_run "$name" "$store" "${records[@]}" || rc=1
+  return "$rc"
+}
+
+if [[ "$RUNS" != embedded ]]; then
+  ensure_venv
+  # 5 and 6 side by side, each in its own process group with its own sim, functions and table.
+  set -m
+  ( trap 'stop_sim; stop_session "${FUNCTIONS_PID:-}"' EXIT; deployed_run per-instance 1 per-instance ) &
+  BACKGROUND_PIDS+=($!)
+  ( trap 'stop_sim; stop_session "${FUNCTIONS_PID:-}"; stop_session "${TABLE_PID:-}"' EXIT
+    deployed_run separate-processes 1 shared ) &
+  BACKGROUND_PIDS+=($!)
+  set +m
+  # Run 5 may fail (that is what it measures); its figures are in its row either way.
+  wait "${BACKGROUND_PIDS[0]}" || log "per-instance: the run did not succeed (see its row)"
+  wait "${BACKGROUND_PIDS[1]}" || status=1
+  BACKGROUND_PIDS=()
+  # 7.
+  ( trap 'stop_sim; stop_session "${FUNCTIONS_PID:-}"; stop_session "${TABLE_PID:-}"' EXIT
+    deployed_run two-executions 2 shared ) || status=1
+fi
 
 python3 - "$WORK" "$RPM" "$TPM" "$MODULES" "$LESSONS" "$LATENCY_MS" "$CONCURRENCY" "$IMAGE_CONCURRENCY" \
-  <<'EOF' || status=1
+  "$INSTANCES" "$RUNS" <<'EOF' || status=1
 import json, sys
 work, rpm, tpm = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-modules, lessons, latency, concurrency, image_concurrency = (int(x) for x in sys.argv[4:9])
+modules, lessons, latency, concurrency, image_concurrency, instances = (int(x) for x in sys.argv[4:10])
+which = sys.argv[10]
+names = ["unthrottled"]
+if which != "deployed":
+    names += ["sim-quota", "client-budget", "fresh-quota"]
+if which != "embedded":
+    names += ["per-instance", "separate-processes", "two-executions"]
+# Runs that must succeed (run 5 measures today's per-instance budgets; it may fail).
+required = [n for n in names if n != "per-instance"]
 rows = []
-for name in ("unthrottled", "sim-quota", "client-budget", "fresh-quota"):
+for name in names:
     try:
         rows.append(json.load(open(f"{work}/{name}.json")))
     except (OSError, ValueError):
         rows.append({"run": name, "ok": False, "problems": ["no result"]})
+full_buckets = ("client-budget", "fresh-quota")
 for r in rows:
     if "tokens" not in r:
         continue
-    quota = r["run"] != "unthrottled"
-    # Quota-bound minimum: the work of this run at the sim's rates. The floor credits the minute's
-    # worth that full buckets admit at once (none in the drained run 2: there it is min_s).
-    r["min_s"] = round(max(r["tokens"] / tpm, r["admitted"] / rpm) * 60, 1) if quota else None
-    full = r["run"] in ("client-budget", "fresh-quota")
+    # Quota-bound minimum: everything this run sent at the sim's rates (run 1 has no quota; its
+    # figure says what the same work would take under it).
+    r["min_s"] = round(max(r["tokens"] / tpm, r["admitted"] / rpm) * 60, 1)
+    # The floor credits the minute's worth that full buckets admit at once (runs 3 and 4; the
+    # other quota runs start drained, where it is min_s).
     r["floor_s"] = (round(max(max(0, r["tokens"] - tpm) / tpm, max(0, r["admitted"] - rpm) / rpm) * 60, 1)
-                    if full else r["min_s"])
-    r["ratio"] = round(r["wall_s"] / r["min_s"], 2) if quota and r["min_s"] else None
-cols = ["run", "ok", "wall_s", "requests", "admitted", "throttled", "tokens", "min_s", "floor_s", "ratio",
-        "lessons", "images", "in_flight_max"]
-print(f"course {modules} modules x {lessons} lessons, sim latency {latency} ms, --concurrency {concurrency}, "
-      f"image concurrency {image_concurrency}; sim quota of runs 2 and 3: --rpm {rpm} --tpm {tpm}")
-print("  ".join(f"{c:>13}" for c in cols))
+                    if r["run"] in full_buckets else r["min_s"])
+    r["ratio"] = round(r["wall_s"] / r["min_s"], 2) if r["run"] != "unthrottled" and r["min_s"] else None
+    r["throttled_share"] = round(r["throttled"] / r["admitted"], 3) if r["admitted"] else None
+targets = {}
 for r in rows:
-    print("  ".join(f"{str(r.get(c, '-') if r.get(c) is not None else '-'):>13}" for c in cols))
-failed = [r["run"] for r in rows if not r.get("ok")]
-no_throttle = rows[1].get("throttled", 0) == 0
+    if r["run"] in ("separate-processes", "two-executions") and "tokens" in r:
+        targets[r["run"]] = {
+            "no_failed_task": r.get("failed_tasks") == 0 and r.get("ok", False),
+            "throttled_at_most_10_percent": (r["throttled_share"] or 0) <= 0.10,
+            "wall_at_most_1_15_min": r["ratio"] is not None and r["ratio"] <= 1.15,
+        }
+cols = ["run", "ok", "failed_tasks", "wall_s", "requests", "admitted", "throttled", "tokens", "min_s",
+        "floor_s", "ratio", "lessons", "images", "in_flight_max"]
+print(f"course {modules} modules x {lessons} lessons, sim latency {latency} ms, embedded --concurrency "
+      f"{concurrency}, image concurrency {image_concurrency}; functions: {instances} processes per function; "
+      f"sim quota of the quota runs: --rpm {rpm} --tpm {tpm}")
+print("  ".join(f"{c:>18}" for c in cols))
+for r in rows:
+    print("  ".join(f"{str(r.get(c) if r.get(c) is not None else '-'):>18}" for c in cols))
+for name, t in targets.items():
+    print(f"{name}: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in t.items()))
+failed = [r["run"] for r in rows if r["run"] in required and not r.get("ok")]
+sim_quota = next((r for r in rows if r["run"] == "sim-quota"), None)
+no_throttle = sim_quota is not None and sim_quota.get("throttled", 0) == 0
 print(json.dumps({
     "quota_run": "ok" if not failed and not no_throttle else "failed",
     "modules": modules, "lessons": lessons, "latency_ms": latency, "concurrency": concurrency,
-    "image_concurrency": image_concurrency,
+    "image_concurrency": image_concurrency, "instances_per_function": instances,
     "sim_rpm": rpm, "sim_tpm": tpm,
+    "targets": targets,
     "runs": {r["run"]: {k: v for k, v in r.items() if k != "run"} for r in rows},
 }))
 if failed:
