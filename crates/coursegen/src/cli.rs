@@ -80,23 +80,8 @@ pub(crate) struct AwsStartArgs {
     pub(crate) outline: PathBuf,
     #[command(flatten)]
     pub(crate) deployment: Deployment,
-    /// Course folder in the bucket (default: a slug of the course title).
-    #[arg(long)]
-    pub(crate) project: Option<String>,
-    /// Modules to generate: `all`, `1,3-5` (default all).
-    #[arg(long)]
-    pub(crate) modules: Option<String>,
-    /// theory, labs or both.
-    #[arg(long, default_value = "theory")]
-    pub(crate) content: String,
-    /// Modules processed at once (1-40; default every selected module: the model quota, not
-    /// this number, bounds the calls).
-    #[arg(long)]
-    pub(crate) concurrency: Option<u32>,
-    /// Lessons of one module processed at once (1-40; default every lesson of the largest
-    /// selected module).
-    #[arg(long)]
-    pub(crate) lesson_concurrency: Option<u32>,
+    #[command(flatten)]
+    pub(crate) request: RequestArgs,
     /// Follow the execution until it ends (as `coursegen aws watch`).
     #[arg(long)]
     pub(crate) wait: bool,
@@ -206,26 +191,11 @@ pub(crate) struct RunArgs {
     /// Use an S3 bucket instead of a directory: `s3://BUCKET`.
     #[arg(long)]
     pub(crate) store: Option<String>,
-    /// Course folder inside the store (default: a slug of the course title).
-    #[arg(long)]
-    pub(crate) project: Option<String>,
-    /// Modules to generate: `all`, `1,3-5` (default all).
-    #[arg(long)]
-    pub(crate) modules: Option<String>,
-    /// theory, labs or both.
-    #[arg(long, default_value = "theory")]
-    pub(crate) content: String,
+    #[command(flatten)]
+    pub(crate) request: RequestArgs,
     /// Text and image provider.
     #[arg(long, value_enum, default_value = "offline")]
     pub(crate) provider: Provider,
-    /// Modules processed at once (1-40; default every selected module: the model quota, not
-    /// this number, bounds the calls).
-    #[arg(long)]
-    pub(crate) concurrency: Option<u32>,
-    /// Lessons of one module processed at once (1-40; default every lesson of the largest
-    /// selected module).
-    #[arg(long)]
-    pub(crate) lesson_concurrency: Option<u32>,
     /// Regenerate outputs even when they exist with the same fingerprint.
     #[arg(long)]
     pub(crate) force: bool,
@@ -258,15 +228,30 @@ pub(crate) struct RunArgs {
 pub(crate) struct ValidateArgs {
     /// The outline YAML.
     pub(crate) outline: PathBuf,
-    /// Modules to generate: `all`, `1,3-5`.
+    #[command(flatten)]
+    pub(crate) request: RequestArgs,
+}
+
+/// What a course request asks for, the same for `validate`, `run` and `aws start`.
+#[derive(Debug, Args)]
+pub(crate) struct RequestArgs {
+    /// Course folder (default: a slug of the course title).
+    #[arg(long)]
+    pub(crate) project: Option<String>,
+    /// Modules to generate: `all`, `1,3-5` (default all).
     #[arg(long)]
     pub(crate) modules: Option<String>,
     /// theory, labs or both.
     #[arg(long, default_value = "theory")]
     pub(crate) content: String,
-    /// Course folder to check.
+    /// Modules processed at once (1-40; default every selected module: the model quota, not
+    /// this number, bounds the calls).
     #[arg(long)]
-    pub(crate) project: Option<String>,
+    pub(crate) concurrency: Option<u32>,
+    /// Lessons of one module processed at once (1-40; default every lesson of the largest
+    /// selected module).
+    #[arg(long)]
+    pub(crate) lesson_concurrency: Option<u32>,
 }
 
 #[derive(Debug, Args)]

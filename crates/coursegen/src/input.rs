@@ -7,6 +7,7 @@ use coursegen_core::outline::limits;
 use coursegen_core::{Module, Outline, RawRequest, Request};
 use serde_json::Value;
 
+use crate::cli::RequestArgs;
 use crate::error::CliError;
 
 /// What `run` and `validate` ask for, as given on the command line.
@@ -18,6 +19,21 @@ pub(crate) struct Asked<'a> {
     pub(crate) concurrency: Option<u32>,
     pub(crate) lesson_concurrency: Option<u32>,
     pub(crate) force: bool,
+}
+
+impl<'a> Asked<'a> {
+    /// What `args` ask for, for the outline at `outline`.
+    pub(crate) fn new(outline: &'a Path, args: &'a RequestArgs, force: bool) -> Self {
+        Asked {
+            outline,
+            project: args.project.as_deref(),
+            modules: args.modules.as_deref(),
+            content: &args.content,
+            concurrency: args.concurrency,
+            lesson_concurrency: args.lesson_concurrency,
+            force,
+        }
+    }
 }
 
 /// Read and check the outline and the request; returns them with the outline's text.

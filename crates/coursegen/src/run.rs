@@ -128,15 +128,7 @@ struct Setup {
 
 pub(crate) async fn run(args: RunArgs) -> Exit {
     let started = Instant::now();
-    let asked = Asked {
-        outline: &args.outline,
-        project: args.project.as_deref(),
-        modules: args.modules.as_deref(),
-        content: &args.content,
-        concurrency: args.concurrency,
-        lesson_concurrency: args.lesson_concurrency,
-        force: args.force,
-    };
+    let asked = Asked::new(&args.outline, &args.request, args.force);
     let (outline, request, outline_text) = match load_and_validate(&asked) {
         Ok(loaded) => loaded,
         Err(e) => {

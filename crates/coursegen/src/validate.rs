@@ -5,15 +5,7 @@ use crate::error::Exit;
 use crate::input::{load_and_validate, selected_modules, Asked};
 
 pub(crate) async fn validate(args: ValidateArgs) -> Exit {
-    let asked = Asked {
-        outline: &args.outline,
-        project: args.project.as_deref(),
-        modules: args.modules.as_deref(),
-        content: &args.content,
-        concurrency: None,
-        lesson_concurrency: None,
-        force: false,
-    };
+    let asked = Asked::new(&args.outline, &args.request, false);
     let (outline, request, _) = match load_and_validate(&asked) {
         Ok(loaded) => loaded,
         Err(e) => {

@@ -62,15 +62,7 @@ fn poll_interval(seconds: f64) -> Duration {
 
 async fn start_command(args: AwsStartArgs) -> Exit {
     // Checked locally first, with the same errors as `run`: nothing is uploaded or started.
-    let asked = Asked {
-        outline: &args.outline,
-        project: args.project.as_deref(),
-        modules: args.modules.as_deref(),
-        content: &args.content,
-        concurrency: args.concurrency,
-        lesson_concurrency: args.lesson_concurrency,
-        force: false,
-    };
+    let asked = Asked::new(&args.outline, &args.request, false);
     let (outline, request, outline_text) = match load_and_validate(&asked) {
         Ok(loaded) => loaded,
         Err(e) => {
