@@ -174,18 +174,15 @@ def store_files(project_root: Path, project: str, placeholder: str) -> dict[str,
     return files
 
 
-@pytest.mark.parametrize("content_type", ["theory", "both"])
-def test_course_definition(content_type: str, moto_engine: MotoEngine) -> None:
-    """statemachine/course.asl.json for modules 1 and 3 of tests/fidelity/outline.yaml (theory,
-    and theory plus labs), once per engine into its own project folder of the server's store
-    (run one after the other); outputs must match modulo the project folder, and both folders
-    must hold the same files with the same contents (modulo the folder name)."""
-    case = f"{COURSE_CASE}_{content_type}"
-    store = store_dir()
+def run_course_in_both_engines(
+    case: str, prefix: str, content_type: str, moto_engine: MotoEngine
+) -> tuple[dict[str, str], dict[str, Outcome]]:
+    """Modules 1 and 3 of the fidelity outline through statemachine/course.asl.json, once per
+    engine (one after the other) into its own project folder PREFIX-ENGINE-RUN of the server's
+    store; returns the project folders and the outcomes, by engine."""
     run_id = uuid.uuid4().hex[:8]
+    projects = {engine: f"{prefix}-{engine}-{run_id}" for engine in ("ours", "moto")}
     outcomes: dict[str, Outcome] = {}
-    projects = {engine: f"fidelity-{content_type}-{engine}-{run_id}" for engine in ("ours", "moto")}
-    placeholder = "<project>"
     for engine, project in projects.items():
         put_outline(project)
         execution_input = {
@@ -201,6 +198,19 @@ def test_course_definition(content_type: str, moto_engine: MotoEngine) -> None:
             outcome = moto_engine.run(substitute(COURSE_DEFINITION.read_text()), execution_input, timeout=1200)
         print(f"{case}: {engine} {outcome.seconds:.2f}s {outcome.summary()[:600]}")
         outcomes[engine] = outcome
+    return projects, outcomes
+
+
+@pytest.mark.parametrize("content_type", ["theory", "both"])
+def test_course_definition(content_type: str, moto_engine: MotoEngine) -> None:
+    """statemachine/course.asl.json for modules 1 and 3 of tests/fidelity/outline.yaml (theory,
+    and theory plus labs), once per engine into its own project folder of the server's store
+    (run one after the other); outputs must match modulo the project folder, and both folders
+    must hold the same files with the same contents (modulo the folder name)."""
+    case = f"{COURSE_CASE}_{content_type}"
+    store = store_dir()
+    placeholder = "<project>"
+    projects, outcomes = run_course_in_both_engines(case, f"fidelity-{content_type}", content_type, moto_engine)
     ours, moto = outcomes["ours"], outcomes["moto"]
     assert ours.status == "SUCCEEDED", f"ours: {ours.summary()}"
 
@@ -240,25 +250,8 @@ def test_course_definition_with_a_refused_module(content_type: str, moto_engine:
     CourseIncomplete naming module 3; the causes and the stores match modulo the folder name."""
     case = f"{COURSE_CASE}_refused_{content_type}"
     store = store_dir()
-    run_id = uuid.uuid4().hex[:8]
     placeholder = "<project>"
-    projects = {engine: f"fidelity-refuse-{content_type}-{engine}-{run_id}" for engine in ("ours", "moto")}
-    outcomes: dict[str, Outcome] = {}
-    for engine, project in projects.items():
-        put_outline(project)
-        execution_input = {
-            "project_folder": project,
-            "outline_key": f"{project}/course/outline.yaml",
-            "modules_to_generate": [1, 3],
-            "content_type": content_type,
-            "max_concurrency": 2,
-        }
-        if engine == "ours":
-            outcome = run_ours(COURSE_DEFINITION, execution_input, timeout=1200)
-        else:
-            outcome = moto_engine.run(substitute(COURSE_DEFINITION.read_text()), execution_input, timeout=1200)
-        print(f"{case}: {engine} {outcome.seconds:.2f}s {outcome.summary()[:600]}")
-        outcomes[engine] = outcome
+    projects, outcomes = run_course_in_both_engines(case, f"fidelity-refuse-{content_type}", content_type, moto_engine)
 
     ours = outcomes["ours"]
     assert (ours.status, ours.error) == ("FAILED", "CourseIncomplete"), f"ours: {ours.summary()}"
