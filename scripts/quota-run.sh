@@ -371,17 +371,18 @@ start_quota_table() {
 
 # drain_quota_table NAME : empties the shared budget's buckets of the run's models in table NAME
 # (level 0 as of now), as the sim's are drained: the account is at its quota when the run starts,
-# and the shared budget knows it.
+# and the shared budget knows it. A bucket holds a minute's worth, so an empty one's theoretical
+# arrival time is a minute from now.
 drain_quota_table() {
   "$VENV/bin/python" - "$TABLE_URL" "$1" "$TEXT_MODEL" "$IMAGE_MODEL" <<'EOF'
 import sys, time, boto3
 url, table, text, image = sys.argv[1:5]
 client = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1",
                       aws_access_key_id="test", aws_secret_access_key="test")
-now = str(int(time.time() * 1000))
-for key in (f"{text}#requests", f"{text}#tokens", f"{image}#images"):
-    client.put_item(TableName=table, Item={"pk": {"S": key}, "level": {"N": "0"},
-                                           "last_refill_ms": {"N": now}, "version": {"N": "1"}})
+empty = str(int(time.time() * 1000) + 60_000)
+client.put_item(TableName=table, Item={"pk": {"S": text}, "tat_requests": {"N": empty},
+                                       "tat_tokens": {"N": empty}})
+client.put_item(TableName=table, Item={"pk": {"S": image}, "tat_images": {"N": empty}})
 EOF
 }
 

@@ -1,16 +1,30 @@
 //! The token-bucket arithmetic of the quota, and where the buckets live.
 //!
-//! One algorithm ([`BucketLevel`]) serves every backend: a bucket holds at most its capacity,
-//! refills continuously at `per_sec`, never refills for a negative elapsed time (a clock behind
-//! the last writer's), and may go negative when a call used more than it reserved (later takers
-//! wait for the debt). [`BucketStore`] is where the levels live:
+//! One algorithm serves every backend: a token bucket holding at most its capacity and
+//! refilled continuously at `per_sec`, kept in the form of the generic cell rate algorithm
+//! (GCRA). A bucket is one number, its *theoretical arrival time* `tat` (wall-clock
+//! milliseconds since the Unix epoch): the moment the bucket would be full again if nothing
+//! more were taken. With `T = 1000 / per_sec` milliseconds per unit and the tolerance
+//! `τ = capacity × T`, the bucket holds `min(capacity, (now + τ − tat) / T)`:
+//!
+//! * taking `a` units sets `tat = max(tat, now) + a × T`, admitted when the result is at most
+//!   `now + τ` (the bucket held `a`); otherwise the wait is the difference;
+//! * giving `a` back is `tat − a × T`, giving a negative amount (a call used more than it
+//!   reserved) is a debt later takers wait for; a `tat` in the past is a full bucket, so
+//!   refunds beyond the capacity are cut automatically;
+//! * a clock behind the last writer's sees less in the bucket, never more: skew makes the
+//!   budget stricter, never looser.
+//!
+//! Because a take is "add to one number, on condition that it lies in a range", a shared
+//! store does it in a single conditional write without reading first. [`BucketStore`] is where
+//! the numbers live:
 //!
 //! * [`LocalBuckets`]: in this process (the embedded run, tests);
-//! * [`crate::dynamo::DynamoBuckets`]: one DynamoDB item per bucket, shared by every process
-//!   that names the same table (every Lambda instance, every execution).
+//! * [`crate::dynamo::DynamoBuckets`]: DynamoDB items shared by every process that names the
+//!   same table (every Lambda instance, every execution).
 //!
-//! Time is wall-clock milliseconds since the Unix epoch (from the quota's
-//! [`crate::quota::Clock`]), so processes on different hosts agree on it up to clock skew.
+//! Time comes from the quota's [`crate::quota::Clock`], so processes on different hosts agree
+//! on it up to clock skew.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -28,6 +42,10 @@ pub struct BucketSpec {
     pub per_sec: f64,
 }
 
+/// The outcome of [`BucketSpec::admit`]: where the bucket's `tat` moves to, or how long until
+/// the amount would be admitted.
+pub type Admit = Result<f64, Duration>;
+
 impl BucketSpec {
     /// A bucket holding one minute's worth of `per_minute` (at least 1), refilled continuously.
     pub fn per_minute(per_minute: f64) -> Self {
@@ -40,54 +58,65 @@ impl BucketSpec {
     pub fn clamp(&self, amount: f64) -> f64 {
         amount.min(self.capacity).max(0.0)
     }
-}
 
-/// A bucket's level at a moment (`last_ms`, wall-clock milliseconds since the Unix epoch).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BucketLevel {
-    /// What the bucket holds (negative while in debt).
-    pub level: f64,
-    /// When `level` was computed.
-    pub last_ms: u64,
-}
-
-impl BucketLevel {
-    /// A full bucket at `now_ms` (a bucket nobody has used yet).
-    pub fn full(spec: BucketSpec, now_ms: u64) -> Self {
-        Self { level: spec.capacity, last_ms: now_ms }
+    /// Milliseconds of refill per unit (`T`).
+    pub fn ms_per_unit(&self) -> f64 {
+        1000.0 / self.per_sec.max(1e-9)
     }
 
-    /// The level at `now_ms`: a stored level above the capacity (refunds are added without
-    /// reading) is cut to it, then the elapsed time refills it. A `now_ms` before `last_ms`
-    /// (this clock behind the last writer's) refills nothing and keeps `last_ms`.
-    pub fn refilled(self, spec: BucketSpec, now_ms: u64) -> Self {
-        let elapsed_s = now_ms.saturating_sub(self.last_ms) as f64 / 1000.0;
-        let level = (self.level.min(spec.capacity) + elapsed_s * spec.per_sec).min(spec.capacity);
-        Self { level, last_ms: self.last_ms.max(now_ms) }
+    /// How far ahead of now `tat` may run (`τ`, the capacity in milliseconds of refill).
+    pub fn tolerance_ms(&self) -> f64 {
+        self.capacity * self.ms_per_unit()
     }
 
-    /// How long until `amount` is available (zero when it is now).
-    pub fn wait_for(&self, spec: BucketSpec, amount: f64) -> Duration {
-        let deficit = spec.clamp(amount) - self.level;
-        if deficit <= 0.0 {
-            Duration::ZERO
-        } else if spec.per_sec <= 0.0 {
-            Duration::from_secs(60)
-        } else {
-            // Round up to the millisecond so a wake-up never lands just short of the refill.
-            Duration::from_millis((((deficit / spec.per_sec) * 1000.0).ceil() as u64).saturating_add(1))
+    /// What `amount` (clamped) costs in milliseconds of refill.
+    pub fn cost_ms(&self, amount: f64) -> f64 {
+        self.clamp(amount) * self.ms_per_unit()
+    }
+
+    /// What the bucket holds at `now_ms` when its `tat` is `tat` (`None`: nobody has taken from
+    /// it, a full bucket). Negative while in debt.
+    pub fn level(&self, tat: Option<f64>, now_ms: u64) -> f64 {
+        match tat {
+            None => self.capacity,
+            Some(tat) => ((now_ms as f64 + self.tolerance_ms() - tat) / self.ms_per_unit()).min(self.capacity),
         }
     }
 
-    /// The level after taking `amount` (clamped to the capacity).
-    pub fn taken(self, spec: BucketSpec, amount: f64) -> Self {
-        Self { level: self.level - spec.clamp(amount), ..self }
+    /// Take `amount` (clamped) at `now_ms` from a bucket at `tat`: the new `tat`, or how long
+    /// until the bucket holds the amount (rounded up to the next millisecond, plus one, so a
+    /// wake-up never lands just short of the refill).
+    pub fn admit(&self, tat: Option<f64>, amount: f64, now_ms: u64) -> Admit {
+        self.admit_ahead(tat, amount, now_ms, 0.0).map(|(next, _)| next)
     }
 
-    /// The level after giving back `amount` (negative: charging a debt), never above the
-    /// capacity.
-    pub fn given(self, spec: BucketSpec, amount: f64) -> Self {
-        Self { level: (self.level + amount).min(spec.capacity), ..self }
+    /// Like [`BucketSpec::admit`], but also admitting a take the bucket will hold within
+    /// `horizon_ms`: the new `tat` and how long the call must wait before it starts (zero when
+    /// the bucket holds the amount now). A refusal's wait is until the take falls within the
+    /// horizon.
+    pub fn admit_ahead(
+        &self,
+        tat: Option<f64>,
+        amount: f64,
+        now_ms: u64,
+        horizon_ms: f64,
+    ) -> Result<(f64, Duration), Duration> {
+        let now = now_ms as f64;
+        let next = tat.map_or(now, |t| t.max(now)) + self.cost_ms(amount);
+        let over = next - now - self.tolerance_ms();
+        if over <= 1e-6 {
+            Ok((next, Duration::ZERO))
+        } else if over <= horizon_ms + 1e-6 {
+            Ok((next, Duration::from_millis((over.ceil() as u64).saturating_add(1))))
+        } else {
+            Err(Duration::from_millis(((over - horizon_ms).ceil() as u64).saturating_add(1)))
+        }
+    }
+
+    /// The `tat` after giving back `amount` (negative: charging a debt). A bucket nobody has
+    /// taken from is full and stays so.
+    pub fn given(&self, tat: Option<f64>, amount: f64) -> Option<f64> {
+        tat.map(|t| t - amount * self.ms_per_unit())
     }
 }
 
@@ -98,7 +127,7 @@ pub struct Take<'a> {
     pub key: &'a str,
     /// The bucket's shape, from the caller's configuration.
     pub spec: BucketSpec,
-    /// How much to take (already clamped to the capacity).
+    /// How much to take (clamped to the capacity when taken).
     pub amount: f64,
 }
 
@@ -107,6 +136,9 @@ pub struct Take<'a> {
 pub enum Admission {
     /// Every amount was taken.
     Taken,
+    /// Every amount was taken ahead of the refill: the call may start after this long (a
+    /// shared store admits a little ahead, so waiting callers queue instead of racing).
+    TakenAhead(Duration),
     /// Nothing was taken; try again after this long.
     Wait(Duration),
 }
@@ -125,7 +157,7 @@ pub struct BucketError {
 }
 
 /// Where the quota's buckets live (see the module docs). Every method works on the caller's
-/// [`BucketSpec`], so a store holds levels, not configuration.
+/// [`BucketSpec`], so a store holds each bucket's `tat`, not its configuration.
 #[async_trait]
 pub trait BucketStore: Send + Sync + fmt::Debug {
     /// Take every amount of `takes` at `now_ms`, all or nothing; when any bucket is short,
@@ -151,7 +183,9 @@ pub trait BucketStore: Send + Sync + fmt::Debug {
 /// store is tested against.
 #[derive(Debug, Default)]
 pub struct LocalBuckets {
-    levels: Mutex<HashMap<String, BucketLevel>>,
+    tats: Mutex<HashMap<String, f64>>,
+    /// How far ahead of the refill a take is admitted (0: only what the buckets hold now).
+    ahead_ms: f64,
 }
 
 impl LocalBuckets {
@@ -160,44 +194,52 @@ impl LocalBuckets {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, BucketLevel>> {
-        self.levels.lock().unwrap_or_else(|p| p.into_inner())
+    /// An empty store admitting takes up to `ahead_ms` ahead of the refill
+    /// ([`Admission::TakenAhead`]), as the shared store does.
+    pub fn ahead(ahead_ms: f64) -> Self {
+        Self { ahead_ms, ..Self::default() }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, f64>> {
+        self.tats.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 #[async_trait]
 impl BucketStore for LocalBuckets {
     async fn take(&self, takes: &[Take<'_>], now_ms: u64) -> Result<Admission, BucketError> {
-        let mut levels = self.lock();
+        let mut tats = self.lock();
         let mut wait = Duration::ZERO;
-        let mut refilled = Vec::with_capacity(takes.len());
+        let mut start = Duration::ZERO;
+        let mut next = Vec::with_capacity(takes.len());
         for t in takes {
-            let level = levels
-                .get(t.key)
-                .copied()
-                .unwrap_or_else(|| BucketLevel::full(t.spec, now_ms))
-                .refilled(t.spec, now_ms);
-            wait = wait.max(level.wait_for(t.spec, t.amount));
-            refilled.push(level);
+            match t.spec.admit_ahead(tats.get(t.key).copied(), t.amount, now_ms, self.ahead_ms) {
+                Ok((tat, delay)) => {
+                    next.push(tat);
+                    start = start.max(delay);
+                }
+                Err(d) => wait = wait.max(d),
+            }
         }
-        let admitted = wait.is_zero();
-        for (t, level) in takes.iter().zip(refilled) {
-            let level = if admitted { level.taken(t.spec, t.amount) } else { level };
-            levels.insert(t.key.to_string(), level);
+        if !wait.is_zero() {
+            return Ok(Admission::Wait(wait));
         }
-        Ok(if admitted { Admission::Taken } else { Admission::Wait(wait) })
+        for (t, tat) in takes.iter().zip(next) {
+            tats.insert(t.key.to_string(), tat);
+        }
+        Ok(if start.is_zero() { Admission::Taken } else { Admission::TakenAhead(start) })
     }
 
-    async fn give(&self, key: &str, spec: BucketSpec, amount: f64, now_ms: u64) -> Result<(), BucketError> {
-        let mut levels = self.lock();
-        let level = levels.get(key).copied().unwrap_or_else(|| BucketLevel::full(spec, now_ms));
-        levels.insert(key.to_string(), level.refilled(spec, now_ms).given(spec, amount));
+    async fn give(&self, key: &str, spec: BucketSpec, amount: f64, _now_ms: u64) -> Result<(), BucketError> {
+        let mut tats = self.lock();
+        if let Some(tat) = spec.given(tats.get(key).copied(), amount) {
+            tats.insert(key.to_string(), tat);
+        }
         Ok(())
     }
 
     fn peek(&self, key: &str, spec: BucketSpec, now_ms: u64) -> Option<f64> {
-        let level = self.lock().get(key).copied().unwrap_or_else(|| BucketLevel::full(spec, now_ms));
-        Some(level.refilled(spec, now_ms).level)
+        Some(spec.level(self.lock().get(key).copied(), now_ms))
     }
 
     fn describe(&self) -> String {
@@ -212,28 +254,46 @@ mod tests {
     const SPEC: BucketSpec = BucketSpec { capacity: 6_000.0, per_sec: 100.0 };
 
     #[test]
-    fn refill_is_continuous_capped_and_ignores_a_clock_running_behind() {
-        let b = BucketLevel { level: 1_000.0, last_ms: 10_000 };
-        assert_eq!(b.refilled(SPEC, 12_500), BucketLevel { level: 1_250.0, last_ms: 12_500 });
-        assert_eq!(b.refilled(SPEC, 1_000_000).level, 6_000.0, "never above the capacity");
-        // A writer whose clock is 3 s ahead stored last_ms = 10 000; a reader at 7 000 refills
-        // nothing and keeps the later time, so the 3 s are not counted twice.
-        assert_eq!(b.refilled(SPEC, 7_000), b);
-        // A stored level above the capacity (refunds are added blind) is cut at read time.
-        assert_eq!(BucketLevel { level: 9_000.0, last_ms: 0 }.refilled(SPEC, 0).level, 6_000.0);
+    fn the_level_refills_continuously_up_to_the_capacity() {
+        // T = 10 ms a unit, τ = 60 s. A tat 50 s ahead of now: 1 000 units left.
+        let tat = Some(60_000.0);
+        assert_eq!(SPEC.level(tat, 10_000), 1_000.0);
+        assert_eq!(SPEC.level(tat, 12_500), 1_250.0, "2.5 s refill 250");
+        assert_eq!(SPEC.level(tat, 1_000_000), 6_000.0, "never above the capacity");
+        assert_eq!(SPEC.level(None, 0), 6_000.0, "a bucket nobody used is full");
+        // A reader whose clock is 3 s behind sees 300 less: skew makes the budget stricter.
+        assert_eq!(SPEC.level(tat, 7_000), 700.0);
+        // A refund past the capacity moves tat into the past: a full bucket, no more.
+        assert_eq!(SPEC.level(SPEC.given(tat, 100_000.0), 10_000), 6_000.0);
     }
 
     #[test]
-    fn waits_takes_and_refunds_follow_the_rate() {
-        let b = BucketLevel { level: 2_500.0, last_ms: 0 };
-        assert_eq!(b.wait_for(SPEC, 2_500.0), Duration::ZERO);
+    fn takes_waits_and_refunds_follow_the_rate() {
+        // 2 500 units at now = 0.
+        let tat = Some(35_000.0);
+        assert_eq!(SPEC.level(tat, 0), 2_500.0);
+        assert_eq!(SPEC.admit(tat, 2_500.0, 0), Ok(60_000.0));
         // 3 000 short at 100/s: 30 s, rounded up by a millisecond.
-        assert_eq!(b.wait_for(SPEC, 5_500.0), Duration::from_millis(30_001));
+        assert_eq!(SPEC.admit(tat, 5_500.0, 0), Err(Duration::from_millis(30_001)));
         // More than the capacity is clamped, so it waits for a full bucket, not forever.
-        assert_eq!(b.wait_for(SPEC, 1e12), Duration::from_millis(35_001));
-        assert_eq!(b.taken(SPEC, 1e12).level, -3_500.0);
-        assert_eq!(b.given(SPEC, 10_000.0).level, 6_000.0);
-        assert_eq!(b.given(SPEC, -500.0).level, 2_000.0, "a debt is charged below zero if need be");
+        assert_eq!(SPEC.admit(tat, 1e12, 0), Err(Duration::from_millis(35_001)));
+        assert_eq!(SPEC.admit(tat, 1e12, 35_000), Ok(95_000.0));
+        // A take from a full bucket starts from now, not from an old tat.
+        assert_eq!(SPEC.admit(Some(-5.0), 100.0, 1_000), Ok(2_000.0));
+        assert_eq!(SPEC.level(SPEC.given(tat, -500.0), 0), 2_000.0, "a debt is charged");
+        assert_eq!(SPEC.level(SPEC.given(Some(100_000.0), 0.0), 0), -4_000.0, "and may go below zero");
+    }
+
+    #[test]
+    fn a_take_within_the_horizon_is_admitted_with_its_start_delay() {
+        // 2 500 units at now = 0; 3 000 wanted: 500 short, 5 s of refill.
+        let tat = Some(35_000.0);
+        assert_eq!(SPEC.admit_ahead(tat, 3_000.0, 0, 5_000.0), Ok((65_000.0, Duration::from_millis(5_001))));
+        assert_eq!(SPEC.admit_ahead(tat, 2_000.0, 0, 5_000.0), Ok((55_000.0, Duration::ZERO)));
+        // Beyond the horizon: refused, and asked back when it falls within it.
+        assert_eq!(SPEC.admit_ahead(tat, 3_000.0, 0, 1_000.0), Err(Duration::from_millis(4_001)));
+        // The next taker queues behind the first one's turn.
+        assert_eq!(SPEC.admit_ahead(Some(65_000.0), 100.0, 0, 7_000.0), Ok((66_000.0, Duration::from_millis(6_001))));
     }
 
     #[tokio::test]

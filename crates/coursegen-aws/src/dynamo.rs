@@ -1,27 +1,27 @@
 //! The quota's buckets in a DynamoDB table, shared by every process that names it
 //! (`QUOTA_TABLE`): every Lambda instance, every execution, the embedded run.
 //!
-//! One item per bucket, keyed `pk = "<model id or inference profile>#<requests|tokens|images>"`:
+//! One item per model id or inference profile (`pk`), one number attribute per bucket of that
+//! model: `tat_requests`, `tat_tokens`, `tat_images`, each the bucket's theoretical arrival
+//! time in wall-clock milliseconds (see [`crate::buckets`]). A bucket key
+//! `"<model>#<kind>"` is item `<model>`, attribute `tat_<kind>`. No attribute (or no item) is a
+//! full bucket.
 //!
-//! | attribute | meaning |
-//! |---|---|
-//! | `level` | what the bucket held at `last_refill_ms`, refunds not counted |
-//! | `credit` | refunds given since the last take read the bucket (the bucket holds `level + credit`, cut at the capacity at read time) |
-//! | `last_refill_ms` | wall-clock milliseconds since the Unix epoch of that level |
-//! | `capacity`, `per_sec` | the writer's bucket shape (informative: every process computes with its own configuration) |
-//! | `version` | bumped by every take; takes are conditional on it |
-//!
-//! A take reads the buckets (consistent reads), refills and checks them with the same
-//! arithmetic as the in-process buckets ([`BucketLevel`]), and writes the new levels
-//! conditionally on the versions it read: one `UpdateItem`, or a `TransactWriteItems` of two
-//! updates when a call takes from two buckets (requests and tokens), so it takes from both or
-//! neither. A concurrent writer makes the condition fail; the take then reads again, at most
-//! [`MAX_CONFLICT_RETRIES`] times (after a few random milliseconds each, so the writers that
-//! collided do not collide again), then asks the caller to wait a few milliseconds. A refund is
-//! an atomic `ADD` to `credit` without reading and without a new version, so refunds never make
-//! a take fail: a take folds the credit it read into the level and subtracts just that from
-//! `credit`, keeping whatever refunds landed in between. A bucket nobody has written yet is
-//! full. The table needs `GetItem` and `UpdateItem` on its items, nothing else.
+//! **A take is one conditional `UpdateItem`, with no read.** For each bucket of the take it
+//! adds the cost to `tat` on condition that `tat` lies in `[now, now + τ − cost]` (the bucket
+//! holds the amount), or, for a bucket whose `tat` is in the past (full), sets it to
+//! `now + cost` on condition that it still is. Which of the two forms a bucket needs is guessed
+//! from the last `tat` this process saw. The requests and tokens of a call are two attributes
+//! of one item, so one update takes both or neither, without a transaction. When the condition
+//! fails, DynamoDB returns the item as it was (`ReturnValuesOnConditionCheckFailure`): either a
+//! bucket is short, and the take answers with the exact wait, or the guess was wrong (another
+//! process moved `tat` meanwhile), and the take writes again with the right form, at most
+//! [`MAX_CONFLICT_RETRIES`] times. A take is admitted up to a second ahead of the refill
+//! ([`Admission::TakenAhead`]): the caller then starts when its turn comes, so callers waiting
+//! for the same refill queue instead of racing for it. A refund is an atomic `ADD` of the negative cost: it never
+//! conflicts with a take. A take is therefore one request almost always, a waiting caller's
+//! look at the buckets is one request, and a refund is one request; the table needs only
+//! `UpdateItem` (and `GetItem` for reading levels in tests and tools).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -29,56 +29,57 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 use rand::Rng;
 
-use crate::buckets::{Admission, BucketError, BucketLevel, BucketSpec, BucketStore, Take};
+use crate::buckets::{Admission, BucketError, BucketSpec, BucketStore, Take};
 
-/// How many times a take reads and writes again after a concurrent writer won, before it asks
-/// the caller to wait a few milliseconds.
+/// How many times a take writes again after another process moved a bucket between this
+/// process's guess and its write, before it asks the caller to wait a few milliseconds.
 pub const MAX_CONFLICT_RETRIES: u32 = 8;
 
 /// The partition key attribute of the quota table (a string).
 pub const KEY_ATTRIBUTE: &str = "pk";
-
-const LEVEL: &str = "level";
-const LAST: &str = "last_refill_ms";
-const CAPACITY: &str = "capacity";
-const PER_SEC: &str = "per_sec";
-const VERSION: &str = "version";
-const CREDIT: &str = "credit";
 
 /// Buckets in a DynamoDB table (see the module docs).
 #[derive(Debug)]
 pub struct DynamoBuckets {
     client: Client,
     table: String,
-    /// The last level this process read or wrote per bucket, for [`BucketStore::peek`].
-    seen: Mutex<HashMap<String, BucketLevel>>,
-    /// Writes that lost to a concurrent writer (for logs and tests).
+    /// The last `tat` this process read or wrote per bucket key, for [`BucketStore::peek`] and
+    /// for guessing the form of the next take.
+    seen: Mutex<HashMap<String, f64>>,
+    /// Writes whose guess was wrong and that were written again (for logs and tests).
     conflicts: Mutex<u64>,
 }
 
-/// One bucket as read: its level, and the version a write must be conditional on (`None`:
-/// there was no item).
-#[derive(Debug, Clone, Copy)]
-struct Stored {
-    /// The bucket's level: `level + credit` as read, at `last_refill_ms`.
-    level: BucketLevel,
-    version: Option<u64>,
-    /// The `credit` read (folded into `level`), which the take subtracts from `credit`.
-    credit: f64,
+/// Where a bucket lives: its item's key and its attribute.
+fn locate(key: &str) -> (&str, String) {
+    match key.rsplit_once('#') {
+        Some((item, kind)) if !kind.is_empty() && kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+            (item, format!("tat_{kind}"))
+        }
+        _ => (key, "tat".to_string()),
+    }
 }
 
-/// Why a write did not happen.
-enum WriteError {
-    /// A concurrent writer changed a bucket since it was read.
-    Conflict,
-    /// DynamoDB failed.
-    Failed(BucketError),
+/// A bucket's `tat` is behind now (a full bucket, or none) or ahead of it, which decides the
+/// form of the conditional update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// `tat` is missing or before now: set it to `now + cost`.
+    Full,
+    /// `tat` is at or after now: add the cost, if it stays within the tolerance.
+    Queued,
+}
+
+fn form(tat: Option<f64>, now_ms: u64) -> Form {
+    match tat {
+        Some(t) if t >= now_ms as f64 => Form::Queued,
+        _ => Form::Full,
+    }
 }
 
 impl DynamoBuckets {
@@ -109,19 +110,32 @@ impl DynamoBuckets {
         &self.table
     }
 
-    /// Writes that lost to a concurrent writer and were retried, so far.
+    /// Writes whose guess of a bucket's form was wrong and that were written again, so far.
     pub fn conflicts(&self) -> u64 {
         *self.conflicts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The level of bucket `key` at `now_ms`, read from the table (a full bucket when it has no
-    /// item yet).
+    /// item or attribute yet).
     pub async fn level(&self, key: &str, spec: BucketSpec, now_ms: u64) -> Result<f64, BucketError> {
-        let stored = self.read(key, now_ms).await?;
-        Ok(stored.map_or(BucketLevel::full(spec, now_ms), |s| s.level).refilled(spec, now_ms).level)
+        let (item, attribute) = locate(key);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(KEY_ATTRIBUTE, AttributeValue::S(item.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.error(key, format!("GetItem failed: {}", DisplayErrorContext(&e))))?;
+        let tat = match out.item() {
+            Some(values) => self.number(key, values, &attribute)?,
+            None => None,
+        };
+        Ok(spec.level(tat, now_ms))
     }
 
-    fn seen(&self) -> MutexGuard<'_, HashMap<String, BucketLevel>> {
+    fn seen(&self) -> MutexGuard<'_, HashMap<String, f64>> {
         self.seen.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -129,162 +143,149 @@ impl DynamoBuckets {
         BucketError { store: self.describe(), key: key.to_string(), message: message.into() }
     }
 
-    /// The item of bucket `key`, if there is one (a consistent read).
-    async fn read(&self, key: &str, now_ms: u64) -> Result<Option<Stored>, BucketError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(KEY_ATTRIBUTE, AttributeValue::S(key.to_string()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| self.error(key, format!("GetItem failed: {}", DisplayErrorContext(&e))))?;
-        let Some(item) = out.item() else { return Ok(None) };
-        let number = |name: &str| -> Result<Option<f64>, BucketError> {
-            match item.get(name) {
-                None => Ok(None),
-                Some(v) => v
-                    .as_n()
-                    .ok()
-                    .and_then(|n| n.parse::<f64>().ok())
-                    .filter(|n| n.is_finite())
-                    .map(Some)
-                    .ok_or_else(|| self.error(key, format!("attribute {name} is not a number: {v:?}"))),
-            }
-        };
-        // An item without a level (never written by a take) is a full bucket; the refill clamps
-        // the infinite level to the capacity.
-        let credit = number(CREDIT)?.unwrap_or(0.0);
-        let level = number(LEVEL)?.unwrap_or(f64::INFINITY) + credit;
-        let last_ms = number(LAST)?.map_or(now_ms, |ms| ms.max(0.0) as u64);
-        let version = number(VERSION)?.map(|v| v.max(0.0) as u64);
-        Ok(Some(Stored { level: BucketLevel { level, last_ms }, version, credit }))
-    }
-
-    /// The conditional update of one planned bucket: to its new level, on condition that it
-    /// still has the version read (or still has no item, or still no version).
-    fn conditional_update(&self, plan: &Plan<'_>) -> ConditionalUpdate {
-        let (spec, level) = (plan.take.spec, plan.after);
-        let mut names = HashMap::from([
-            ("#level".to_string(), LEVEL.to_string()),
-            ("#last".to_string(), LAST.to_string()),
-            ("#cap".to_string(), CAPACITY.to_string()),
-            ("#rate".to_string(), PER_SEC.to_string()),
-            ("#version".to_string(), VERSION.to_string()),
-            ("#credit".to_string(), CREDIT.to_string()),
-        ]);
-        let mut values = HashMap::from([
-            (":level".to_string(), number(level.level)),
-            (":last".to_string(), AttributeValue::N(level.last_ms.to_string())),
-            (":cap".to_string(), number(spec.capacity)),
-            (":rate".to_string(), number(spec.per_sec)),
-            (":zero".to_string(), AttributeValue::N("0".to_string())),
-            (":credit".to_string(), number(plan.before.as_ref().map_or(0.0, |b| b.credit))),
-        ]);
-        // Only the names and values the expressions use: DynamoDB rejects unused ones.
-        let condition = match plan.before {
-            None => {
-                names.insert("#pk".to_string(), KEY_ATTRIBUTE.to_string());
-                values.insert(":next".to_string(), AttributeValue::N("1".to_string()));
-                "attribute_not_exists(#pk)"
-            }
-            Some(Stored { version: None, .. }) => {
-                names.insert("#pk".to_string(), KEY_ATTRIBUTE.to_string());
-                values.insert(":next".to_string(), AttributeValue::N("1".to_string()));
-                "attribute_exists(#pk) AND attribute_not_exists(#version)"
-            }
-            Some(Stored { version: Some(v), .. }) => {
-                values.insert(":next".to_string(), AttributeValue::N(v.saturating_add(1).to_string()));
-                values.insert(":version".to_string(), AttributeValue::N(v.to_string()));
-                "#version = :version"
-            }
-        };
-        ConditionalUpdate {
-            key: HashMap::from([(KEY_ATTRIBUTE.to_string(), AttributeValue::S(plan.take.key.to_string()))]),
-            condition,
-            names,
-            values,
+    /// Attribute `name` of `item` as a finite number, if present.
+    fn number(
+        &self,
+        key: &str,
+        item: &HashMap<String, AttributeValue>,
+        name: &str,
+    ) -> Result<Option<f64>, BucketError> {
+        match item.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .as_n()
+                .ok()
+                .and_then(|n| n.parse::<f64>().ok())
+                .filter(|n| n.is_finite())
+                .map(Some)
+                .ok_or_else(|| self.error(key, format!("attribute {name} is not a number: {v:?}"))),
         }
     }
 
-    /// Write every planned level, all or nothing.
-    async fn write(&self, plans: &[Plan<'_>]) -> Result<(), WriteError> {
-        match plans {
-            [] => Ok(()),
-            [one] => {
-                let u = self.conditional_update(one);
-                let result = self
-                    .client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(u.key))
-                    .update_expression(TAKE_EXPRESSION)
-                    .condition_expression(u.condition)
-                    .set_expression_attribute_names(Some(u.names))
-                    .set_expression_attribute_values(Some(u.values))
-                    .send()
-                    .await;
-                match result {
-                    Ok(_) => Ok(()),
-                    Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
-                        Err(WriteError::Conflict)
+    /// Take every amount of `takes`, all of them buckets of item `item`, in one conditional
+    /// update.
+    async fn take_item(&self, item: &str, takes: &[&Take<'_>], now_ms: u64) -> Result<Admission, BucketError> {
+        let keys = takes.iter().map(|t| t.key).collect::<Vec<_>>().join(" + ");
+        let mut forms: Vec<Form> = {
+            let seen = self.seen();
+            takes.iter().map(|t| form(seen.get(t.key).copied(), now_ms)).collect()
+        };
+        for attempt in 0..MAX_CONFLICT_RETRIES {
+            let mut sets = Vec::with_capacity(takes.len());
+            let mut conditions = Vec::with_capacity(takes.len());
+            let mut names = HashMap::new();
+            let mut values = HashMap::from([(":now".to_string(), number(now_ms as f64))]);
+            for (i, (take, form)) in takes.iter().zip(&forms).enumerate() {
+                let (_, attribute) = locate(take.key);
+                let cost = take.spec.cost_ms(take.amount);
+                names.insert(format!("#t{i}"), attribute);
+                match form {
+                    Form::Full => {
+                        sets.push(format!("#t{i} = :n{i}"));
+                        conditions.push(format!("(attribute_not_exists(#t{i}) OR #t{i} < :now)"));
+                        values.insert(format!(":n{i}"), number(now_ms as f64 + cost));
                     }
-                    Err(e) => Err(WriteError::Failed(
-                        self.error(one.take.key, format!("UpdateItem failed: {}", DisplayErrorContext(&e))),
-                    )),
+                    Form::Queued => {
+                        sets.push(format!("#t{i} = #t{i} + :c{i}"));
+                        conditions.push(format!("#t{i} BETWEEN :now AND :hi{i}"));
+                        values.insert(format!(":c{i}"), number(cost));
+                        let hi = now_ms as f64 + take.spec.tolerance_ms() - cost + AHEAD_MS;
+                        values.insert(format!(":hi{i}"), number(hi));
+                    }
                 }
             }
-            many => {
-                let keys = many.iter().map(|p| p.take.key).collect::<Vec<_>>().join(" + ");
-                let mut items = Vec::with_capacity(many.len());
-                for p in many {
-                    let u = self.conditional_update(p);
-                    let update = Update::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(u.key))
-                        .update_expression(TAKE_EXPRESSION)
-                        .condition_expression(u.condition)
-                        .set_expression_attribute_names(Some(u.names))
-                        .set_expression_attribute_values(Some(u.values))
-                        .build()
-                        .map_err(|e| WriteError::Failed(self.error(p.take.key, format!("invalid update: {e}"))))?;
-                    items.push(TransactWriteItem::builder().update(update).build());
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(KEY_ATTRIBUTE, AttributeValue::S(item.to_string()))
+                .update_expression(format!("SET {}", sets.join(", ")))
+                .condition_expression(conditions.join(" AND "))
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .return_values(ReturnValue::UpdatedNew)
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            let old = match result {
+                Ok(out) => {
+                    let new = out.attributes().cloned().unwrap_or_default();
+                    let mut seen = self.seen();
+                    let mut ahead = 0.0_f64;
+                    for take in takes {
+                        if let Some(tat) = self.number(take.key, &new, &locate(take.key).1)? {
+                            seen.insert(take.key.to_string(), tat);
+                            ahead = ahead.max(tat - now_ms as f64 - take.spec.tolerance_ms());
+                        }
+                    }
+                    return Ok(if ahead > 1e-6 {
+                        Admission::TakenAhead(Duration::from_millis((ahead.ceil() as u64).saturating_add(1)))
+                    } else {
+                        Admission::Taken
+                    });
                 }
-                match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-                    Ok(_) => Ok(()),
-                    Err(e) if is_transaction_conflict(&e) => Err(WriteError::Conflict),
-                    Err(e) => Err(WriteError::Failed(
-                        self.error(&keys, format!("TransactWriteItems failed: {}", DisplayErrorContext(&e))),
-                    )),
+                Err(e) => match e.as_service_error() {
+                    Some(s) if s.is_conditional_check_failed_exception() => match s {
+                        aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(
+                            c,
+                        ) => c.item().cloned(),
+                        _ => None,
+                    },
+                    _ => return Err(self.error(&keys, format!("UpdateItem failed: {}", DisplayErrorContext(&e)))),
+                },
+            };
+            // No item returned: there is no item (or the service did not say); read it.
+            let old = match old {
+                Some(old) => old,
+                None => self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key(KEY_ATTRIBUTE, AttributeValue::S(item.to_string()))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| self.error(&keys, format!("GetItem failed: {}", DisplayErrorContext(&e))))?
+                    .item()
+                    .cloned()
+                    .unwrap_or_default(),
+            };
+            let mut wait = Duration::ZERO;
+            let mut next = Vec::with_capacity(takes.len());
+            {
+                let mut seen = self.seen();
+                for take in takes {
+                    let tat = self.number(take.key, &old, &locate(take.key).1)?;
+                    if let Some(tat) = tat {
+                        seen.insert(take.key.to_string(), tat);
+                    } else {
+                        seen.remove(take.key);
+                    }
+                    if let Err(d) = take.spec.admit_ahead(tat, take.amount, now_ms, AHEAD_MS) {
+                        wait = wait.max(d);
+                    }
+                    next.push(form(tat, now_ms));
                 }
+            }
+            if !wait.is_zero() {
+                return Ok(Admission::Wait(wait));
+            }
+            // Every bucket holds the amount: another process moved one across now since this
+            // process last looked. Write again with the right forms.
+            self.count_conflict();
+            forms = next;
+            if attempt >= 2 {
+                let pause = Duration::from_millis(rand::rng().random_range(1..=8));
+                tokio::time::sleep(pause).await;
             }
         }
+        // Heavily contended: let the other writers through, then try again.
+        Ok(Admission::Wait(Duration::from_millis(rand::rng().random_range(5..=25))))
     }
 
     fn count_conflict(&self) {
         *self.conflicts.lock().unwrap_or_else(|p| p.into_inner()) += 1;
     }
-}
-
-/// The update expression of a take: the new level, its time, the writer's bucket shape, and
-/// the next version.
-const TAKE_EXPRESSION: &str = "SET #level = :level, #last = :last, #cap = :cap, #rate = :rate, #version = :next, \
-     #credit = if_not_exists(#credit, :zero) - :credit";
-
-/// The parts of one conditional update (for `UpdateItem` or inside a transaction).
-struct ConditionalUpdate {
-    key: HashMap<String, AttributeValue>,
-    condition: &'static str,
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
-}
-
-/// One bucket of a take: what was read, and the level to write.
-struct Plan<'a> {
-    take: &'a Take<'a>,
-    before: Option<Stored>,
-    after: BucketLevel,
 }
 
 /// A DynamoDB number for `x`, rounded to a millionth (finite values only reach here).
@@ -293,105 +294,87 @@ fn number(x: f64) -> AttributeValue {
     AttributeValue::N(format!("{rounded}"))
 }
 
-/// Whether a cancelled transaction lost to a concurrent writer (a failed condition or a
-/// transaction conflict) rather than failing.
-fn is_transaction_conflict<R>(e: &SdkError<TransactWriteItemsError, R>) -> bool {
-    match e.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(t)) => t
-            .cancellation_reasons()
-            .iter()
-            .any(|r| matches!(r.code(), Some("ConditionalCheckFailed" | "TransactionConflict"))),
-        Some(other) => other.code() == Some("TransactionConflictException"),
-        None => false,
-    }
-}
-
 #[async_trait]
 impl BucketStore for DynamoBuckets {
     async fn take(&self, takes: &[Take<'_>], now_ms: u64) -> Result<Admission, BucketError> {
-        for _ in 0..MAX_CONFLICT_RETRIES {
-            let mut plans = Vec::with_capacity(takes.len());
-            let mut wait = Duration::ZERO;
-            for take in takes {
-                let before = self.read(take.key, now_ms).await?;
-                let current =
-                    before.map_or(BucketLevel::full(take.spec, now_ms), |s| s.level).refilled(take.spec, now_ms);
-                wait = wait.max(current.wait_for(take.spec, take.amount));
-                plans.push(Plan { take, before, after: current });
-            }
-            {
-                let mut seen = self.seen();
-                for p in &plans {
-                    seen.insert(p.take.key.to_string(), p.after);
-                }
-            }
-            if !wait.is_zero() {
-                return Ok(Admission::Wait(wait));
-            }
-            for p in &mut plans {
-                p.after = p.after.taken(p.take.spec, p.take.amount);
-            }
-            match self.write(&plans).await {
-                Ok(()) => {
-                    let mut seen = self.seen();
-                    for p in &plans {
-                        seen.insert(p.take.key.to_string(), p.after);
-                    }
-                    return Ok(Admission::Taken);
-                }
-                Err(WriteError::Conflict) => {
-                    self.count_conflict();
-                    let pause = Duration::from_millis(rand::rng().random_range(1..=8));
-                    tokio::time::sleep(pause).await;
-                }
-                Err(WriteError::Failed(e)) => return Err(e),
+        // The buckets grouped by item, in order; a call's requests and tokens share one item.
+        let mut items: Vec<(&str, Vec<&Take<'_>>)> = Vec::new();
+        for take in takes {
+            let (item, _) = locate(take.key);
+            match items.iter_mut().find(|(i, _)| *i == item) {
+                Some((_, group)) => group.push(take),
+                None => items.push((item, vec![take])),
             }
         }
-        // Heavily contended: let the other writers through, then try again.
-        Ok(Admission::Wait(Duration::from_millis(rand::rng().random_range(5..=25))))
+        let mut start = Admission::Taken;
+        for (done, (item, group)) in items.iter().enumerate() {
+            let admission = self.take_item(item, group, now_ms).await?;
+            if let (Admission::TakenAhead(d), Admission::TakenAhead(s)) = (admission, start) {
+                start = Admission::TakenAhead(d.max(s));
+            } else if let Admission::TakenAhead(_) = admission {
+                start = admission;
+            }
+            if let Admission::Wait(_) = admission {
+                // All or nothing across items: give back what the earlier items took.
+                for (_, taken) in &items[..done] {
+                    for take in taken {
+                        self.give(take.key, take.spec, take.spec.clamp(take.amount), now_ms).await?;
+                    }
+                }
+                return Ok(admission);
+            }
+        }
+        Ok(start)
     }
 
-    async fn give(&self, key: &str, spec: BucketSpec, amount: f64, now_ms: u64) -> Result<(), BucketError> {
+    async fn give(&self, key: &str, spec: BucketSpec, amount: f64, _now_ms: u64) -> Result<(), BucketError> {
+        let (item, attribute) = locate(key);
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key(KEY_ATTRIBUTE, AttributeValue::S(key.to_string()))
-            .update_expression("ADD #credit :amount")
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#credit", CREDIT)
-            .expression_attribute_names("#pk", KEY_ATTRIBUTE)
-            .expression_attribute_values(":amount", number(amount))
+            .key(KEY_ATTRIBUTE, AttributeValue::S(item.to_string()))
+            .update_expression("ADD #t :delta")
+            .condition_expression("attribute_exists(#t)")
+            .expression_attribute_names("#t", attribute)
+            .expression_attribute_values(":delta", number(-amount * spec.ms_per_unit()))
             .send()
             .await;
         match result {
             Ok(_) => {}
-            // No item: nobody has taken from this bucket, so it is full already.
+            // No attribute: nobody has taken from this bucket, so it is full already.
             Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => return Ok(()),
             Err(e) => return Err(self.error(key, format!("UpdateItem (refund) failed: {}", DisplayErrorContext(&e)))),
         }
         let mut seen = self.seen();
-        if let Some(level) = seen.get(key).copied() {
-            seen.insert(key.to_string(), level.refilled(spec, now_ms).given(spec, amount));
+        if let Some(tat) = spec.given(seen.get(key).copied(), amount) {
+            seen.insert(key.to_string(), tat);
         }
         Ok(())
     }
 
     fn peek(&self, key: &str, spec: BucketSpec, now_ms: u64) -> Option<f64> {
-        self.seen().get(key).map(|l| l.refilled(spec, now_ms).level)
+        self.seen().get(key).map(|tat| spec.level(Some(*tat), now_ms))
     }
 
     fn describe(&self) -> String {
         format!("dynamodb table {}", self.table)
     }
 
-    fn recheck_interval(&self) -> Option<std::time::Duration> {
-        Some(SHARED_RECHECK)
+    fn recheck_interval(&self) -> Option<Duration> {
+        // Jittered, so the callers that started waiting together do not all look at once.
+        let base = SHARED_RECHECK.as_millis() as u64;
+        Some(Duration::from_millis(rand::rng().random_range(base * 3 / 4..=base * 5 / 4)))
     }
 }
 
-/// How often a caller waiting on the shared buckets reads them again: other processes'
-/// refunds (the unused part of their reservations) come back without notice, and a caller
-/// sleeping until the refill alone covers its reservation would leave them unused. A few
-/// reads a second per waiting call.
-const SHARED_RECHECK: std::time::Duration = std::time::Duration::from_millis(250);
+/// How far ahead of the refill a take is admitted: the caller is told to start up to this
+/// long later. Callers that would otherwise wake together and race for the next refill, one
+/// winning and the others writing again, queue instead: each take is one write.
+pub const AHEAD_MS: f64 = 1_000.0;
+
+/// How often, on average, a caller waiting on the shared buckets looks at them again: other
+/// processes' refunds (the unused part of their reservations) come back without notice, and a
+/// caller sleeping until the refill alone covers its reservation would leave them unused
+/// until it wakes. Each look is one conditional write.
+const SHARED_RECHECK: Duration = Duration::from_millis(500);

@@ -5,7 +5,7 @@
 //!   admission control. The buckets live in a [`BucketStore`]: in this process
 //!   ([`LocalBuckets`], the embedded run) or in a DynamoDB table every process shares
 //!   ([`crate::dynamo::DynamoBuckets`], `QUOTA_TABLE`); both run the same arithmetic
-//!   ([`crate::buckets::BucketLevel`]). Buckets are keyed by the model id or inference profile
+//!   ([`crate::buckets::BucketSpec::admit`], GCRA). Buckets are keyed by the model id or inference profile
 //!   the calls use ([`BucketKeys`]). The number of calls in flight is local to the process and
 //!   is not a fixed cap; it is the smallest of three limits:
 //!   - an adaptive (AIMD) limit that starts at [`UNQUOTED_START_CONCURRENCY`] and only backs
@@ -491,6 +491,22 @@ impl Quota {
                     };
                     match admission {
                         Ok(Admission::Taken) => return Ok(slot.into_permit(reserved, self.clock.now())),
+                        Ok(Admission::TakenAhead(d)) => {
+                            // Taken ahead of the refill: start when the turn comes, holding the
+                            // slot. A turn past the deadline gives everything back.
+                            if later(self.clock.now(), d) > deadline {
+                                let now_ms = self.clock.unix_millis();
+                                for t in &takes {
+                                    if let Err(e) = self.store.give(t.key, t.spec, t.spec.clamp(t.amount), now_ms).await
+                                    {
+                                        tracing::warn!(store = %self.store.describe(), error = %e, "could not give back a take");
+                                    }
+                                }
+                                return Err(AcquireError::Deadline);
+                            }
+                            self.clock.sleep(d).await;
+                            return Ok(slot.into_permit(reserved, self.clock.now()));
+                        }
                         Ok(Admission::Wait(d)) => {
                             let d = d.max(MIN_BUCKET_WAIT);
                             Some(self.store.recheck_interval().map_or(d, |r| d.min(r)))
