@@ -126,9 +126,23 @@ pub(crate) struct Layout {
     pub section_level: u8,
     /// The element holding one lesson or lab guide.
     pub entry_element: &'static str,
+    /// Where the lessons' quizzes go.
+    pub quizzes: QuizStyle,
 }
 
-const PAGE_LAYOUT: Layout = Layout { section_attributes: "", section_level: 2, entry_element: "article" };
+/// Where a layout puts the lessons' quizzes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum QuizStyle {
+    /// After each lesson, each answer behind `<details>` (the HTML page).
+    Revealed,
+    /// After each lesson, the answers in a key at the end of the module (EPUB).
+    AnswerKey,
+    /// Not with the lessons (the SCORM package has its own quiz form).
+    Omitted,
+}
+
+const PAGE_LAYOUT: Layout =
+    Layout { section_attributes: "", section_level: 2, entry_element: "article", quizzes: QuizStyle::Revealed };
 
 /// Writes a module: its section, heading, summary and lessons.
 pub(crate) fn push_module(
@@ -142,6 +156,11 @@ pub(crate) fn push_module(
     push_summary(out, module.module.summary.as_deref());
     for lesson in &module.lessons {
         push_entry(out, layout, "lesson", lesson, labels, figures);
+    }
+    if layout.quizzes == QuizStyle::AnswerKey {
+        let quizzes: Vec<(&str, &str, &crate::BookQuiz)> =
+            module.lessons.iter().filter_map(|l| l.quiz.map(|q| (l.anchor.as_str(), l.heading.as_str(), q))).collect();
+        crate::quiz::push_html_key(out, &quizzes, (&module.anchor, &module.heading), layout.section_level + 1, labels);
     }
     out.push_str("</section>\n");
 }
@@ -185,6 +204,10 @@ fn push_entry(
     ));
     let placement = Placement { heading_base: h + 1, title: entry.title };
     render_fragment(entry.markdown, placement, labels, figures, out);
+    if let Some(quiz) = entry.quiz.filter(|_| layout.quizzes != QuizStyle::Omitted) {
+        let reveal = layout.quizzes == QuizStyle::Revealed;
+        crate::quiz::push_html(out, quiz, (&entry.anchor, &entry.heading), h + 1, labels, reveal);
+    }
     out.push_str(&format!("</{element}>\n"));
 }
 

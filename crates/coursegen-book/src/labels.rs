@@ -16,6 +16,28 @@ pub(crate) struct Labels {
     pub note: &'static str,
     pub missing_visual: &'static str,
     pub untitled: &'static str,
+    /// The heading of a lesson's quiz.
+    pub quiz: &'static str,
+    /// The summary of a revealed answer.
+    pub show_answer: &'static str,
+    /// Before the right answer.
+    pub answer: &'static str,
+    /// The heading of a module's answer key.
+    pub answer_key: &'static str,
+    pub true_: &'static str,
+    pub false_: &'static str,
+    /// Before a short answer's other accepted answers.
+    pub also_accepted: &'static str,
+    /// The quiz's submit button (SCORM package).
+    pub check_answers: &'static str,
+    /// The score line (`{score}` is the percentage).
+    pub score: &'static str,
+    pub passed: &'static str,
+    pub failed: &'static str,
+    pub correct: &'static str,
+    pub wrong: &'static str,
+    /// The label of a short-answer input.
+    pub your_answer: &'static str,
 }
 
 const EN: Labels = Labels {
@@ -32,6 +54,20 @@ const EN: Labels = Labels {
     note: "Note",
     missing_visual: "missing visual",
     untitled: "Untitled course",
+    quiz: "Check your understanding",
+    show_answer: "Show answer",
+    answer: "Answer",
+    answer_key: "Answer key",
+    true_: "True",
+    false_: "False",
+    also_accepted: "also accepted",
+    check_answers: "Check my answers",
+    score: "Score: {score}%",
+    passed: "Passed",
+    failed: "Not passed yet: review the lesson and try again",
+    correct: "Correct",
+    wrong: "Not quite",
+    your_answer: "Your answer",
 };
 
 const ES: Labels = Labels {
@@ -48,6 +84,20 @@ const ES: Labels = Labels {
     note: "Nota",
     missing_visual: "falta el elemento visual",
     untitled: "Curso sin título",
+    quiz: "Compruebe lo aprendido",
+    show_answer: "Mostrar respuesta",
+    answer: "Respuesta",
+    answer_key: "Clave de respuestas",
+    true_: "Verdadero",
+    false_: "Falso",
+    also_accepted: "también se acepta",
+    check_answers: "Comprobar mis respuestas",
+    score: "Puntuación: {score} %",
+    passed: "Aprobado",
+    failed: "Aún no aprobado: repase la lección e inténtelo de nuevo",
+    correct: "Correcto",
+    wrong: "No exactamente",
+    your_answer: "Su respuesta",
 };
 
 const FR: Labels = Labels {
@@ -64,6 +114,20 @@ const FR: Labels = Labels {
     note: "Remarque",
     missing_visual: "visuel manquant",
     untitled: "Cours sans titre",
+    quiz: "Vérifiez vos acquis",
+    show_answer: "Afficher la réponse",
+    answer: "Réponse",
+    answer_key: "Corrigé",
+    true_: "Vrai",
+    false_: "Faux",
+    also_accepted: "également accepté",
+    check_answers: "Vérifier mes réponses",
+    score: "Score : {score} %",
+    passed: "Réussi",
+    failed: "Pas encore réussi : relisez la leçon et réessayez",
+    correct: "Correct",
+    wrong: "Pas tout à fait",
+    your_answer: "Votre réponse",
 };
 
 const DE: Labels = Labels {
@@ -80,6 +144,20 @@ const DE: Labels = Labels {
     note: "Hinweis",
     missing_visual: "fehlende Abbildung",
     untitled: "Unbenannter Kurs",
+    quiz: "Überprüfen Sie Ihr Wissen",
+    show_answer: "Antwort anzeigen",
+    answer: "Antwort",
+    answer_key: "Lösungen",
+    true_: "Wahr",
+    false_: "Falsch",
+    also_accepted: "ebenfalls richtig",
+    check_answers: "Antworten prüfen",
+    score: "Ergebnis: {score} %",
+    passed: "Bestanden",
+    failed: "Noch nicht bestanden: Lektion wiederholen und erneut versuchen",
+    correct: "Richtig",
+    wrong: "Nicht ganz",
+    your_answer: "Ihre Antwort",
 };
 
 const PT: Labels = Labels {
@@ -96,6 +174,20 @@ const PT: Labels = Labels {
     note: "Nota",
     missing_visual: "elemento visual em falta",
     untitled: "Curso sem título",
+    quiz: "Verifique o que aprendeu",
+    show_answer: "Mostrar resposta",
+    answer: "Resposta",
+    answer_key: "Chave de respostas",
+    true_: "Verdadeiro",
+    false_: "Falso",
+    also_accepted: "também aceite",
+    check_answers: "Verificar as minhas respostas",
+    score: "Pontuação: {score} %",
+    passed: "Aprovado",
+    failed: "Ainda não aprovado: reveja a lição e tente de novo",
+    correct: "Correto",
+    wrong: "Não exatamente",
+    your_answer: "A sua resposta",
 };
 
 const IT: Labels = Labels {
@@ -112,6 +204,20 @@ const IT: Labels = Labels {
     note: "Nota",
     missing_visual: "elemento visivo mancante",
     untitled: "Corso senza titolo",
+    quiz: "Verifica le conoscenze",
+    show_answer: "Mostra la risposta",
+    answer: "Risposta",
+    answer_key: "Soluzioni",
+    true_: "Vero",
+    false_: "Falso",
+    also_accepted: "accettato anche",
+    check_answers: "Verifica le risposte",
+    score: "Punteggio: {score}%",
+    passed: "Superato",
+    failed: "Non ancora superato: rivedi la lezione e riprova",
+    correct: "Corretto",
+    wrong: "Non proprio",
+    your_answer: "La tua risposta",
 };
 
 /// The labels for a language tag (`es`, `es-MX`, `PT_br`, ...); English for anything unknown.

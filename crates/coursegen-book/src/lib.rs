@@ -12,10 +12,13 @@ mod emit;
 mod epub;
 pub mod escape;
 mod fragment;
+mod gift;
 mod html;
 mod labels;
 mod markdown;
 mod plan;
+mod quiz;
+mod scorm;
 mod text;
 
 pub use epub::rfc3339_from_unix;
@@ -75,6 +78,42 @@ pub struct BookLesson {
     pub title: String,
     /// The lesson text (untrusted Markdown).
     pub markdown: String,
+    /// The lesson's quiz, when it has one.
+    pub quiz: Option<BookQuiz>,
+}
+
+/// A lesson's quiz (plain text throughout; escaped where rendered).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BookQuiz {
+    /// The questions, in order.
+    pub questions: Vec<BookQuestion>,
+}
+
+/// One quiz question.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookQuestion {
+    /// The question (for true/false, the statement).
+    pub prompt: String,
+    /// The answer, by kind.
+    pub answer: BookAnswer,
+    /// Why the answer is right, in one line.
+    pub explanation: String,
+}
+
+/// The answer of a question, by kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BookAnswer {
+    /// Multiple choice: `options[correct]` is right.
+    Choice {
+        /// The options.
+        options: Vec<String>,
+        /// The index of the right option.
+        correct: usize,
+    },
+    /// True or false.
+    TrueFalse(bool),
+    /// Short answer: any of these is right (the best first).
+    Short(Vec<String>),
 }
 
 /// One lab guide (Markdown).
@@ -146,6 +185,17 @@ pub fn render_markdown(book: &Book) -> String {
 /// `mailto`, fragments and relative paths are dropped, and every title is escaped.
 pub fn render_html(book: &Book) -> String {
     html::render(book)
+}
+
+/// Renders every lesson's quiz as a Moodle GIFT file; `None` when no lesson has a quiz.
+pub fn render_gift(book: &Book) -> Option<String> {
+    gift::render(book)
+}
+
+/// Renders the course as a SCORM 1.2 package (one SCO per module, `mastery` the quiz pass
+/// mark in percent).
+pub fn render_scorm12(book: &Book, mastery: u32) -> Result<Vec<u8>, RenderError> {
+    scorm::render(book, mastery)
 }
 
 /// Renders the book as an EPUB 3 package (a zip with fixed timestamps, so output is byte-identical

@@ -69,7 +69,16 @@ pub(crate) fn render(book: &Book) -> String {
         for lesson in &module.lessons {
             out.push_str(&format!("<a id=\"{}\"></a>\n\n### {}\n\n", lesson.anchor, md_inline(&lesson.heading)));
             out.push_str(&rewrite_fragment(lesson.markdown, lesson.title, 4, labels, &mut figures));
+            if let Some(quiz) = lesson.quiz {
+                if !out.ends_with("\n\n") {
+                    out.push('\n');
+                }
+                crate::quiz::push_markdown(&mut out, quiz, 4, labels);
+            }
         }
+        let quizzes: Vec<(&str, &str, &crate::BookQuiz)> =
+            module.lessons.iter().filter_map(|l| l.quiz.map(|q| (l.anchor.as_str(), l.heading.as_str(), q))).collect();
+        crate::quiz::push_markdown_key(&mut out, &quizzes, 3, labels);
     }
     if !plan.labs.is_empty() {
         out.push_str(&format!("<a id=\"{LABS_ANCHOR}\"></a>\n\n## {}\n\n", md_inline(labels.labs)));

@@ -17,6 +17,8 @@ pub(crate) struct EntryPlan<'a> {
     pub anchor: String,
     /// Display heading, e.g. `Lesson 1.2: Title` or `Lab 01-02-01: Title`.
     pub heading: String,
+    /// The lesson's quiz (labs have none).
+    pub quiz: Option<&'a crate::BookQuiz>,
 }
 
 /// One module's place in the book.
@@ -123,6 +125,7 @@ impl<'a> Plan<'a> {
                             format!("{} {}.{}", labels.lesson, module.number, lesson.number),
                             &lesson.title,
                         ),
+                        quiz: lesson.quiz.as_ref().filter(|q| !q.questions.is_empty()),
                     })
                     .collect();
                 ModulePlan {
@@ -150,6 +153,7 @@ impl<'a> Plan<'a> {
                     markdown: &lab.markdown,
                     anchor: anchors.take(anchor_base),
                     heading: with_title(prefix, &lab.title),
+                    quiz: None,
                 }
             })
             .collect();

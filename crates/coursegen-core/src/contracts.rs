@@ -91,6 +91,9 @@ pub struct VisualPlannerOutput {
     pub prompt_keys: Vec<String>,
     /// How many visuals the lesson has.
     pub visuals: u32,
+    /// How many questions the lesson's quiz has (its key is `keys::quiz_key`).
+    #[serde(default)]
+    pub quiz_questions: u32,
 }
 
 /// ImagesGen input: one module, and exactly the prompts to render (never a folder listing).
@@ -339,6 +342,9 @@ pub struct ManifestLesson {
     pub key: String,
     pub words: u64,
     pub visuals: Vec<String>,
+    /// The lesson's quiz (`keys::quiz_key`), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiz_key: Option<String>,
 }
 
 /// One image in the manifest.
@@ -381,4 +387,7 @@ pub struct ManifestTotals {
     pub words: u64,
     pub images: u32,
     pub labs: u32,
+    /// Quiz questions in the book, all lessons together.
+    #[serde(default)]
+    pub quiz_questions: u32,
 }

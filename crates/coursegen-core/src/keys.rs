@@ -33,6 +33,21 @@ pub fn prompts_prefix(project: &str, module: u32, lesson: u32) -> String {
     format!("{project}/prompts/module-{module:02}/lesson-{lesson:02}/")
 }
 
+/// Key of one lesson's quiz (JSON, [`crate::quiz::Quiz`]).
+pub fn quiz_key(project: &str, module: u32, lesson: u32) -> String {
+    format!("{project}/quizzes/module-{module:02}/lesson-{lesson:02}.json")
+}
+
+/// Key of the Moodle GIFT file of every quiz.
+pub fn book_gift_key(project: &str) -> String {
+    format!("{project}/book/course.gift")
+}
+
+/// Key of the SCORM 1.2 package.
+pub fn book_scorm_key(project: &str) -> String {
+    format!("{project}/book/course-scorm12.zip")
+}
+
 /// The course-wide unique visual id `MM-LL-NN`.
 pub fn visual_id(module: u32, lesson: u32, n: u32) -> String {
     format!("{module:02}-{lesson:02}-{n:02}")

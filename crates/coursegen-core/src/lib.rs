@@ -9,6 +9,7 @@ pub mod model;
 mod normalize;
 pub mod outline;
 mod parse;
+pub mod quiz;
 mod request;
 pub mod store;
 

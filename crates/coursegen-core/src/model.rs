@@ -17,6 +17,8 @@ pub enum TextTask {
     LabPlan,
     /// Write one lab guide (Markdown).
     LabGuide,
+    /// Write one lesson's quiz (structured output).
+    Quiz,
 }
 
 impl TextTask {
@@ -27,6 +29,7 @@ impl TextTask {
             TextTask::VisualPlan => "VisualPlanner",
             TextTask::LabPlan => "LabPlanner",
             TextTask::LabGuide => "LabWriter",
+            TextTask::Quiz => "QuizWriter",
         }
     }
 }

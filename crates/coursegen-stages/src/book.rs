@@ -5,12 +5,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use coursegen_book::{Book, BookImage, BookLab, BookLesson, BookModule, RenderError};
+use coursegen_book::{
+    Book, BookAnswer, BookImage, BookLab, BookLesson, BookModule, BookQuestion, BookQuiz, RenderError,
+};
 use coursegen_core::contracts::{
     BookBuilderInput, BookBuilderOutput, Manifest, ManifestFailure, ManifestImage, ManifestLab, ManifestLesson,
     ManifestModule, ManifestTotals, ModuleResult, TaskFailure, VisualKind, VisualPrompt,
 };
 use coursegen_core::fingerprint::fingerprint;
+use coursegen_core::quiz::{Question, Quiz};
 use coursegen_core::{keys, BlobStore, BlobStoreExt, ContentType, ModelId, Outline, StageError, StageResult, Usage};
 use serde_json::{json, Value};
 
@@ -269,7 +272,7 @@ impl Gathered {
                         let (title, note) = stand_in(phrases, &lesson.title, &why);
                         let reason = if caught.is_some() { format!("not generated: {why}") } else { why };
                         self.digest.push(json!([key, note]));
-                        lessons.push(BookLesson { module_number: m, number: l, title, markdown: note });
+                        lessons.push(BookLesson { module_number: m, number: l, title, markdown: note, quiz: None });
                         self.failures.push(failure("lesson", format!("{m:02}-{l:02}"), reason));
                     }
                     continue;
@@ -285,6 +288,7 @@ impl Gathered {
                 for id in ids.iter().filter(|id| seen_ids.insert((*id).clone())) {
                     self.image(store, project, id, plan.mappings.get(id)).await?;
                 }
+                let quiz = self.quiz(store, project, m, l).await?;
                 let words = coursegen_book::word_count(&markdown);
                 self.digest.push(json!([key, markdown]));
                 manifest_lessons.push(ManifestLesson {
@@ -293,8 +297,9 @@ impl Gathered {
                     key,
                     words,
                     visuals: ids,
+                    quiz_key: quiz.as_ref().map(|_| keys::quiz_key(project, m, l)),
                 });
-                lessons.push(BookLesson { module_number: m, number: l, title: lesson.title.clone(), markdown });
+                lessons.push(BookLesson { module_number: m, number: l, title: lesson.title.clone(), markdown, quiz });
             }
             if !lessons.is_empty() {
                 self.modules.push(BookModule {
@@ -313,6 +318,42 @@ impl Gathered {
             }
         }
         Ok(())
+    }
+
+    /// The quiz of lesson `m`-`l` for the book (its cost recorded); a failure when it is
+    /// missing or unreadable.
+    async fn quiz(&mut self, store: &dyn BlobStore, project: &str, m: u32, l: u32) -> StageResult<Option<BookQuiz>> {
+        let key = keys::quiz_key(project, m, l);
+        let Some(body) = read_text(store, &key).await? else {
+            self.failures.push(failure("quiz", format!("{m:02}-{l:02}"), format!("expected at {key}, not found")));
+            return Ok(None);
+        };
+        let quiz: Quiz = match serde_json::from_str(&body) {
+            Ok(q) => q,
+            Err(e) => {
+                self.failures.push(failure("quiz", format!("{m:02}-{l:02}"), format!("{key} is not a quiz: {e}")));
+                return Ok(None);
+            }
+        };
+        if let Some(meta) = read_meta_value(store, &key).await? {
+            self.ledger.record_text(&meta);
+        }
+        self.digest.push(json!([key, body]));
+        let questions = quiz
+            .questions
+            .into_iter()
+            .map(|q| {
+                let answer = match &q {
+                    Question::Choice { options, answer, .. } => {
+                        BookAnswer::Choice { options: options.clone(), correct: *answer }
+                    }
+                    Question::TrueFalse { answer, .. } => BookAnswer::TrueFalse(*answer),
+                    Question::Short { answers, .. } => BookAnswer::Short(answers.clone()),
+                };
+                BookQuestion { prompt: q.prompt().to_string(), answer, explanation: q.explanation().to_string() }
+            })
+            .collect();
+        Ok(Some(BookQuiz { questions }))
     }
 
     /// A failure for every tag of lesson `m`-`l` that VisualPlanner has not rewritten to an id.
@@ -522,13 +563,25 @@ async fn write_book(
     let epub = render_epub_dropping_bad_images(&mut book, &mut manifest_images, &mut failures)?;
     let markdown = coursegen_book::render_markdown(&book);
     let html = coursegen_book::render_html(&book);
+    let gift = coursegen_book::render_gift(&book);
+    let scorm = coursegen_book::render_scorm12(&book, coursegen_core::quiz::PASS_MARK)
+        .map_err(|e| StageError::Internal(format!("SCORM packaging failed: {e}")))?;
 
     let (md_key, html_key, epub_key) =
         (keys::book_md_key(project), keys::book_html_key(project), keys::book_epub_key(project));
     store.put(&md_key, markdown.into_bytes(), "text/markdown; charset=utf-8").await?;
     store.put(&html_key, html.into_bytes(), "text/html; charset=utf-8").await?;
     store.put(&epub_key, epub, "application/epub+zip").await?;
-    let book_keys = vec![html_key, epub_key, md_key];
+    let mut book_keys = vec![html_key, epub_key, md_key];
+    // The learners' exports beside the book: every quiz for Moodle, and the LMS package.
+    let (gift_key, scorm_key) = (keys::book_gift_key(project), keys::book_scorm_key(project));
+    // A course without quizzes (labs only) has no GIFT file.
+    if let Some(gift) = gift {
+        store.put(&gift_key, gift.into_bytes(), "text/plain; charset=utf-8").await?;
+        book_keys.push(gift_key);
+    }
+    store.put(&scorm_key, scorm, "application/zip").await?;
+    book_keys.push(scorm_key);
 
     let totals = ManifestTotals {
         modules: manifest_modules.len() as u32,
@@ -536,6 +589,13 @@ async fn write_book(
         words: manifest_modules.iter().flat_map(|m| &m.lessons).map(|l| l.words).sum(),
         images: manifest_images.len() as u32,
         labs: manifest_labs.len() as u32,
+        quiz_questions: book
+            .modules
+            .iter()
+            .flat_map(|m| &m.lessons)
+            .filter_map(|l| l.quiz.as_ref())
+            .map(|q| q.questions.len() as u32)
+            .sum(),
     };
     let manifest = Manifest {
         course_title: outline.course.title.clone(),

@@ -139,3 +139,25 @@ pub(crate) fn list_or(items: &[String], fallback: &str) -> String {
         items.join(", ")
     }
 }
+
+/// The brief of one lesson's quiz (`TextTask::Quiz`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct QuizBrief {
+    pub language: String,
+    pub course_title: String,
+    pub module_number: u32,
+    pub module_title: String,
+    pub lesson_number: u32,
+    pub lesson_title: String,
+    /// The lesson's topics from the outline.
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// Topics of the course's other lessons (wrong options for offline drafts).
+    #[serde(default)]
+    pub other_topics: Vec<String>,
+    /// Titles of the course's other modules.
+    #[serde(default)]
+    pub other_modules: Vec<String>,
+    /// The lesson's text without its figure placeholders.
+    pub lesson_text: String,
+}

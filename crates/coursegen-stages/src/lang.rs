@@ -460,3 +460,128 @@ static IT: Phrases = Phrases {
     alt_illustration: "Illustrazione: {desc}",
     generic_nodes: ["Input", "Elaborazione", "Risultato"],
 };
+
+/// The phrases of the offline quiz drafts in one language. `{lesson}`, `{module}` and
+/// `{topic}` are filled by [`fill`].
+pub(crate) struct QuizPhrases {
+    /// Multiple choice: which topic the lesson covers.
+    pub which_topic: &'static str,
+    /// Multiple choice: which of the options is a section of the lesson.
+    pub which_section: &'static str,
+    /// Multiple choice: which module holds the lesson.
+    pub which_module: &'static str,
+    /// Multiple choice: which of the options the lesson mentions.
+    pub which_mention: &'static str,
+    /// True/false: the lesson belongs to the module.
+    pub belongs: &'static str,
+    /// Short answer: name a topic of the lesson.
+    pub name_topic: &'static str,
+    /// Explanation of a topic question.
+    pub explain_topic: &'static str,
+    /// Explanation of a module question.
+    pub explain_module: &'static str,
+    /// Explanation of the short answer.
+    pub explain_short: &'static str,
+    /// Wrong options used when the course has too few other topics or modules.
+    pub fillers: [&'static str; 4],
+}
+
+/// The quiz phrases of `lang`.
+pub(crate) fn quiz_phrases(lang: Language) -> &'static QuizPhrases {
+    match lang {
+        Language::En => &QUIZ_EN,
+        Language::Es => &QUIZ_ES,
+        Language::Fr => &QUIZ_FR,
+        Language::De => &QUIZ_DE,
+        Language::Pt => &QUIZ_PT,
+        Language::It => &QUIZ_IT,
+    }
+}
+
+static QUIZ_EN: QuizPhrases = QuizPhrases {
+    which_topic: "Which of these topics does the lesson \"{lesson}\" cover?",
+    which_section: "Which of these is a section of the lesson \"{lesson}\"?",
+    which_module: "Which module is the lesson \"{lesson}\" part of?",
+    which_mention: "Which of these does the lesson \"{lesson}\" mention?",
+    belongs: "The lesson \"{lesson}\" is part of the module \"{module}\".",
+    name_topic: "Name one topic the lesson \"{lesson}\" covers.",
+    explain_topic: "The lesson has a section on {topic}.",
+    explain_module: "The lesson belongs to the module {module}.",
+    explain_short: "Any topic of the lesson is right, for example {topic}.",
+    fillers: ["Medieval trade routes", "Marine biology fieldwork", "Watercolour painting", "Classical harmony"],
+};
+
+static QUIZ_ES: QuizPhrases = QuizPhrases {
+    which_topic: "¿Cuál de estos temas trata la lección «{lesson}»?",
+    which_section: "¿Cuál de estas es una sección de la lección «{lesson}»?",
+    which_module: "¿De qué módulo forma parte la lección «{lesson}»?",
+    which_mention: "¿Cuál de estos elementos menciona la lección «{lesson}»?",
+    belongs: "La lección «{lesson}» forma parte del módulo «{module}».",
+    name_topic: "Nombre un tema que trate la lección «{lesson}».",
+    explain_topic: "La lección tiene una sección sobre {topic}.",
+    explain_module: "La lección pertenece al módulo {module}.",
+    explain_short: "Cualquier tema de la lección es correcto, por ejemplo {topic}.",
+    fillers: ["Rutas comerciales medievales", "Biología marina de campo", "Pintura con acuarela", "Armonía clásica"],
+};
+
+static QUIZ_FR: QuizPhrases = QuizPhrases {
+    which_topic: "Lequel de ces sujets la leçon « {lesson} » traite-t-elle ?",
+    which_section: "Laquelle de ces parties appartient à la leçon « {lesson} » ?",
+    which_module: "De quel module la leçon « {lesson} » fait-elle partie ?",
+    which_mention: "Lequel de ces éléments la leçon « {lesson} » mentionne-t-elle ?",
+    belongs: "La leçon « {lesson} » fait partie du module « {module} ».",
+    name_topic: "Citez un sujet traité par la leçon « {lesson} ».",
+    explain_topic: "La leçon comporte une partie sur {topic}.",
+    explain_module: "La leçon appartient au module {module}.",
+    explain_short: "Tout sujet de la leçon est juste, par exemple {topic}.",
+    fillers: [
+        "Routes commerciales médiévales",
+        "Biologie marine de terrain",
+        "Peinture à l'aquarelle",
+        "Harmonie classique",
+    ],
+};
+
+static QUIZ_DE: QuizPhrases = QuizPhrases {
+    which_topic: "Welches dieser Themen behandelt die Lektion „{lesson}“?",
+    which_section: "Welcher dieser Abschnitte gehört zur Lektion „{lesson}“?",
+    which_module: "Zu welchem Modul gehört die Lektion „{lesson}“?",
+    which_mention: "Welchen dieser Punkte erwähnt die Lektion „{lesson}“?",
+    belongs: "Die Lektion „{lesson}“ gehört zum Modul „{module}“.",
+    name_topic: "Nennen Sie ein Thema der Lektion „{lesson}“.",
+    explain_topic: "Die Lektion hat einen Abschnitt über {topic}.",
+    explain_module: "Die Lektion gehört zum Modul {module}.",
+    explain_short: "Jedes Thema der Lektion ist richtig, zum Beispiel {topic}.",
+    fillers: [
+        "Mittelalterliche Handelswege",
+        "Meeresbiologische Feldarbeit",
+        "Aquarellmalerei",
+        "Klassische Harmonielehre",
+    ],
+};
+
+static QUIZ_PT: QuizPhrases = QuizPhrases {
+    which_topic: "Qual destes temas a lição «{lesson}» aborda?",
+    which_section: "Qual destas é uma secção da lição «{lesson}»?",
+    which_module: "De que módulo faz parte a lição «{lesson}»?",
+    which_mention: "Qual destes elementos é mencionado na lição «{lesson}»?",
+    belongs: "A lição «{lesson}» faz parte do módulo «{module}».",
+    name_topic: "Indique um tema abordado na lição «{lesson}».",
+    explain_topic: "A lição tem uma secção sobre {topic}.",
+    explain_module: "A lição pertence ao módulo {module}.",
+    explain_short: "Qualquer tema da lição está certo, por exemplo {topic}.",
+    fillers: ["Rotas comerciais medievais", "Biologia marinha de campo", "Pintura a aguarela", "Harmonia clássica"],
+};
+
+static QUIZ_IT: QuizPhrases = QuizPhrases {
+    which_topic: "Quale di questi argomenti tratta la lezione «{lesson}»?",
+    which_section: "Quale di queste è una sezione della lezione «{lesson}»?",
+    which_module: "Di quale modulo fa parte la lezione «{lesson}»?",
+    which_mention: "Quale di questi elementi menziona la lezione «{lesson}»?",
+    belongs: "La lezione «{lesson}» fa parte del modulo «{module}».",
+    name_topic: "Indica un argomento trattato nella lezione «{lesson}».",
+    explain_topic: "La lezione ha una sezione su {topic}.",
+    explain_module: "La lezione appartiene al modulo {module}.",
+    explain_short: "Qualsiasi argomento della lezione è corretto, per esempio {topic}.",
+    fillers: ["Rotte commerciali medievali", "Biologia marina sul campo", "Pittura ad acquerello", "Armonia classica"],
+};

@@ -8,7 +8,8 @@
 //! fingerprint matches their inputs unless `force` is set.
 //!
 //! Where things live: `prepare` (PrepareCourse), `content` (ContentGen and its lesson prompt),
-//! `visuals` (VisualPlanner, its JSON Schema and the tag-to-id rewrite), `images` (ImagesGen),
+//! `visuals` (VisualPlanner, its JSON Schema and the tag-to-id rewrite), `quiz` (the lesson's
+//! quiz, written in the VisualPlanner step beside the plan), `images` (ImagesGen),
 //! `labs` (LabPlanner, LabWriter), `book` (BookBuilder and the manifest), `common` (outline
 //! loading, sidecars, `[VISUAL: ...]` tags, the call-validate-repair-once loop), `brief` (the
 //! structured facts behind every prompt), `offline` and `lang` (the offline providers and their
@@ -36,6 +37,7 @@ mod labs;
 mod lang;
 pub mod offline;
 mod prepare;
+mod quiz;
 mod visuals;
 
 pub use book::book_builder;
@@ -43,6 +45,7 @@ pub use content::content_gen;
 pub use images::images_gen;
 pub use labs::{lab_planner, lab_writer};
 pub use prepare::prepare_course;
+pub use quiz::{write_quiz, QuizSummary};
 pub use visuals::visual_planner;
 
 /// A [`Settings`] concurrency that sets no ceiling of its own.

@@ -11,10 +11,10 @@ use coursegen_core::{
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-use crate::brief::{LabGuideBrief, LabPlanBrief, LessonBrief, VisualPlanBrief};
+use crate::brief::{LabGuideBrief, LabPlanBrief, LessonBrief, QuizBrief, VisualPlanBrief};
 use crate::common::{clip, stable_u32};
 use crate::diagram::wrap;
-use crate::lang::{fill, phrases, Phrases};
+use crate::lang::{fill, phrases, quiz_phrases, Phrases};
 
 /// Offline text provider: drafts of lessons, visual plans, lab plans and lab guides.
 #[derive(Debug, Clone, Copy, Default)]
@@ -65,6 +65,10 @@ impl TextModel for OfflineText {
                 (pretty(&v), Some(v))
             }
             TextTask::LabGuide => (lab_guide(&brief(request)?), None),
+            TextTask::Quiz => {
+                let v = quiz(&brief(request)?);
+                (pretty(&v), Some(v))
+            }
         };
         let usage = estimate(request, &text);
         Ok(TextResponse { text, structured, usage })
@@ -235,6 +239,167 @@ fn visual_plan(b: &VisualPlanBrief) -> Value {
         })
         .collect();
     json!({ "visuals": visuals })
+}
+
+/// Text cut at a word boundary to at most `max` characters.
+fn clip_words(text: &str, max: usize) -> String {
+    let text = text.trim();
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    for word in text.split_whitespace() {
+        if out.chars().count() + word.chars().count() + usize::from(!out.is_empty()) > max {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    if out.is_empty() {
+        text.chars().take(max).collect()
+    } else {
+        out
+    }
+}
+
+/// The lesson's first line of prose mentioning `needle` (any line of prose when none does):
+/// the passage an offline quiz question cites.
+fn passage(lesson_text: &str, needle: &str) -> String {
+    let prose: Vec<&str> = lesson_text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('>') && !l.starts_with('[') && !l.starts_with('#'))
+        .collect();
+    let wanted = needle.to_lowercase();
+    let line = prose.iter().find(|l| l.to_lowercase().contains(&wanted)).or(prose.first()).copied().unwrap_or(needle);
+    clip_words(line.trim_start_matches(['-', '*', ' ']), 400)
+}
+
+/// Four distinct options with `right` at a position picked from `seed`, the others from
+/// `wrong` (then the fillers): the options and the right one's index.
+fn four_options(right: &str, wrong: &[String], fillers: &[&str], seed: u32) -> (Vec<String>, usize) {
+    let norm = coursegen_core::quiz::normalize;
+    let right = clip_words(right, 160);
+    let mut seen = vec![norm(&right)];
+    let mut others = Vec::new();
+    let start = seed as usize;
+    let pool: Vec<String> = (0..wrong.len())
+        .map(|i| wrong[(start + i) % wrong.len()].clone())
+        .chain(fillers.iter().map(|f| f.to_string()))
+        .collect();
+    for candidate in pool {
+        let candidate = clip_words(&candidate, 160);
+        let n = norm(&candidate);
+        if n.is_empty() || seen.contains(&n) {
+            continue;
+        }
+        seen.push(n);
+        others.push(candidate);
+        if others.len() == 3 {
+            break;
+        }
+    }
+    let at = (seed as usize / 7) % 4;
+    let mut options = others;
+    options.insert(at.min(options.len()), right);
+    (options, at)
+}
+
+/// What an offline quiz may ask about: the outline's topics the lesson's text mentions, then
+/// the lesson's own headings, then its title; never empty.
+fn quiz_facts(b: &QuizBrief) -> Vec<String> {
+    let norm = coursegen_core::quiz::normalize;
+    let text = norm(&b.lesson_text);
+    let mut facts: Vec<String> = Vec::new();
+    let push = |facts: &mut Vec<String>, candidate: &str| {
+        let c = clip_words(candidate.trim(), 120);
+        if !norm(&c).is_empty() && !facts.iter().any(|f| norm(f) == norm(&c)) {
+            facts.push(c);
+        }
+    };
+    for topic in &b.topics {
+        if !norm(topic).is_empty() && text.contains(&norm(topic)) {
+            push(&mut facts, topic);
+        }
+    }
+    for line in b.lesson_text.lines() {
+        if let Some(heading) = line.trim().strip_prefix('#') {
+            push(&mut facts, heading.trim_start_matches('#'));
+        }
+    }
+    if facts.is_empty() {
+        let first = b.lesson_text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or(&b.lesson_title);
+        push(&mut facts, &clip_words(first, 60));
+    }
+    if facts.is_empty() {
+        facts.push(b.lesson_title.clone());
+    }
+    facts
+}
+
+/// An offline quiz: five questions about what the outline says the lesson covers (as far as
+/// the lesson's text mentions it), each citing the lesson's own text.
+fn quiz(b: &QuizBrief) -> Value {
+    let qp = quiz_phrases(language(&b.language));
+    let norm = coursegen_core::quiz::normalize;
+    let lesson_words = norm(&b.lesson_text);
+    let own = |t: &str| lesson_words.contains(&norm(t));
+    let other_topics: Vec<String> = b.other_topics.iter().filter(|t| !own(t)).cloned().collect();
+    let other_modules: Vec<String> = b.other_modules.iter().filter(|t| !own(t)).cloned().collect();
+    let fillers: Vec<&str> = qp.fillers.iter().copied().filter(|f| !own(f)).collect();
+    let facts = quiz_facts(b);
+    let seed = stable_u32(&format!("{}|{}|{}", b.course_title, b.module_number, b.lesson_title));
+    let say = |template: &str, topic: &str| {
+        fill(template, &[("lesson", &b.lesson_title), ("module", &b.module_title), ("topic", topic)])
+    };
+    let choice = |template: &str, right: &str, wrong: &[String], seed: u32, explain: &str| {
+        let (options, answer) = four_options(right, wrong, &fillers, seed);
+        json!({
+            "kind": "choice",
+            "prompt": say(template, right),
+            "options": options,
+            "answer": answer,
+            "explanation": say(explain, right),
+            "evidence": passage(&b.lesson_text, right),
+        })
+    };
+    let fact = |i: usize| facts[i % facts.len()].as_str();
+    let fourth = if !b.module_title.trim().is_empty() && own(&b.module_title) {
+        choice(qp.which_module, &b.module_title, &other_modules, seed.rotate_left(11), qp.explain_module)
+    } else {
+        choice(qp.which_mention, fact(2), &other_topics, seed.rotate_left(11), qp.explain_topic)
+    };
+    let mut answers: Vec<String> = Vec::new();
+    for f in &facts {
+        let a = clip_words(f, coursegen_core::quiz::MAX_SHORT_ANSWER_CHARS);
+        if !answers.iter().any(|x| norm(x) == norm(&a)) {
+            answers.push(a);
+        }
+        if answers.len() == coursegen_core::quiz::MAX_SHORT_ANSWERS {
+            break;
+        }
+    }
+    json!({"questions": [
+        choice(qp.which_topic, fact(0), &other_topics, seed, qp.explain_topic),
+        choice(qp.which_section, fact(1), &other_topics, seed.rotate_left(5), qp.explain_topic),
+        {
+            "kind": "true_false",
+            "prompt": say(qp.belongs, fact(0)),
+            "answer": true,
+            "explanation": say(qp.explain_module, fact(0)),
+            "evidence": passage(&b.lesson_text, &b.module_title),
+        },
+        fourth,
+        {
+            "kind": "short",
+            "prompt": say(qp.name_topic, fact(0)),
+            "answers": answers,
+            "explanation": say(qp.explain_short, fact(0)),
+            "evidence": passage(&b.lesson_text, fact(0)),
+        },
+    ]})
 }
 
 fn lab_plan(b: &LabPlanBrief) -> Value {

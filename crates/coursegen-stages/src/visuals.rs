@@ -321,6 +321,25 @@ async fn plan_prompts(
 /// schema and semantically, repaired once, then `ModelError`.
 pub async fn visual_planner(input: VisualPlannerInput, deps: &Deps) -> StageResult<VisualPlannerOutput> {
     check_input(&input)?;
+    let (project, m, l) = (input.project_folder.clone(), input.module_number, input.lesson_number);
+    let (lesson_key, force) = (input.lesson_key.clone(), input.force);
+    // The quiz reads the lesson's prose, which the plan's tag rewrite leaves as it is: the two
+    // run side by side.
+    let (plan, quiz) =
+        futures::join!(plan_visuals(input, deps), crate::quiz::write_quiz(&project, m, l, &lesson_key, force, deps));
+    match (plan, quiz) {
+        (Ok(mut out), Ok(quiz)) => {
+            out.quiz_questions = quiz.questions;
+            Ok(out)
+        }
+        (Err(a), Err(b)) => Err(StageError::prefer_retryable(vec![a, b])
+            .unwrap_or_else(|| StageError::Internal("two failures and no error".into()))),
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    }
+}
+
+/// Plan one lesson's visuals (the VisualPlanner step without the quiz).
+async fn plan_visuals(input: VisualPlannerInput, deps: &Deps) -> StageResult<VisualPlannerOutput> {
     let (project, m, l) = (input.project_folder.as_str(), input.module_number, input.lesson_number);
     let store = deps.store.as_ref();
     let lesson = read_lesson(store, &input).await?;
@@ -339,7 +358,7 @@ pub async fn visual_planner(input: VisualPlannerInput, deps: &Deps) -> StageResu
             remove_stale_prompts(store, project, m, l, &prompt_keys).await?;
         }
         tracing::info!(module = m, lesson = l, visuals = n, "visual plan reused");
-        return Ok(VisualPlannerOutput { lesson_key: input.lesson_key, prompt_keys, visuals: n });
+        return Ok(VisualPlannerOutput { lesson_key: input.lesson_key, prompt_keys, visuals: n, quiz_questions: 0 });
     }
 
     let (prompts, usage) = plan_prompts(deps, &lesson, m, l, &ids, &fp).await?;
@@ -366,7 +385,12 @@ pub async fn visual_planner(input: VisualPlannerInput, deps: &Deps) -> StageResu
         store.put(&input.lesson_key, rewritten.into_bytes(), "text/markdown; charset=utf-8").await?;
     }
     tracing::info!(module = m, lesson = l, visuals = prompts.len(), "visuals planned");
-    Ok(VisualPlannerOutput { lesson_key: input.lesson_key, prompt_keys, visuals: prompts.len() as u32 })
+    Ok(VisualPlannerOutput {
+        lesson_key: input.lesson_key,
+        prompt_keys,
+        visuals: prompts.len() as u32,
+        quiz_questions: 0,
+    })
 }
 
 /// Descriptions recorded by an earlier plan, by visual id.

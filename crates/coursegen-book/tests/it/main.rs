@@ -1,4 +1,5 @@
 //! The integration tests of coursegen-book, in one binary.
 
+mod learners;
 mod render;
 mod support;

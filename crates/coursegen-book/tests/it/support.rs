@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use coursegen_book::{Book, BookImage, BookLab, BookLesson, BookModule};
+use coursegen_book::{Book, BookAnswer, BookImage, BookLab, BookLesson, BookModule, BookQuestion, BookQuiz};
 
 /// A valid 1×1 PNG.
 pub const PNG: &[u8] = &[
@@ -44,6 +44,37 @@ fn image(id: &str, content_type: &str, bytes: Vec<u8>, alt: &str, caption: &str)
 pub const LESSON_TITLES: [&str; 5] =
     ["Getting started", "Working with data", "Deploying the service", "Rolling back", "Watching the system"];
 
+/// The quiz of lesson 1.1: every kind, and text with characters HTML, GIFT and JSON escape.
+pub fn sample_quiz() -> BookQuiz {
+    BookQuiz {
+        questions: vec![
+            BookQuestion {
+                prompt: "Which command prints the version: {cargo} or <python>?".into(),
+                answer: BookAnswer::Choice {
+                    options: vec![
+                        "cargo --version".into(),
+                        "cargo = 1 & 2".into(),
+                        "pip ~ list".into(),
+                        "make # all".into(),
+                    ],
+                    correct: 0,
+                },
+                explanation: "The lesson runs `cargo --version`: it prints the version.".into(),
+            },
+            BookQuestion {
+                prompt: "Raw data should be kept immutable.".into(),
+                answer: BookAnswer::TrueFalse(true),
+                explanation: "The tip says so.".into(),
+            },
+            BookQuestion {
+                prompt: "Which tool does the table list first?".into(),
+                answer: BookAnswer::Short(vec!["cargo".into(), "rust's cargo".into()]),
+                explanation: "It heads the table.".into(),
+            },
+        ],
+    }
+}
+
 /// A three-module book with headings, lists, code, tables, visual tags (one unknown) and a lab.
 pub fn sample_book() -> Book {
     let lesson = |module_number: u32, number: u32, title: &str, markdown: &str| BookLesson {
@@ -51,6 +82,7 @@ pub fn sample_book() -> Book {
         number,
         title: title.to_string(),
         markdown: markdown.to_string(),
+        quiz: ((module_number, number) == (1, 1)).then(sample_quiz),
     };
     let images: BTreeMap<String, BookImage> = [
         image("01-01-01", "image/svg+xml", svg("Toolchain"), "Diagram of the toolchain", "The toolchain at a glance"),

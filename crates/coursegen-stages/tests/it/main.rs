@@ -5,5 +5,6 @@ mod defects;
 mod errors;
 mod examples;
 mod pipeline;
+mod quiz;
 mod support;
 mod visuals;

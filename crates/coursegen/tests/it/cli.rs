@@ -281,8 +281,9 @@ fn json_summary_reports_model_calls_stages_and_the_critical_path() {
     let summary = result.stdout_json();
     assert_eq!(summary["status"], "SUCCEEDED");
     let lessons = OutlineCounts::of(&outline).lessons_per_module[1] as u64;
-    // One lesson call and one visual plan per lesson; the offline provider draws illustrations.
-    assert_eq!(summary["model_calls"]["text"].as_u64(), Some(2 * lessons), "{summary:#}");
+    // One lesson call, one visual plan and one quiz per lesson; the offline provider draws
+    // illustrations.
+    assert_eq!(summary["model_calls"]["text"].as_u64(), Some(3 * lessons), "{summary:#}");
     assert!(summary["model_calls"]["image"].as_u64().is_some(), "{summary:#}");
     let stages = summary["stages"].as_object().expect("stages");
     for stage in ["PrepareCourse", "ContentGen", "VisualPlanner", "ImagesGen", "BookBuilder"] {

@@ -106,9 +106,9 @@ async fn a_refused_module_leaves_a_marked_partial_book_and_the_same_command_fill
     let module3_illustrations =
         manifest.images.iter().filter(|i| i.id.starts_with("03-") && i.key.ends_with(".png")).count() as u64;
     assert_eq!(stats["by_kind"]["text"]["calls"], 2, "one lesson call per lesson of module 3: {stats}");
-    assert_eq!(stats["by_kind"]["plan"]["calls"], 2, "one visual plan per lesson of module 3: {stats}");
+    assert_eq!(stats["by_kind"]["plan"]["calls"], 4, "one visual plan and one quiz per lesson of module 3: {stats}");
     assert_eq!(stat(&stats, "images"), module3_illustrations, "module 3's illustrations only: {stats}");
-    assert_eq!(stat(&stats, "requests"), 4 + module3_illustrations, "{stats}");
+    assert_eq!(stat(&stats, "requests"), 6 + module3_illustrations, "{stats}");
     assert!(!markdown_has_marks(&root), "no stand-in is left in the complete book");
 }
 

@@ -195,10 +195,11 @@ async fn a_structured_answer_still_invalid_after_one_repair_fails_the_run_naming
     assert!(failed.contains("module 2 lesson 1"), "the failure names the lesson: {failed}");
     assert!(failed.contains("repair"), "{failed}");
 
-    // Only module 2 ran: its lesson was written once, and its plan got the first turn and
-    // exactly one repair turn (ModelError is not retried by the state machine).
+    // Only module 2 ran: its lesson was written once, and its plan and its quiz (both
+    // structured answers this server spoils) got a first turn and exactly one repair turn each
+    // (ModelError is not retried by the state machine).
     assert_eq!(server.lesson_calls.load(Ordering::SeqCst), 1);
-    assert_eq!(server.plan_turns.load(Ordering::SeqCst), 2, "one first turn and one repair turn");
+    assert_eq!(server.plan_turns.load(Ordering::SeqCst), 4, "a first turn and one repair turn each");
     assert!(dir.path().join("out/tiny-course/lessons/module-02").is_dir(), "the lesson is kept for a rerun");
     assert!(!dir.path().join("out/tiny-course/lessons/module-01").exists(), "module 1 was not selected");
     // The partial book has the lesson, and the manifest lists what is missing.

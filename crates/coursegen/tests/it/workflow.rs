@@ -285,7 +285,12 @@ impl FakeStages {
         let prompt_keys = (1..=VISUALS_PER_LESSON)
             .map(|n| keys::prompt_key(&i.project_folder, i.module_number, i.lesson_number, n))
             .collect();
-        encode(&VisualPlannerOutput { lesson_key: i.lesson_key, prompt_keys, visuals: VISUALS_PER_LESSON })
+        encode(&VisualPlannerOutput {
+            lesson_key: i.lesson_key,
+            prompt_keys,
+            visuals: VISUALS_PER_LESSON,
+            quiz_questions: 5,
+        })
     }
 
     fn images_gen(&self, i: ImagesGenInput) -> Result<Value, StatesError> {
