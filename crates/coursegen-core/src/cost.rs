@@ -141,7 +141,7 @@ impl CostLedger {
 
     /// Price everything recorded.
     pub fn report(&self, prices: &Prices) -> CostReport {
-        let mut notes = BTreeSet::new();
+        let mut notes: BTreeSet<String> = prices.notes().iter().cloned().collect();
         let mut stages: BTreeMap<(usize, String), StageCost> = BTreeMap::new();
         for ((stage, provider, model), entry) in &self.entries {
             let id = ModelId { provider: provider.clone(), model: model.clone() };

@@ -145,6 +145,8 @@ impl Charge {
 pub struct Prices {
     models: BTreeMap<String, ModelPrice>,
     info: PriceInfo,
+    /// Notes every report made with these prices carries (an override that was ignored).
+    notes: Vec<String>,
 }
 
 impl std::fmt::Debug for Prices {
@@ -187,6 +189,7 @@ impl Prices {
                 override_from: None,
                 overridden_models: Vec::new(),
             },
+            notes: Vec::new(),
         }
     }
 
@@ -238,9 +241,25 @@ impl Prices {
         Prices::with_override(&text, &origin)
     }
 
+    /// [`Prices::from_env`] for a process that must not stop over prices (the BookBuilder
+    /// function): an unusable override is noted in every report (see [`Prices::notes`]) and
+    /// the built-in table is used.
+    pub fn from_env_or_built_in(get: impl Fn(&str) -> Option<String>) -> Prices {
+        Prices::from_env(get).unwrap_or_else(|e| {
+            let mut prices = Prices::built_in();
+            prices.notes.push(format!("{e}; the built-in prices were used instead"));
+            prices
+        })
+    }
+
     /// Where these prices come from.
     pub fn info(&self) -> &PriceInfo {
         &self.info
+    }
+
+    /// Notes to carry into every report made with these prices.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// Every priced model id, sorted.
@@ -592,5 +611,8 @@ mod tests {
         assert_eq!(p.info().override_from.as_deref(), Some("COURSEGEN_PRICES (inline JSON)"));
         let e = Prices::from_env(|_| Some("/nonexistent/prices.json".into())).unwrap_err().to_string();
         assert!(e.starts_with("COURSEGEN_PRICES=/nonexistent/prices.json: cannot read the file"), "{e}");
+        let lenient = Prices::from_env_or_built_in(|_| Some("{\"models\": {}}".into()));
+        assert!(!lenient.info().overridden);
+        assert!(lenient.notes()[0].contains("models: empty") && lenient.notes()[0].contains("built-in prices"));
     }
 }
