@@ -12,7 +12,8 @@
 //! `labs` (LabPlanner, LabWriter), `book` (BookBuilder and the manifest), `common` (outline
 //! loading, sidecars, `[VISUAL: ...]` tags, the call-validate-repair-once loop), `brief` (the
 //! structured facts behind every prompt), `offline` and `lang` (the offline providers and their
-//! phrases in six languages), `diagram` (deterministic SVG diagrams).
+//! phrases in six languages), `diagram` (deterministic SVG diagrams), `estimate` (a run's calls,
+//! tokens and cost predicted from the outline with the stages' own request builders).
 //!
 //! Invariants: ids are `MM-LL-NN` (course-wide unique); ImagesGen reads only the prompt keys it
 //! is given; a lesson sidecar keeps ContentGen's fingerprint, and VisualPlanner records the
@@ -32,6 +33,7 @@ mod brief;
 mod common;
 mod content;
 mod diagram;
+pub mod estimate;
 mod images;
 mod labs;
 mod lang;
