@@ -8,7 +8,7 @@
 //! stand-ins of typical length for what only an earlier answer would fill in: tag descriptions,
 //! lab objectives), and the characters of the system prompt, the prompt and any JSON schema are
 //! divided by the language's characters per token. Output tokens follow what the prompts ask
-//! for: a lesson's target words ([`crate::content`]'s `target_words`) times the language's
+//! for: a lesson's target words (ContentGen's `target_words`) times the language's
 //! tokens per word, a visual plan's entries, a lab guide's length from its duration. Images are
 //! the illustrations among the visuals (diagrams are drawn locally). The constants are below,
 //! each documented; `docs/cost.md` shows how close the estimate comes to measured runs.

@@ -22,6 +22,12 @@ pub(crate) fn load_prices(flag: Option<&Path>) -> Result<Prices, CliError> {
     }
 }
 
+/// The provider a real run uses when no `--provider` says: `COURSEGEN_PROVIDER`, else Bedrock
+/// (an estimate of the offline provider's free drafts tells nothing).
+pub(crate) fn real_run_provider() -> String {
+    std::env::var("COURSEGEN_PROVIDER").ok().filter(|p| !p.trim().is_empty()).unwrap_or_else(|| "bedrock".into())
+}
+
 /// The provider configuration for `provider` (the rest from the environment).
 pub(crate) fn provider_config(provider: &str) -> Result<ProviderConfig, coursegen_core::StageError> {
     ProviderConfig::from_lookup(|name| {

@@ -229,8 +229,13 @@ fn estimate_run(
     request: &Request,
 ) -> Result<(Prices, coursegen_stages::estimate::Estimate), CliError> {
     let prices = estimate::load_prices(args.prices.as_deref())?;
-    let cfg = estimate::provider_config(args.provider.as_str())
-        .map_err(|source| CliError::Provider { provider: args.provider.as_str(), source })?;
+    // Behind a Lambda endpoint the functions' own configuration decides the models, not
+    // --provider: estimate a real run there.
+    let provider = match &args.lambda_endpoint {
+        Some(_) => estimate::real_run_provider(),
+        None => args.provider.as_str().to_string(),
+    };
+    let cfg = estimate::provider_config(&provider).map_err(CliError::Config)?;
     let est = estimate::build(outline, request, &cfg, &prices, None, None)?;
     Ok((prices, est))
 }

@@ -26,10 +26,7 @@ fn checked(args: &ValidateArgs) -> Result<Exit, CliError> {
         selected_modules(&outline, &request).flat_map(|(_, m)| m.lessons.iter()).map(|l| l.lab_activities.len()).sum();
     let estimate = if args.estimate {
         let prices = estimate::load_prices(args.prices.as_deref())?;
-        // An estimate is of a real run: Bedrock unless COURSEGEN_PROVIDER names another.
-        let provider = std::env::var("COURSEGEN_PROVIDER").ok().filter(|p| !p.trim().is_empty());
-        let provider = provider.as_deref().unwrap_or("bedrock");
-        let cfg = estimate::provider_config(provider).map_err(CliError::Config)?;
+        let cfg = estimate::provider_config(&estimate::real_run_provider()).map_err(CliError::Config)?;
         Some(estimate::build(&outline, &request, &cfg, &prices, args.rpm, args.tpm)?)
     } else {
         None
