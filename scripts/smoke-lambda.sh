@@ -162,8 +162,8 @@ mkdir -p "$WORK/inprocess"
 IGNORE_KEYS=""
 if [[ "$STORE" == s3://* ]]; then
   mkdir -p "$WORK/inprocess/$PROJECT/course" && cp "$OUTLINE" "$WORK/inprocess/$PROJECT/course/outline.yaml"
-  IGNORE_KEYS="usage"  # the S3 store is not copied: model usage counts may differ
-  log "S3 store: the manifests are compared without their usage counts"
+  IGNORE_KEYS="usage,cost"  # the S3 store is not copied: model usage counts (and so costs) may differ
+  log "S3 store: the manifests are compared without their usage counts and costs"
 else
   cp -a "$STORE/." "$WORK/inprocess/"
 fi

@@ -137,6 +137,7 @@ def comparable(manifest: dict) -> dict:
     """A manifest without what legitimately differs between two runs: times, tokens, costs."""
     m = json.loads(json.dumps(manifest))
     m.pop("usage", None)
+    m.pop("cost", None)
     m.pop("generated_at", None)
     return m
 

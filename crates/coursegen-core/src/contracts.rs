@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cost::CostReport;
 use crate::model::{ModelId, Usage};
 use crate::request::{ContentType, RawRequest};
 
@@ -321,6 +322,10 @@ pub struct Manifest {
     pub labs: Vec<ManifestLab>,
     pub models: Vec<ModelId>,
     pub usage: Usage,
+    /// What the book's content cost, per stage, from the same usage as `usage` (the sidecars'
+    /// tokens and images) and the price table. Absent in manifests written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostReport>,
     pub failures: Vec<ManifestFailure>,
     pub totals: ManifestTotals,
     pub book_keys: Vec<String>,

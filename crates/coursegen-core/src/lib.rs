@@ -2,6 +2,7 @@
 //! store/model ports. No AWS SDK here.
 
 pub mod contracts;
+pub mod cost;
 pub mod error;
 pub mod fingerprint;
 pub mod keys;
@@ -9,6 +10,7 @@ pub mod model;
 mod normalize;
 pub mod outline;
 mod parse;
+pub mod prices;
 pub mod quiz;
 mod request;
 pub mod store;

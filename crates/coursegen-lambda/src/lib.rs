@@ -135,12 +135,12 @@ async fn store_from_env() -> Result<Arc<dyn BlobStore>, StageError> {
 
 /// Builds the dependencies of `stage` once per container: the store (see [`store_from_env`]),
 /// the models that stage calls ([`deps_for`]; `COURSEGEN_PROVIDER` and the model variables,
-/// offline when unset), and the concurrency settings.
+/// offline when unset), the concurrency settings and the prices (`COURSEGEN_PRICES`).
 async fn deps_from_env(stage: Stage) -> Result<Deps, StageError> {
     let store = store_from_env().await?;
     let cfg = ProviderConfig::from_env()?;
     let mut deps = deps_for(stage, store, &cfg, &AwsModelBuilder::default()).await?;
-    deps.settings = coursegen_stages::Settings::with_ceilings_from(|name| std::env::var(name).ok())?;
+    deps.settings = coursegen_stages::Settings::from_environment(|name| std::env::var(name).ok())?;
     Ok(deps)
 }
 

@@ -12,7 +12,9 @@ use coursegen_core::contracts::{
     BookBuilderInput, BookBuilderOutput, Manifest, ManifestFailure, ManifestImage, ManifestLab, ManifestLesson,
     ManifestModule, ManifestTotals, ModuleResult, TaskFailure, VisualKind, VisualPrompt,
 };
+use coursegen_core::cost::CostLedger;
 use coursegen_core::fingerprint::fingerprint;
+use coursegen_core::prices::{Prices, STANDARD_QUALITY};
 use coursegen_core::quiz::{Question, Quiz};
 use coursegen_core::{keys, BlobStore, BlobStoreExt, ContentType, ModelId, Outline, StageError, StageResult, Usage};
 use serde_json::{json, Value};
@@ -21,7 +23,7 @@ use crate::common::{check_project, clip, find_tags, load_outline, read_meta_valu
 use crate::images::IMAGE_EXTENSIONS;
 use crate::lang::{fill, phrases, Phrases};
 use crate::visuals::PlanRecord;
-use crate::Deps;
+use crate::{Deps, Settings, Stage};
 
 /// Merge the per-module mappings. The same id mapped to two different keys is an error, and
 /// every key must be the image key `keys::image_key` builds for that id in this project.
@@ -56,33 +58,69 @@ fn merge_mappings(project: &str, maps: &[BTreeMap<String, String>]) -> StageResu
     Ok(merged)
 }
 
-/// Costs and models gathered from sidecars.
+/// Usage, costs and models gathered from sidecars. The cost ledger is fed the same usage as
+/// the manifest's `usage`, split by the stage and model each sidecar names.
 #[derive(Default)]
 struct Ledger {
     usage: Usage,
     models: BTreeSet<(String, String)>,
     offline_text: bool,
+    cost: CostLedger,
 }
 
 impl Ledger {
-    fn record(&mut self, meta: &Value) {
-        if let Some(u) = meta.get("usage").and_then(|u| serde_json::from_value::<Usage>(u.clone()).ok()) {
-            self.usage.add(&u);
+    /// A sidecar's usage and model; `stage` when the sidecar names none. Returns them.
+    fn record(&mut self, meta: &Value, stage: &str) -> Option<(String, ModelId, Usage)> {
+        let usage = meta.get("usage").and_then(|u| serde_json::from_value::<Usage>(u.clone()).ok());
+        if let Some(u) = &usage {
+            self.usage.add(u);
         }
-        if let Some(m) = meta.get("model").and_then(|m| serde_json::from_value::<ModelId>(m.clone()).ok()) {
-            self.models.insert((m.provider, m.model));
+        let model = meta.get("model").and_then(|m| serde_json::from_value::<ModelId>(m.clone()).ok());
+        if let Some(m) = &model {
+            self.models.insert((m.provider.clone(), m.model.clone()));
         }
+        let stage = meta.get("stage").and_then(Value::as_str).unwrap_or(stage).to_string();
+        Some((stage, model?, usage?))
     }
-    fn record_text(&mut self, meta: &Value) {
-        self.record(meta);
+
+    /// A text output's sidecar (a lesson, a lab guide, the lab plan), with the visual plan
+    /// record a lesson's sidecar carries.
+    fn record_text(&mut self, meta: &Value, stage: &str) {
+        if let Some((stage, model, usage)) = self.record(meta, stage) {
+            self.cost.add_text(&stage, &model, &usage);
+        }
         if meta.get("model").and_then(|m| m.get("provider")).and_then(Value::as_str) == Some("offline") {
             self.offline_text = true;
         }
         if let Some(plan) = PlanRecord::in_sidecar(meta) {
             self.usage.add(&plan.usage);
+            self.cost.add_text(Stage::VisualPlanner.name(), &plan.model, &plan.usage);
             self.models.insert((plan.model.provider, plan.model.model));
         }
     }
+
+    /// An image's sidecar: each model call made one image, priced at the image's size (read
+    /// from the PNG itself, else the size the stages ask for) and the quality the providers ask
+    /// for. Diagrams are drawn locally and record no call.
+    fn record_image(&mut self, meta: &Value, bytes: &[u8], requested: (u32, u32)) {
+        if let Some((stage, model, usage)) = self.record(meta, Stage::ImagesGen.name()) {
+            let (w, h) = png_size(bytes).unwrap_or(requested);
+            self.cost.add_images(&stage, &model, usage.calls, w, h, STANDARD_QUALITY);
+            if usage.input_tokens > 0 || usage.output_tokens > 0 {
+                self.cost.add_text(&stage, &model, &Usage { calls: 0, ..usage });
+            }
+        }
+    }
+}
+
+/// Width and height from a PNG's header (`IHDR`, right after the signature).
+fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    if bytes.len() < 24 || &bytes[..8] != b"\x89PNG\r\n\x1a\n" || &bytes[12..16] != b"IHDR" {
+        return None;
+    }
+    let w = u32::from_be_bytes(bytes[16..20].try_into().ok()?);
+    let h = u32::from_be_bytes(bytes[20..24].try_into().ok()?);
+    (w > 0 && h > 0).then_some((w, h))
 }
 
 async fn read_text(store: &dyn BlobStore, key: &str) -> StageResult<Option<String>> {
@@ -195,10 +233,13 @@ struct Plan {
     failed_modules: BTreeMap<u32, ModuleResult>,
     /// Labs whose iteration failed for good.
     failed_labs: BTreeMap<String, TaskFailure>,
+    /// The size the stages ask image models for (an image whose own size cannot be read is
+    /// priced at this size).
+    image_size: (u32, u32),
 }
 
 /// Read the outline and the normalised request and work out what the book must contain.
-async fn plan(input: &BookBuilderInput, store: &dyn BlobStore) -> StageResult<Plan> {
+async fn plan(input: &BookBuilderInput, store: &dyn BlobStore, settings: &Settings) -> StageResult<Plan> {
     let project = input.project_folder.as_str();
     let outline = load_outline(store, &input.outline_key).await?;
     let mappings = merge_mappings(project, &input.all_image_mappings)?;
@@ -217,6 +258,7 @@ async fn plan(input: &BookBuilderInput, store: &dyn BlobStore) -> StageResult<Pl
         selected,
         failed_modules,
         failed_labs,
+        image_size: (settings.image_width, settings.image_height),
         wants_theory: matches!(content_type, ContentType::Theory | ContentType::Both),
         wants_labs: matches!(content_type, ContentType::Labs | ContentType::Both),
     })
@@ -278,7 +320,7 @@ impl Gathered {
                     continue;
                 };
                 if let Some(meta) = read_meta_value(store, &key).await? {
-                    self.ledger.record_text(&meta);
+                    self.ledger.record_text(&meta, Stage::ContentGen.name());
                 }
                 self.unplanned_tags(m, l, &markdown);
                 let ids: Vec<String> = coursegen_book::visual_ids(&markdown)
@@ -286,7 +328,7 @@ impl Gathered {
                     .filter(|id| keys::parse_visual_id(id).is_some())
                     .collect();
                 for id in ids.iter().filter(|id| seen_ids.insert((*id).clone())) {
-                    self.image(store, project, id, plan.mappings.get(id)).await?;
+                    self.image(store, project, id, plan.mappings.get(id), plan.image_size).await?;
                 }
                 let quiz = self.quiz(store, project, m, l).await?;
                 let words = coursegen_book::word_count(&markdown);
@@ -336,7 +378,10 @@ impl Gathered {
             }
         };
         if let Some(meta) = read_meta_value(store, &key).await? {
-            self.ledger.record_text(&meta);
+            // The quiz is written in the VisualPlanner step: its cost counts there.
+            if let Some((_, model, usage)) = self.ledger.record(&meta, crate::quiz::STAGE) {
+                self.ledger.cost.add_text(Stage::VisualPlanner.name(), &model, &usage);
+            }
         }
         self.digest.push(json!([key, body]));
         let questions = quiz
@@ -376,8 +421,9 @@ impl Gathered {
         project: &str,
         id: &str,
         mapped: Option<&String>,
+        requested_size: (u32, u32),
     ) -> StageResult<()> {
-        match load_image(store, project, id, mapped, &mut self.ledger).await? {
+        match load_image(store, project, id, mapped, requested_size, &mut self.ledger).await? {
             Ok(LoadedImage { image, kind, key }) => {
                 self.digest.push(json!([key, fingerprint(&json!(image.bytes.len())), image.alt, image.caption]));
                 self.manifest_images.push(ManifestImage { id: id.to_string(), key, kind });
@@ -419,7 +465,7 @@ impl Gathered {
                         continue;
                     };
                     if let Some(meta) = read_meta_value(store, &key).await? {
-                        self.ledger.record_text(&meta);
+                        self.ledger.record_text(&meta, Stage::LabWriter.name());
                     }
                     self.digest.push(json!([key, markdown]));
                     self.manifest_labs.push(ManifestLab {
@@ -434,7 +480,7 @@ impl Gathered {
         }
         if !self.labs.is_empty() {
             if let Some(meta) = read_meta_value(store, &keys::lab_plan_key(project)).await? {
-                self.ledger.record(&meta);
+                self.ledger.record_text(&meta, Stage::LabPlanner.name());
             }
         }
         Ok(())
@@ -447,11 +493,11 @@ pub async fn book_builder(input: BookBuilderInput, deps: &Deps) -> StageResult<B
     let project = input.project_folder.as_str();
     check_project(project)?;
     let store = deps.store.as_ref();
-    let plan = plan(&input, store).await?;
+    let plan = plan(&input, store, &deps.settings).await?;
     let mut gathered = Gathered::default();
     gathered.lessons(store, project, &plan).await?;
     gathered.labs(store, project, &plan).await?;
-    let (book_keys, manifest) = write_book(store, project, &plan.outline, gathered).await?;
+    let (book_keys, manifest) = write_book(store, project, &plan.outline, gathered, &deps.settings.prices).await?;
     let manifest_key = keys::book_manifest_key(project);
     store.put_json(&manifest_key, &manifest).await?;
     let totals = &manifest.totals;
@@ -533,6 +579,7 @@ async fn write_book(
     project: &str,
     outline: &Outline,
     gathered: Gathered,
+    prices: &Prices,
 ) -> StageResult<(Vec<String>, Manifest)> {
     let Gathered {
         ledger,
@@ -606,6 +653,7 @@ async fn write_book(
         labs: manifest_labs,
         models: ledger.models.iter().map(|(p, m)| ModelId { provider: p.clone(), model: m.clone() }).collect(),
         usage: ledger.usage,
+        cost: Some(ledger.cost.report(prices)),
         failures,
         totals,
         book_keys: book_keys.clone(),
@@ -638,6 +686,7 @@ async fn load_image(
     project: &str,
     id: &str,
     mapped: Option<&String>,
+    requested_size: (u32, u32),
     ledger: &mut Ledger,
 ) -> StageResult<Result<LoadedImage, MissingImage>> {
     let candidates: Vec<String> = match mapped {
@@ -658,7 +707,7 @@ async fn load_image(
         }));
     };
     if let Some(meta) = read_meta_value(store, &key).await? {
-        ledger.record(&meta);
+        ledger.record_image(&meta, &bytes, requested_size);
     }
     let svg = key.ends_with(".svg");
     let prompt: Option<VisualPrompt> = match keys::parse_visual_id(id) {
@@ -720,6 +769,16 @@ mod tests {
         assert_eq!(coursegen_book::rfc3339_from_unix(0), "1970-01-01T00:00:00Z");
         assert_eq!(coursegen_book::rfc3339_from_unix(1_577_836_800), "2020-01-01T00:00:00Z");
         assert_eq!(coursegen_book::rfc3339_from_unix(1_709_210_096), "2024-02-29T12:34:56Z");
+    }
+
+    #[test]
+    fn png_sizes_come_from_the_header_and_anything_else_has_none() {
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        png.extend_from_slice(&1280u32.to_be_bytes());
+        png.extend_from_slice(&720u32.to_be_bytes());
+        assert_eq!(png_size(&png), Some((1280, 720)));
+        assert_eq!(png_size(&png[..20]), None);
+        assert_eq!(png_size(b"<svg xmlns='http://www.w3.org/2000/svg'></svg>"), None);
     }
 
     #[test]

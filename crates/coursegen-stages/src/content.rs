@@ -62,7 +62,35 @@ pub async fn content_gen(input: ContentGenInput, deps: &Deps) -> StageResult<Con
     })
 }
 
-fn module_plan(module: &coursegen_core::Module) -> Vec<PlanEntry> {
+/// The brief of lesson `lesson_number` of module `m`: what its prompt is rendered from.
+pub(crate) fn lesson_brief(
+    outline: &Outline,
+    module: &coursegen_core::Module,
+    m: u32,
+    lesson: &coursegen_core::Lesson,
+    lesson_number: u32,
+    plan: &[PlanEntry],
+) -> LessonBrief {
+    LessonBrief {
+        language: outline.course.language.code().to_string(),
+        course: CourseFacts::of(&outline.course),
+        module_number: m,
+        module_title: module.title.clone(),
+        module_summary: module.summary.clone(),
+        lesson_number,
+        title: lesson.title.clone(),
+        summary: lesson.summary.clone(),
+        duration_minutes: lesson.duration_minutes,
+        bloom_level: lesson.bloom_level.clone(),
+        topics: lesson.topics.iter().map(|t| t.title.clone()).collect(),
+        lab_activities: lesson.lab_activities.iter().map(|t| t.title.clone()).collect(),
+        module_plan: plan.to_vec(),
+        target_words: target_words(lesson.duration_minutes, lesson.bloom_level.as_deref()),
+    }
+}
+
+/// The module plan every lesson prompt of `module` carries as shared context.
+pub(crate) fn module_plan(module: &coursegen_core::Module) -> Vec<PlanEntry> {
     module
         .lessons
         .iter()
@@ -115,22 +143,7 @@ async fn write_lesson(
         .lesson(m, lesson_number)
         .ok_or_else(|| StageError::Internal(format!("lesson {lesson_number} of module {m} vanished")))?;
     let key = keys::lesson_key(&input.project_folder, m, lesson_number, &lesson.title);
-    let brief = LessonBrief {
-        language: outline.course.language.code().to_string(),
-        course: CourseFacts::of(&outline.course),
-        module_number: m,
-        module_title: module.title.clone(),
-        module_summary: module.summary.clone(),
-        lesson_number,
-        title: lesson.title.clone(),
-        summary: lesson.summary.clone(),
-        duration_minutes: lesson.duration_minutes,
-        bloom_level: lesson.bloom_level.clone(),
-        topics: lesson.topics.iter().map(|t| t.title.clone()).collect(),
-        lab_activities: lesson.lab_activities.iter().map(|t| t.title.clone()).collect(),
-        module_plan: plan.to_vec(),
-        target_words: target_words(lesson.duration_minutes, lesson.bloom_level.as_deref()),
-    };
+    let brief = lesson_brief(outline, module, m, lesson, lesson_number, plan);
     let model = deps.text.id();
     let fp = fingerprint(&json!({
         "stage": STAGE,
@@ -197,7 +210,7 @@ fn check_lesson(text: &str) -> Result<(), Vec<String>> {
 }
 
 /// The lesson request: a real prompt for remote models, the brief for offline drafts.
-fn lesson_request(brief: &LessonBrief, language: Language) -> StageResult<TextRequest> {
+pub(crate) fn lesson_request(brief: &LessonBrief, language: Language) -> StageResult<TextRequest> {
     let lang = language.name();
     let audience = list_or(&brief.course.audience, "professionals new to the subject");
     let system = format!(

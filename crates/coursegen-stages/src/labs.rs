@@ -104,7 +104,7 @@ fn module_fp_key(m: u32) -> String {
 }
 
 /// The labs of one module, in outline order, without objectives yet.
-fn module_labs(project: &str, outline: &Outline, m: u32) -> Vec<LabSpec> {
+pub(crate) fn module_labs(project: &str, outline: &Outline, m: u32) -> Vec<LabSpec> {
     let Some(module) = outline.module(m) else {
         return Vec::new();
     };
@@ -261,6 +261,16 @@ async fn plan_labs(
     labs: &[LabSpec],
     deps: &Deps,
 ) -> StageResult<(LabPlanAnswer, Usage)> {
+    let request = lab_plan_request(outline, facts, labs)?;
+    let expected: Vec<String> = labs.iter().map(|l| l.lab_id.clone()).collect();
+    let accept = |resp: &TextResponse| {
+        accept_structured(&request, resp, &|answer: &LabPlanAnswer| check_lab_plan(answer, &expected))
+    };
+    call_with_repair(deps.text.as_ref(), &request, &accept).await
+}
+
+/// The one structured request that plans `labs`.
+pub(crate) fn lab_plan_request(outline: &Outline, facts: &CourseFacts, labs: &[LabSpec]) -> StageResult<TextRequest> {
     let language = outline.course.language;
     let brief = LabPlanBrief {
         language: language.code().to_string(),
@@ -313,7 +323,7 @@ async fn plan_labs(
          objectives and the prerequisites (possibly none), all in {lang}."
     ));
     let expected: Vec<String> = labs.iter().map(|l| l.lab_id.clone()).collect();
-    let request = TextRequest {
+    Ok(TextRequest {
         task: TextTask::LabPlan,
         subject: format!("labs {}", labs.iter().map(|l| l.lab_id.as_str()).collect::<Vec<_>>().join(", ")),
         system,
@@ -322,11 +332,7 @@ async fn plan_labs(
         temperature: 0.2,
         json_schema: Some(lab_plan_schema(&expected)),
         brief: serde_json::to_value(&brief).map_err(|e| StageError::Internal(format!("lab plan brief: {e}")))?,
-    };
-    let accept = |resp: &TextResponse| {
-        accept_structured(&request, resp, &|answer: &LabPlanAnswer| check_lab_plan(answer, &expected))
-    };
-    call_with_repair(deps.text.as_ref(), &request, &accept).await
+    })
 }
 
 /// Write one lab guide from the plan: objectives, prerequisites, estimated time, numbered steps
@@ -457,7 +463,8 @@ fn check_guide(text: &str, ph: &Phrases) -> Result<(), Vec<String>> {
     }
 }
 
-fn guide_request(brief: &LabGuideBrief, language: Language) -> StageResult<TextRequest> {
+/// The request that writes one lab guide.
+pub(crate) fn guide_request(brief: &LabGuideBrief, language: Language) -> StageResult<TextRequest> {
     let ph = phrases(language);
     let lang = language.name();
     let audience = list_or(&brief.course.audience, "practitioners");

@@ -13,7 +13,8 @@
 //! `labs` (LabPlanner, LabWriter), `book` (BookBuilder and the manifest), `common` (outline
 //! loading, sidecars, `[VISUAL: ...]` tags, the call-validate-repair-once loop), `brief` (the
 //! structured facts behind every prompt), `offline` and `lang` (the offline providers and their
-//! phrases in six languages), `diagram` (deterministic SVG diagrams).
+//! phrases in six languages), `diagram` (deterministic SVG diagrams), `estimate` (a run's calls,
+//! tokens and cost predicted from the outline with the stages' own request builders).
 //!
 //! Invariants: ids are `MM-LL-NN` (course-wide unique); ImagesGen reads only the prompt keys it
 //! is given; a lesson sidecar keeps ContentGen's fingerprint, and VisualPlanner records the
@@ -23,6 +24,7 @@
 
 use std::sync::Arc;
 
+use coursegen_core::prices::Prices;
 use coursegen_core::{BlobStore, ImageModel, StageError, StageResult, TextModel};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -32,6 +34,7 @@ mod brief;
 mod common;
 mod content;
 mod diagram;
+pub mod estimate;
 mod images;
 mod labs;
 mod lang;
@@ -52,7 +55,7 @@ pub use visuals::visual_planner;
 pub const UNBOUNDED: usize = usize::MAX;
 
 /// Tuning knobs shared by the stages.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// An optional ceiling on the lesson model calls ContentGen runs at once within one
     /// module. The default ([`UNBOUNDED`]) starts every lesson of the module at once: the model
@@ -67,6 +70,9 @@ pub struct Settings {
     pub image_width: u32,
     /// Height of generated illustrations, in pixels.
     pub image_height: u32,
+    /// The prices BookBuilder puts on the manifest's usage (the built-in table unless
+    /// `COURSEGEN_PRICES` or `coursegen --prices` overrides it).
+    pub prices: Arc<Prices>,
 }
 
 impl Settings {
@@ -92,6 +98,17 @@ impl Settings {
             ..Settings::default()
         })
     }
+
+    /// [`Settings::with_ceilings_from`] plus the prices of `COURSEGEN_PRICES` (a price file's
+    /// path, or its JSON), for the deployed functions. An unusable price file does not stop the
+    /// function: the built-in table is used and the manifest's cost notes why.
+    pub fn from_environment(get: impl Fn(&str) -> Option<String>) -> Result<Self, StageError> {
+        let prices = Prices::from_env_or_built_in(&get);
+        for note in prices.notes() {
+            tracing::warn!(%note, "price override ignored");
+        }
+        Ok(Settings { prices: Arc::new(prices), ..Settings::with_ceilings_from(get)? })
+    }
 }
 
 impl Default for Settings {
@@ -102,6 +119,7 @@ impl Default for Settings {
             lab_concurrency: 4,
             image_width: 1024,
             image_height: 1024,
+            prices: Arc::new(Prices::built_in()),
         }
     }
 }

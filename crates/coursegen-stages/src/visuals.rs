@@ -473,7 +473,8 @@ fn first_heading(md: &str) -> Option<String> {
     md.lines().find_map(|line| line.strip_prefix("# ").map(|t| t.trim().to_string()))
 }
 
-fn plan_request(brief: &VisualPlanBrief, language: Language) -> StageResult<TextRequest> {
+/// The visual plan request of one lesson.
+pub(crate) fn plan_request(brief: &VisualPlanBrief, language: Language) -> StageResult<TextRequest> {
     let lang = language.name();
     let system = format!(
         "You are a technical illustrator and instructional designer. You plan the figures of a course lesson. \

@@ -222,6 +222,11 @@ pub(crate) struct RunArgs {
     /// Open the finished book in the default browser (prints its path when none is available).
     #[arg(long)]
     pub(crate) open: bool,
+    /// Prices to use over the built-in table (a JSON file of its shape: the whole table or some
+    /// models; see docs/cost.md), for the estimate and the manifest's cost. Wins over
+    /// COURSEGEN_PRICES.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) prices: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -230,6 +235,39 @@ pub(crate) struct ValidateArgs {
     pub(crate) outline: PathBuf,
     #[command(flatten)]
     pub(crate) request: RequestArgs,
+    /// Also predict the run: calls, tokens, images and cost per stage, and the time the quota
+    /// allows. No model is called. Models from COURSEGEN_PROVIDER (default bedrock),
+    /// TEXT_MODEL_ID and IMAGE_MODEL_ID.
+    #[arg(long)]
+    pub(crate) estimate: bool,
+    /// Requests per minute of the text model's quota, for the estimate's time (default:
+    /// BEDROCK_RPM when set).
+    #[arg(long, value_name = "N", requires = "estimate", value_parser = per_minute::<u32>("--rpm", "requests"))]
+    pub(crate) rpm: Option<u32>,
+    /// Tokens per minute of the text model's quota, for the estimate's time (default:
+    /// BEDROCK_TPM when set).
+    #[arg(long, value_name = "N", requires = "estimate", value_parser = per_minute::<u64>("--tpm", "tokens"))]
+    pub(crate) tpm: Option<u64>,
+    /// Print the result and the estimate as JSON on stdout.
+    #[arg(long, requires = "estimate")]
+    pub(crate) json: bool,
+    /// Prices to use over the built-in table (see `run --prices`).
+    #[arg(long, value_name = "FILE", requires = "estimate")]
+    pub(crate) prices: Option<PathBuf>,
+}
+
+/// A parser for a per-minute quota: a whole number ≥ 1, with a message that says so.
+fn per_minute<T>(flag: &'static str, what: &'static str) -> impl Fn(&str) -> Result<T, String> + Clone
+where
+    T: std::str::FromStr + PartialOrd + From<u8>,
+{
+    move |s: &str| match s.trim().parse::<T>() {
+        Ok(n) if n >= T::from(1) => Ok(n),
+        Ok(_) => Err(format!(
+            "{flag} is {what} per minute and must be at least 1; leave {flag} out when the quota sets no such limit"
+        )),
+        Err(_) => Err(format!("{flag} takes a whole number of {what} per minute, e.g. {flag} 200")),
+    }
 }
 
 /// What a course request asks for, the same for `validate`, `run` and `aws start`.

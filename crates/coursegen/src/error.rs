@@ -73,6 +73,15 @@ pub(crate) enum CliError {
     /// The model provider could not be set up.
     #[error("provider {provider}: {source}")]
     Provider { provider: &'static str, source: StageError },
+    /// A price file (`--prices`, `COURSEGEN_PRICES`) that cannot be used.
+    #[error("{0}")]
+    Prices(coursegen_core::prices::PriceError),
+    /// The provider configuration the estimate reads from the environment is invalid.
+    #[error("{0}")]
+    Config(StageError),
+    /// The estimate could not render a request from the outline.
+    #[error("cannot estimate the run: {0}")]
+    Estimate(StageError),
 }
 
 fn request_problems_suffix(problems: &Problems) -> String {

@@ -4,6 +4,7 @@
 mod aws;
 mod cli;
 mod error;
+mod estimate;
 mod input;
 mod invokers;
 mod progress;

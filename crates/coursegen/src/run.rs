@@ -12,12 +12,14 @@ use async_trait::async_trait;
 use coursegen_aws::quota::record_call_phases;
 use coursegen_core::contracts::{BookBuilderOutput, Manifest};
 use coursegen_core::model::{ImageModel, ImageRequest, ImageResponse, ModelId, TextModel, TextRequest, TextResponse};
+use coursegen_core::prices::Prices;
 use coursegen_core::{keys, BlobStore, BlobStoreExt, FsStore, Request, StageResult};
 use coursegen_stages::Deps;
 use serde_json::{json, Value};
 
 use crate::cli::{FunctionNames, Provider, RunArgs};
 use crate::error::{CliError, Exit};
+use crate::estimate;
 use crate::input::{load_and_validate, selected_modules, Asked};
 use crate::invokers::{InProcessInvoker, LambdaEndpointInvoker};
 use crate::progress::Progress;
@@ -118,6 +120,14 @@ impl Default for ModelCalls {
     }
 }
 
+/// What the summary reports besides the execution: the model calls counted in this process
+/// and the estimate shown before the run.
+#[derive(Clone, Copy)]
+struct Figures<'a> {
+    calls: &'a ModelCalls,
+    estimate: &'a Value,
+}
+
 /// What the execution runs with.
 struct Setup {
     definition: StateMachine,
@@ -137,7 +147,19 @@ pub(crate) async fn run(args: RunArgs) -> Exit {
             return Exit::BadInput;
         }
     };
-    let Setup { definition, store, invoker, calls } = match set_up(&args).await {
+    let (prices, estimate) = match estimate_run(&args, &outline, &request) {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("nothing was written.");
+            return Exit::BadInput;
+        }
+    };
+    for line in estimate::lines(&estimate) {
+        eprintln!("{line}");
+    }
+    let estimate = serde_json::to_value(&estimate).unwrap_or(Value::Null);
+    let Setup { definition, store, invoker, calls } = match set_up(&args, prices).await {
         Ok(setup) => setup,
         Err(e) => {
             eprintln!("error: {e}");
@@ -188,23 +210,51 @@ pub(crate) async fn run(args: RunArgs) -> Exit {
     let wall = started.elapsed().as_secs_f64();
     match &execution.status {
         ExecutionStatus::Failed { error, cause } if error == COURSE_INCOMPLETE => {
-            report_incomplete(&args, &request, store.as_ref(), &execution, wall, cause, &calls).await
+            let figures = Figures { calls: &calls, estimate: &estimate };
+            report_incomplete(&args, &request, store.as_ref(), &execution, wall, cause, figures).await
         }
-        ExecutionStatus::Failed { error, cause } => report_failure(&args, &execution, wall, error, cause),
+        ExecutionStatus::Failed { error, cause } => report_failure(&args, &execution, wall, error, cause, &estimate),
         ExecutionStatus::Succeeded { output } => {
-            report_success(&args, &request, store.as_ref(), &execution, output, wall, &calls).await
+            let figures = Figures { calls: &calls, estimate: &estimate };
+            report_success(&args, &request, store.as_ref(), &execution, output, wall, figures).await
         }
     }
 }
 
+/// The prices (`--prices`, else `COURSEGEN_PRICES`) and the estimate of the run with the
+/// provider's models; a bad price file or provider setting is bad input.
+fn estimate_run(
+    args: &RunArgs,
+    outline: &coursegen_core::Outline,
+    request: &Request,
+) -> Result<(Prices, coursegen_stages::estimate::Estimate), CliError> {
+    let prices = estimate::load_prices(args.prices.as_deref())?;
+    // Behind a Lambda endpoint the functions' own configuration decides the models, not
+    // --provider: estimate a real run there.
+    let provider = match &args.lambda_endpoint {
+        Some(_) => estimate::real_run_provider(),
+        None => args.provider.as_str().to_string(),
+    };
+    let cfg = estimate::provider_config(&provider).map_err(CliError::Config)?;
+    let est = estimate::build(outline, request, &cfg, &prices, None, None)?;
+    Ok((prices, est))
+}
+
 /// The definition, the store and the invoker, in that order: the first problem stops the run.
-async fn set_up(args: &RunArgs) -> Result<Setup, CliError> {
+async fn set_up(args: &RunArgs, prices: Prices) -> Result<Setup, CliError> {
     let definition =
         load_definition(args.definition.as_deref(), args.lambda_endpoint.is_some(), args.function_names, &args.set)?;
     let store = open_store(args).await?;
     let calls = ModelCalls::default();
     let invoker: Arc<dyn TaskInvoker> = match &args.lambda_endpoint {
-        Some(endpoint) => Arc::new(LambdaEndpointInvoker::new(endpoint).await),
+        Some(endpoint) => {
+            if args.prices.is_some() {
+                eprintln!(
+                    "note: the functions behind {endpoint} price the manifest with their own COURSEGEN_PRICES; --prices applies to the estimate only"
+                );
+            }
+            Arc::new(LambdaEndpointInvoker::new(endpoint).await)
+        }
         None => {
             let (text, image) = build_models(args.provider)
                 .await
@@ -213,6 +263,7 @@ async fn set_up(args: &RunArgs) -> Result<Setup, CliError> {
             // The same per-invocation ceilings as the deployed functions (none by default).
             deps.settings = coursegen_stages::Settings::with_ceilings_from(|name| std::env::var(name).ok())
                 .map_err(|source| CliError::Provider { provider: args.provider.as_str(), source })?;
+            deps.settings.prices = Arc::new(prices);
             deps.text = Arc::new(Counted { inner: text, calls: calls.text.clone(), log: calls.log.clone() });
             deps.image = Arc::new(Counted { inner: image, calls: calls.image.clone(), log: calls.log.clone() });
             Arc::new(InProcessInvoker::new(Arc::new(deps)))
@@ -261,7 +312,7 @@ async fn report_incomplete(
     execution: &Execution,
     wall: f64,
     cause: &str,
-    calls: &ModelCalls,
+    Figures { calls, estimate }: Figures<'_>,
 ) -> Exit {
     let manifest: Option<Manifest> =
         store.get_json(&keys::book_manifest_key(&request.project_folder)).await.ok().flatten();
@@ -276,6 +327,8 @@ async fn report_incomplete(
                 "text": calls.text.load(Ordering::Relaxed),
                 "image": calls.image.load(Ordering::Relaxed),
             })},
+            "estimate": estimate,
+            "cost": manifest.as_ref().and_then(|m| m.cost.clone()),
         });
         println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
     }
@@ -294,7 +347,14 @@ async fn report_incomplete(
 }
 
 /// A failed execution: which state failed, why, and how to resume.
-fn report_failure(args: &RunArgs, execution: &Execution, wall: f64, error: &str, cause: &str) -> Exit {
+fn report_failure(
+    args: &RunArgs,
+    execution: &Execution,
+    wall: f64,
+    error: &str,
+    cause: &str,
+    estimate: &Value,
+) -> Exit {
     let failing = execution
         .history
         .iter()
@@ -306,6 +366,7 @@ fn report_failure(args: &RunArgs, execution: &Execution, wall: f64, error: &str,
         let summary = json!({
             "status": "FAILED", "wall_seconds": wall, "state": failing, "error": error, "cause": cause,
             "state_transitions": execution.stats.state_transitions,
+            "estimate": estimate,
         });
         println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
     }
@@ -326,7 +387,7 @@ async fn report_success(
     execution: &Execution,
     output: &Value,
     wall: f64,
-    calls: &ModelCalls,
+    Figures { calls, estimate }: Figures<'_>,
 ) -> Exit {
     let remote = args.lambda_endpoint.is_some();
     let mut spans = task_spans(&execution.history);
@@ -359,6 +420,8 @@ async fn report_success(
         "book": book_location,
         "result": book,
         "tokens": manifest.as_ref().map(|m| m.usage),
+        "cost": manifest.as_ref().and_then(|m| m.cost.clone()),
+        "estimate": estimate,
     });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
@@ -400,6 +463,16 @@ pub(crate) fn print_summary(summary: &Value, path: &[TaskSpan], wall: f64) {
     }
     if let Some(t) = summary.get("tokens").filter(|v| !v.is_null()) {
         println!("  tokens recorded in the manifest: {} in, {} out", t["input_tokens"], t["output_tokens"]);
+    }
+    if let Some(c) = summary.get("cost").filter(|v| !v.is_null()) {
+        let estimated = summary["estimate"]["cost"]["total"]["usd"].as_f64();
+        println!(
+            "  cost recorded in the manifest: ${:.2} {}{}{}",
+            c["total"]["usd"].as_f64().unwrap_or(0.0),
+            c["currency"].as_str().unwrap_or("USD"),
+            if c["complete"] == false { " for the priced part (see the manifest's cost notes)" } else { "" },
+            estimated.map(|e| format!(" (estimated ${e:.2})")).unwrap_or_default()
+        );
     }
     if let Some(stages) = summary.get("stages").and_then(Value::as_object) {
         println!("  time per stage (runs, total, slowest; model calls summed: waiting for quota/slot, in model):");

@@ -301,3 +301,170 @@ fn json_summary_reports_model_calls_stages_and_the_critical_path() {
     assert!(path.contains(&"ContentGen"), "{path:?}");
     assert_eq!(summary["result"]["lesson_count"].as_u64(), Some(lessons));
 }
+
+#[test]
+fn a_bad_price_file_is_bad_input_that_names_the_field_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let prices = dir.path().join("prices.json");
+    std::fs::write(
+        &prices,
+        r#"{"models": {"anthropic.claude-sonnet-4-20250514-v1:0": {"input_per_1k_tokens": 0.003, "output_per_1k_tokens": -0.015}}}"#,
+    )
+    .unwrap();
+    let outline = example("kubernetes-devops.yaml");
+    assert_bad_input_writes_nothing(
+        &[path_str(&outline), "--prices", path_str(&prices)],
+        r#"models["anthropic.claude-sonnet-4-20250514-v1:0"].output_per_1k_tokens: -0.015 is negative"#,
+    );
+    std::fs::write(&prices, r#"{"model": {}}"#).unwrap();
+    assert_bad_input_writes_nothing(
+        &[path_str(&outline), "--prices", path_str(&prices)],
+        "model: unknown field; did you mean models?",
+    );
+    // The environment's price file is checked the same way.
+    let out = dir.path().join("out");
+    let run = support::command(dir.path(), &["run", path_str(&outline), "--out", path_str(&out)])
+        .env("COURSEGEN_PRICES", dir.path().join("missing.json"))
+        .output()
+        .unwrap();
+    let run: support::Outcome = run.into();
+    run.expect_code(BAD_INPUT);
+    assert!(run.stderr.contains("COURSEGEN_PRICES=") && run.stderr.contains("cannot read the file"), "{}", run.stderr);
+    assert!(!out.exists());
+}
+
+#[test]
+fn quota_flags_of_zero_are_rejected_with_the_rule() {
+    let outline = example("kubernetes-devops.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, what) in [("--rpm", "requests"), ("--tpm", "tokens")] {
+        let out = coursegen(dir.path(), &["validate", path_str(&outline), "--estimate", flag, "0"]);
+        out.expect_code(BAD_INPUT);
+        assert!(
+            out.stderr.contains(&format!("{flag} is {what} per minute and must be at least 1")),
+            "{flag}: {}",
+            out.stderr
+        );
+        let out = coursegen(dir.path(), &["validate", path_str(&outline), "--estimate", flag, "many"]);
+        out.expect_code(BAD_INPUT);
+        assert!(out.stderr.contains("takes a whole number"), "{}", out.stderr);
+    }
+    // A quota without --estimate has nothing to apply to.
+    coursegen(dir.path(), &["validate", path_str(&outline), "--rpm", "5"]).expect_code(BAD_INPUT);
+    assert!(is_absent_or_empty(&dir.path().join("out")));
+}
+
+#[test]
+fn validate_estimates_calls_cost_and_the_quota_time_without_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let outline = example("kubernetes-devops.yaml");
+    let out = coursegen(
+        dir.path(),
+        &["validate", path_str(&outline), "--modules", "1,2", "--estimate", "--rpm", "6", "--tpm", "100000", "--json"],
+    );
+    out.expect_code(OK);
+    let v = out.stdout_json();
+    let est = &v["estimate"];
+    let lessons: u64 = OutlineCounts::of(&outline).lessons_per_module[..2].iter().sum::<usize>() as u64;
+    let row = |call: &str| est["calls"].as_array().unwrap().iter().find(|r| r["call"] == call).unwrap().clone();
+    assert_eq!(row("Lesson")["calls"], lessons);
+    assert_eq!(row("Lesson")["stage"], "ContentGen");
+    assert_eq!(row("VisualPlan")["calls"], lessons);
+    assert_eq!(row("Quiz")["stage"], "VisualPlanner");
+    assert!(row("Image")["images"].as_u64().unwrap() > 0);
+    assert!(row("Lesson")["model"].as_str().unwrap().contains("claude-sonnet-4"), "Bedrock's default text model");
+    let cost = &est["cost"];
+    assert_eq!(cost["currency"], "USD");
+    assert_eq!(cost["prices"]["source"], "https://aws.amazon.com/bedrock/pricing/");
+    assert!(cost["total"]["usd"].as_f64().unwrap() > 0.0);
+    let stages: Vec<&str> = cost["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["ContentGen", "VisualPlanner", "ImagesGen"], "theory only");
+    // The quota time: the slower of (input + 5 × output) ÷ TPM and calls ÷ RPM.
+    let q = &est["quota"][0];
+    assert_eq!(q["source"], "--rpm/--tpm");
+    assert_eq!(q["output_burndown"], 5);
+    let text_calls: u64 = est["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["images"] == 0)
+        .map(|r| r["calls"].as_u64().unwrap())
+        .sum();
+    let (input, output): (u64, u64) =
+        est["calls"].as_array().unwrap().iter().filter(|r| r["images"] == 0).fold((0, 0), |a, r| {
+            (a.0 + r["input_tokens"].as_u64().unwrap(), a.1 + r["output_tokens"].as_u64().unwrap())
+        });
+    assert_eq!(q["quota_tokens"], input + 5 * output);
+    let expected = (text_calls as f64 / 6.0).max((input + 5 * output) as f64 / 100_000.0) * 60.0;
+    assert!((q["seconds"].as_f64().unwrap() - expected).abs() < 1e-6, "{q} vs {expected}");
+    assert!(files_under(dir.path()).is_empty(), "validate wrote {:?}", files_under(dir.path()));
+
+    // The text form prints the same figures, and the environment's quota too.
+    let text = support::command(dir.path(), &["validate", path_str(&outline), "--estimate"])
+        .env("BEDROCK_RPM", "20")
+        .output()
+        .unwrap();
+    let text: support::Outcome = text.into();
+    text.expect_code(OK);
+    assert!(text.stdout.contains("ContentGen    Lesson"), "{}", text.stdout);
+    assert!(text.stdout.contains("quota time (environment"), "{}", text.stdout);
+    assert!(text.stdout.contains("as of "), "{}", text.stdout);
+}
+
+#[test]
+fn a_price_override_changes_the_estimate_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let prices = dir.path().join("cheap.json");
+    std::fs::write(
+        &prices,
+        r#"{"as_of": "2030-01-01", "models": {
+            "anthropic.claude-sonnet-4-20250514-v1:0": {"input_per_1k_tokens": 0, "output_per_1k_tokens": 0},
+            "amazon.nova-canvas-v1:0": {"per_image": [{"quality": "standard", "up_to": "1024x1024", "usd": 1}]}}}"#,
+    )
+    .unwrap();
+    let outline = example("kubernetes-devops.yaml");
+    let out =
+        coursegen(dir.path(), &["validate", path_str(&outline), "--estimate", "--json", "--prices", path_str(&prices)]);
+    out.expect_code(OK);
+    let est = &out.stdout_json()["estimate"];
+    assert_eq!(est["cost"]["prices"]["overridden"], true);
+    assert_eq!(est["cost"]["prices"]["as_of"], "2030-01-01");
+    let images = est["cost"]["total"]["images"].as_f64().unwrap();
+    assert!((est["cost"]["total"]["usd"].as_f64().unwrap() - images).abs() < 1e-9, "only images cost: {est}");
+}
+
+#[test]
+fn an_unpriced_model_is_named_in_the_estimate_and_never_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let outline = example("kubernetes-devops.yaml");
+    let out = support::command(dir.path(), &["validate", path_str(&outline), "--estimate", "--json"])
+        .env("TEXT_MODEL_ID", "meta.llama-unknown-v9")
+        .output()
+        .unwrap();
+    let out: support::Outcome = out.into();
+    out.expect_code(OK);
+    let est = &out.stdout_json()["estimate"];
+    assert_eq!(est["cost"]["complete"], false);
+    let notes = est["cost"]["notes"].to_string();
+    assert!(notes.contains("no price for model meta.llama-unknown-v9") && notes.contains("--prices"), "{notes}");
+    let lesson = est["calls"].as_array().unwrap().iter().find(|r| r["call"] == "Lesson").unwrap();
+    assert!(lesson["usd"].is_null(), "{lesson}");
+}
+
+#[test]
+fn an_offline_run_shows_the_estimate_and_a_manifest_cost_of_zero_that_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let outline = example("analisis-datos-python.yaml");
+    let run = coursegen(dir.path(), &["run", path_str(&outline), "--out", "out", "--json"]);
+    run.expect_code(OK);
+    assert!(run.stderr.contains("estimate (no model called"), "{}", run.stderr);
+    let summary = run.stdout_json();
+    assert_eq!(summary["estimate"]["cost"]["total"]["usd"], 0.0);
+    let cost = &summary["cost"];
+    assert_eq!(cost["total"]["usd"], 0.0);
+    assert!(cost["total"]["output_tokens"].as_u64().unwrap() > 0);
+    assert!(cost["notes"].to_string().contains("offline provider"), "{cost}");
+    let manifest =
+        support::read_json(&dir.path().join("out").join(project_folder_of(&outline)).join("book/manifest.json"));
+    assert_eq!(&manifest["cost"], cost);
+}

@@ -22,6 +22,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_coursegen");
 const HOST_VARIABLES: &[&str] = &[
     "COURSEGEN_PROVIDER",
     "COURSEGEN_LOG",
+    "COURSEGEN_PRICES",
     "TEXT_MODEL_ID",
     "IMAGE_MODEL_ID",
     "BEDROCK_RPM",
