@@ -8,12 +8,11 @@
 // 2. Runs DAISY Ace (@daisy/ace-cli) on BOOK_DIR/course.epub with the same Chromium and reads its
 //    report.json; any failed assertion of serious or critical impact fails. --html-only skips it.
 // Prints one JSON line: {"a11y":"ok","axe":{...counts by impact},"ace":{...counts by impact}}.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import {
-  chromiumPath, fail, launchChromium, onCleanup, parseArgs, printResult, runCheck, serveDirectory, tempDir,
+  chromiumPath, fail, launchChromium, parseArgs, printResult, runCheck, runProcess, serveDirectory, tempDir,
 } from './lib.mjs';
 
 const require = createRequire(import.meta.url);
@@ -63,37 +62,6 @@ async function runAxe(bookDir) {
     rules: results.violations.map((v) => `${v.id}:${v.impact}`),
     blocking,
   };
-}
-
-function runProcess(command, args, options, timeoutMs) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let output = '';
-    child.stdout.on('data', (d) => { output += d; });
-    child.stderr.on('data', (d) => { output += d; });
-    const kill = () => {
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    };
-    onCleanup(() => {
-      if (child.exitCode === null && child.signalCode === null) kill();
-    });
-    const timer = setTimeout(() => {
-      kill();
-      reject(new Error(`${path.basename(args[0] || command)} gave no answer within ${timeoutMs / 1000} s\n${output.slice(-3000)}`));
-    }, timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, output });
-    });
-  });
 }
 
 function lastLog(dir) {

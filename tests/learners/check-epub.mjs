@@ -7,44 +7,12 @@
 // Uses Debian's EPUBCheck (/usr/share/java/epubcheck.jar through java -jar; EPUBCHECK_JAR
 // overrides the path) and reads its --json report.
 // Prints one JSON line: {"epubcheck":"ok","version":"...","fatal":0,"error":0,"warning":0,"usage":n}.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fail, onCleanup, parseArgs, printResult, runCheck, tempDir } from './lib.mjs';
+import { fail, parseArgs, printResult, runCheck, runProcess, tempDir } from './lib.mjs';
 
 const USAGE = 'check-epub.mjs BOOK/course.epub';
 const TIMEOUT_MS = 10 * 60_000;
-
-function run(command, args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let output = '';
-    child.stdout.on('data', (d) => { output += d; });
-    child.stderr.on('data', (d) => { output += d; });
-    const kill = () => {
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    };
-    onCleanup(() => {
-      if (child.exitCode === null && child.signalCode === null) kill();
-    });
-    const timer = setTimeout(() => {
-      kill();
-      reject(new Error(`epubcheck gave no answer within ${TIMEOUT_MS / 1000} s`));
-    }, TIMEOUT_MS);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
 
 async function main() {
   const { positional } = parseArgs(process.argv.slice(2), { usage: USAGE });
@@ -58,7 +26,7 @@ async function main() {
   let result;
   try {
     // Exit status 1 only says that messages were reported; the JSON report is read either way.
-    result = await run('java', ['-jar', jar, epub, '--json', reportPath]);
+    result = await runProcess('java', ['-jar', jar, epub, '--json', reportPath], {}, TIMEOUT_MS);
   } catch (err) {
     fail(`could not run epubcheck: ${err.message}`);
   }

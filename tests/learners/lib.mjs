@@ -1,5 +1,6 @@
 // Shared helpers for the learner-facing checks: failing with a clear message, cleanup that runs
 // on every exit path, a static HTTP server bound to 127.0.0.1 and headless Chromium.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -268,4 +269,37 @@ export function tempDir(prefix) {
 
 export function printResult(object) {
   process.stdout.write(`${JSON.stringify(object)}\n`);
+}
+
+// Runs a command in its own process group, collecting stdout and stderr together; kills the
+// group on timeout and on cleanup. Resolves with {code, signal, output}.
+export function runProcess(command, args, options, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let output = '';
+    child.stdout.on('data', (d) => { output += d; });
+    child.stderr.on('data', (d) => { output += d; });
+    const kill = () => {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    onCleanup(() => {
+      if (child.exitCode === null && child.signalCode === null) kill();
+    });
+    const timer = setTimeout(() => {
+      kill();
+      reject(new Error(`${path.basename(args[0] || command)} gave no answer within ${timeoutMs / 1000} s\n${output.slice(-3000)}`));
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, output });
+    });
+  });
 }
