@@ -118,6 +118,30 @@ pub(crate) struct LabGuideBrief {
     pub topics: Vec<String>,
 }
 
+impl LabGuideBrief {
+    /// The brief of the guide of `spec` (its objectives and prerequisites as the lab plan
+    /// gives them), in `language`, for the course `course`.
+    pub(crate) fn of(
+        spec: &coursegen_core::contracts::LabSpec,
+        language: coursegen_core::Language,
+        course: CourseFacts,
+    ) -> Self {
+        Self {
+            language: language.code().to_string(),
+            course,
+            lab_id: spec.lab_id.clone(),
+            title: spec.title.clone(),
+            module_title: spec.module_title.clone(),
+            lesson_title: spec.lesson_title.clone(),
+            duration_minutes: spec.duration_minutes,
+            bloom_level: spec.bloom_level.clone(),
+            objectives: spec.objectives.clone(),
+            prerequisites: spec.prerequisites.clone(),
+            topics: spec.topics.clone(),
+        }
+    }
+}
+
 impl CourseFacts {
     /// The facts of an outline's course.
     pub fn of(course: &coursegen_core::Course) -> CourseFacts {

@@ -321,22 +321,11 @@ fn predict_lab_plan(sel: &Selection<'_>) -> StageResult<Prediction> {
 fn predict_lab_guides(sel: &Selection<'_>) -> StageResult<Prediction> {
     let facts = CourseFacts::of(&sel.request.outline.course);
     let mut p = Prediction::default();
-    for spec in selected_labs(sel) {
-        let objective = stand_in(&spec.title, LAB_OBJECTIVES.1);
-        let prerequisite = stand_in(&spec.title, LAB_PREREQUISITES.1);
-        let brief = LabGuideBrief {
-            language: sel.language().code().to_string(),
-            course: facts.clone(),
-            lab_id: spec.lab_id.clone(),
-            title: spec.title.clone(),
-            module_title: spec.module_title.clone(),
-            lesson_title: spec.lesson_title.clone(),
-            duration_minutes: spec.duration_minutes,
-            bloom_level: spec.bloom_level.clone(),
-            objectives: vec![objective; LAB_OBJECTIVES.0],
-            prerequisites: vec![prerequisite; LAB_PREREQUISITES.0],
-            topics: spec.topics.clone(),
-        };
+    for mut spec in selected_labs(sel) {
+        // No lab plan yet: stand-ins of the lengths a plan gives.
+        spec.objectives = vec![stand_in(&spec.title, LAB_OBJECTIVES.1); LAB_OBJECTIVES.0];
+        spec.prerequisites = vec![stand_in(&spec.title, LAB_PREREQUISITES.1); LAB_PREREQUISITES.0];
+        let brief = LabGuideBrief::of(&spec, sel.language(), facts.clone());
         let request = guide_request(&brief, sel.language())?;
         let words = (spec.duration_minutes.unwrap_or(30).saturating_mul(LAB_GUIDE_WORDS_PER_MINUTE))
             .clamp(LAB_GUIDE_WORDS.0, LAB_GUIDE_WORDS.1);

@@ -380,19 +380,7 @@ pub async fn lab_writer(input: LabWriterInput, deps: &Deps) -> StageResult<LabWr
         tracing::info!(lab = %input.lab_id, %key, "lab guide reused");
         return Ok(LabWriterOutput { lab_id: input.lab_id, lab_key: key });
     }
-    let brief = LabGuideBrief {
-        language: language.code().to_string(),
-        course: facts,
-        lab_id: spec.lab_id.clone(),
-        title: spec.title.clone(),
-        module_title: spec.module_title.clone(),
-        lesson_title: spec.lesson_title.clone(),
-        duration_minutes: spec.duration_minutes,
-        bloom_level: spec.bloom_level.clone(),
-        objectives: spec.objectives.clone(),
-        prerequisites: spec.prerequisites.clone(),
-        topics: spec.topics.clone(),
-    };
+    let brief = LabGuideBrief::of(spec, language, facts);
     let request = guide_request(&brief, language)?;
     let ph = phrases(language);
     let accept = |resp: &TextResponse| Ok(check_guide(&resp.text, ph).map(|()| resp.text.clone()));
