@@ -104,19 +104,33 @@ impl BucketSpec {
         let now = now_ms as f64;
         let next = tat.map_or(now, |t| t.max(now)) + self.cost_ms(amount);
         let over = next - now - self.tolerance_ms();
-        if over <= 1e-6 {
-            Ok((next, Duration::ZERO))
-        } else if over <= horizon_ms + 1e-6 {
-            Ok((next, Duration::from_millis((over.ceil() as u64).saturating_add(1))))
+        if over <= horizon_ms + 1e-6 {
+            Ok((next, self.start_delay(next, now_ms)))
         } else {
-            Err(Duration::from_millis(((over - horizon_ms).ceil() as u64).saturating_add(1)))
+            Err(rounded_up(over - horizon_ms))
         }
+    }
+
+    /// How long after `now_ms` a take that moved the bucket's `tat` to `tat` may start: zero
+    /// when the bucket held the amount, else until the refill covers it.
+    pub fn start_delay(&self, tat: f64, now_ms: u64) -> Duration {
+        rounded_up(tat - now_ms as f64 - self.tolerance_ms())
     }
 
     /// The `tat` after giving back `amount` (negative: charging a debt). A bucket nobody has
     /// taken from is full and stays so.
     pub fn given(&self, tat: Option<f64>, amount: f64) -> Option<f64> {
         tat.map(|t| t - amount * self.ms_per_unit())
+    }
+}
+
+/// `ms` milliseconds (zero when not positive) rounded up to the next millisecond, plus one, so
+/// a wake-up never lands just short of the refill.
+fn rounded_up(ms: f64) -> Duration {
+    if ms <= 1e-6 {
+        Duration::ZERO
+    } else {
+        Duration::from_millis((ms.ceil() as u64).saturating_add(1))
     }
 }
 
@@ -141,6 +155,17 @@ pub enum Admission {
     TakenAhead(Duration),
     /// Nothing was taken; try again after this long.
     Wait(Duration),
+}
+
+impl Admission {
+    /// Every amount taken, for a call that may start after `delay`.
+    pub fn after(delay: Duration) -> Self {
+        if delay.is_zero() {
+            Admission::Taken
+        } else {
+            Admission::TakenAhead(delay)
+        }
+    }
 }
 
 /// A bucket store could not be read or written (the quota table is unreachable, access is
@@ -227,7 +252,7 @@ impl BucketStore for LocalBuckets {
         for (t, tat) in takes.iter().zip(next) {
             tats.insert(t.key.to_string(), tat);
         }
-        Ok(if start.is_zero() { Admission::Taken } else { Admission::TakenAhead(start) })
+        Ok(Admission::after(start))
     }
 
     async fn give(&self, key: &str, spec: BucketSpec, amount: f64, _now_ms: u64) -> Result<(), BucketError> {

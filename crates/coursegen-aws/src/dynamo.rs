@@ -119,6 +119,13 @@ impl DynamoBuckets {
     /// item or attribute yet).
     pub async fn level(&self, key: &str, spec: BucketSpec, now_ms: u64) -> Result<f64, BucketError> {
         let (item, attribute) = locate(key);
+        let tat = self.number(key, &self.read_item(item, key).await?, &attribute)?;
+        Ok(spec.level(tat, now_ms))
+    }
+
+    /// The item `item` as stored (a consistent read; empty when there is none). `key` names the
+    /// bucket in errors.
+    async fn read_item(&self, item: &str, key: &str) -> Result<HashMap<String, AttributeValue>, BucketError> {
         let out = self
             .client
             .get_item()
@@ -128,11 +135,7 @@ impl DynamoBuckets {
             .send()
             .await
             .map_err(|e| self.error(key, format!("GetItem failed: {}", DisplayErrorContext(&e))))?;
-        let tat = match out.item() {
-            Some(values) => self.number(key, values, &attribute)?,
-            None => None,
-        };
-        Ok(spec.level(tat, now_ms))
+        Ok(out.item().cloned().unwrap_or_default())
     }
 
     fn seen(&self) -> MutexGuard<'_, HashMap<String, f64>> {
@@ -165,7 +168,8 @@ impl DynamoBuckets {
     /// Take every amount of `takes`, all of them buckets of item `item`, in one conditional
     /// update.
     async fn take_item(&self, item: &str, takes: &[&Take<'_>], now_ms: u64) -> Result<Admission, BucketError> {
-        let keys = takes.iter().map(|t| t.key).collect::<Vec<_>>().join(" + ");
+        // The buckets' names, for errors only.
+        let keys = || takes.iter().map(|t| t.key).collect::<Vec<_>>().join(" + ");
         let mut forms: Vec<Form> = {
             let seen = self.seen();
             takes.iter().map(|t| form(seen.get(t.key).copied(), now_ms)).collect()
@@ -211,18 +215,14 @@ impl DynamoBuckets {
                 Ok(out) => {
                     let new = out.attributes().cloned().unwrap_or_default();
                     let mut seen = self.seen();
-                    let mut ahead = 0.0_f64;
+                    let mut start = Duration::ZERO;
                     for take in takes {
                         if let Some(tat) = self.number(take.key, &new, &locate(take.key).1)? {
                             seen.insert(take.key.to_string(), tat);
-                            ahead = ahead.max(tat - now_ms as f64 - take.spec.tolerance_ms());
+                            start = start.max(take.spec.start_delay(tat, now_ms));
                         }
                     }
-                    return Ok(if ahead > 1e-6 {
-                        Admission::TakenAhead(Duration::from_millis((ahead.ceil() as u64).saturating_add(1)))
-                    } else {
-                        Admission::Taken
-                    });
+                    return Ok(Admission::after(start));
                 }
                 Err(e) => match e.as_service_error() {
                     Some(s) if s.is_conditional_check_failed_exception() => match s {
@@ -231,24 +231,13 @@ impl DynamoBuckets {
                         ) => c.item().cloned(),
                         _ => None,
                     },
-                    _ => return Err(self.error(&keys, format!("UpdateItem failed: {}", DisplayErrorContext(&e)))),
+                    _ => return Err(self.error(&keys(), format!("UpdateItem failed: {}", DisplayErrorContext(&e)))),
                 },
             };
             // No item returned: there is no item (or the service did not say); read it.
             let old = match old {
                 Some(old) => old,
-                None => self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .key(KEY_ATTRIBUTE, AttributeValue::S(item.to_string()))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(|e| self.error(&keys, format!("GetItem failed: {}", DisplayErrorContext(&e))))?
-                    .item()
-                    .cloned()
-                    .unwrap_or_default(),
+                None => self.read_item(item, &keys()).await?,
             };
             let mut wait = Duration::ZERO;
             let mut next = Vec::with_capacity(takes.len());
@@ -306,25 +295,23 @@ impl BucketStore for DynamoBuckets {
                 None => items.push((item, vec![take])),
             }
         }
-        let mut start = Admission::Taken;
+        let mut start = Duration::ZERO;
         for (done, (item, group)) in items.iter().enumerate() {
-            let admission = self.take_item(item, group, now_ms).await?;
-            if let (Admission::TakenAhead(d), Admission::TakenAhead(s)) = (admission, start) {
-                start = Admission::TakenAhead(d.max(s));
-            } else if let Admission::TakenAhead(_) = admission {
-                start = admission;
-            }
-            if let Admission::Wait(_) = admission {
-                // All or nothing across items: give back what the earlier items took.
-                for (_, taken) in &items[..done] {
-                    for take in taken {
-                        self.give(take.key, take.spec, take.spec.clamp(take.amount), now_ms).await?;
+            match self.take_item(item, group, now_ms).await? {
+                Admission::Taken => {}
+                Admission::TakenAhead(delay) => start = start.max(delay),
+                wait @ Admission::Wait(_) => {
+                    // All or nothing across items: give back what the earlier items took.
+                    for (_, taken) in &items[..done] {
+                        for take in taken {
+                            self.give(take.key, take.spec, take.spec.clamp(take.amount), now_ms).await?;
+                        }
                     }
+                    return Ok(wait);
                 }
-                return Ok(admission);
             }
         }
-        Ok(start)
+        Ok(Admission::after(start))
     }
 
     async fn give(&self, key: &str, spec: BucketSpec, amount: f64, _now_ms: u64) -> Result<(), BucketError> {
