@@ -48,7 +48,7 @@ pub use content::content_gen;
 pub use images::images_gen;
 pub use labs::{lab_planner, lab_writer};
 pub use prepare::prepare_course;
-pub use quiz::{write_quiz, QuizSummary};
+pub use quiz::QuizSummary;
 pub use visuals::visual_planner;
 
 /// A [`Settings`] concurrency that sets no ceiling of its own.

@@ -6,14 +6,14 @@
 
 use coursegen_core::fingerprint::{fingerprint, PROMPT_VERSION};
 use coursegen_core::quiz::{check_questions, Question, QuestionKind, Quiz, CHOICE_OPTIONS, QUIZ_LAYOUT};
-use coursegen_core::{keys, BlobStoreExt, Language, StageError, StageResult, TextRequest, TextTask};
+use coursegen_core::{keys, Language, Outline, StageError, StageResult, TextRequest, TextTask};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::brief::QuizBrief;
 use crate::common::{
-    accept_structured, call_with_repair, course_outline, find_tags, is_fresh, lesson_subject, model_json, new_meta,
-    put_with_meta, replace_tags,
+    accept_structured, call_with_repair, find_tags, is_fresh, lesson_subject, model_json, new_meta, put_with_meta,
+    replace_tags,
 };
 use crate::Deps;
 
@@ -125,23 +125,23 @@ pub(crate) fn quiz_request(brief: &QuizBrief, language: Language) -> StageResult
     })
 }
 
-/// Write the quiz of lesson `l` of module `m` from the lesson at `lesson_key`, unless an earlier
-/// run's quiz for the same lesson text, prompt and model is there (and not `force`).
-pub async fn write_quiz(
+/// Write the quiz of lesson `l` of module `m` from the lesson's text `markdown` (the course's
+/// `outline` when there is one), unless an earlier run's quiz for the same lesson text, prompt
+/// and model is there (and not `force`).
+pub(crate) async fn write_quiz(
     project: &str,
     m: u32,
     l: u32,
-    lesson_key: &str,
+    markdown: &str,
+    outline: Option<&Outline>,
     force: bool,
     deps: &Deps,
 ) -> StageResult<QuizSummary> {
     let store = deps.store.as_ref();
-    let markdown = store.get_text(lesson_key).await?;
-    let tags = find_tags(&markdown);
-    let lesson_text = replace_tags(&markdown, &tags, |_| String::new());
-    let outline = course_outline(store, project).await?;
-    let language = outline.as_ref().map(|o| o.course.language).unwrap_or_default();
-    let lesson = outline.as_ref().and_then(|o| o.lesson(m, l));
+    let tags = find_tags(markdown);
+    let lesson_text = replace_tags(markdown, &tags, |_| String::new());
+    let language = outline.map(|o| o.course.language).unwrap_or_default();
+    let lesson = outline.and_then(|o| o.lesson(m, l));
     let lesson_title = lesson.map(|x| x.title.clone()).unwrap_or_else(|| format!("{m}.{l}"));
     let key = keys::quiz_key(project, m, l);
     let model = deps.text.id();
@@ -160,7 +160,7 @@ pub async fn write_quiz(
         return Ok(QuizSummary { key, questions: QUIZ_LAYOUT.len() as u32, reused: true });
     }
     let (mut other_topics, mut other_modules) = (Vec::new(), Vec::new());
-    if let Some(o) = &outline {
+    if let Some(o) = outline {
         for (mi, module) in o.modules.iter().enumerate() {
             if mi as u32 + 1 != m {
                 other_modules.push(module.title.clone());
@@ -174,9 +174,9 @@ pub async fn write_quiz(
     }
     let brief = QuizBrief {
         language: language.code().to_string(),
-        course_title: outline.as_ref().map(|o| o.course.title.clone()).unwrap_or_default(),
+        course_title: outline.map(|o| o.course.title.clone()).unwrap_or_default(),
         module_number: m,
-        module_title: outline.as_ref().and_then(|o| o.module(m)).map(|x| x.title.clone()).unwrap_or_default(),
+        module_title: outline.and_then(|o| o.module(m)).map(|x| x.title.clone()).unwrap_or_default(),
         lesson_number: l,
         lesson_title: lesson_title.clone(),
         topics: lesson.map(|x| x.topics.iter().map(|t| t.title.clone()).collect()).unwrap_or_default(),

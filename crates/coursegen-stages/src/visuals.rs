@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use coursegen_core::contracts::{DiagramSpec, VisualKind, VisualPlannerInput, VisualPlannerOutput, VisualPrompt};
 use coursegen_core::fingerprint::{fingerprint, PROMPT_VERSION};
 use coursegen_core::{
-    keys, BlobStore, BlobStoreExt, Language, ModelId, StageError, StageResult, TextRequest, TextTask, Usage,
+    keys, BlobStore, BlobStoreExt, Language, ModelId, Outline, StageError, StageResult, TextRequest, TextTask, Usage,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -214,9 +214,15 @@ fn check_input(input: &VisualPlannerInput) -> StageResult<()> {
     Ok(())
 }
 
-async fn read_lesson(store: &dyn BlobStore, input: &VisualPlannerInput) -> StageResult<LessonToPlan> {
+/// The lesson to plan: its text `markdown` (as read from `input.lesson_key`), its tags and their
+/// original descriptions, and where it sits in `outline`.
+async fn read_lesson(
+    store: &dyn BlobStore,
+    input: &VisualPlannerInput,
+    markdown: String,
+    outline: Option<&Outline>,
+) -> StageResult<LessonToPlan> {
     let (project, m, l) = (input.project_folder.as_str(), input.module_number, input.lesson_number);
-    let markdown = store.get_text(&input.lesson_key).await?;
     let tags = find_tags(&markdown);
     let meta = read_meta_value(store, &input.lesson_key).await?;
     let known = known_descriptions(&meta);
@@ -224,16 +230,14 @@ async fn read_lesson(store: &dyn BlobStore, input: &VisualPlannerInput) -> Stage
     for tag in &tags {
         descriptions.push(describe_tag(store, project, m, l, &tag.content, &known).await?);
     }
-    let outline = course_outline(store, project).await?;
     let lesson_title = outline
-        .as_ref()
         .and_then(|o| o.lesson(m, l))
         .map(|x| x.title.clone())
         .unwrap_or_else(|| first_heading(&markdown).unwrap_or_default());
     Ok(LessonToPlan {
-        language: outline.as_ref().map(|o| o.course.language).unwrap_or_default(),
-        course_title: outline.as_ref().map(|o| o.course.title.clone()).unwrap_or_default(),
-        module_title: outline.as_ref().and_then(|o| o.module(m)).map(|x| x.title.clone()).unwrap_or_default(),
+        language: outline.map(|o| o.course.language).unwrap_or_default(),
+        course_title: outline.map(|o| o.course.title.clone()).unwrap_or_default(),
+        module_title: outline.and_then(|o| o.module(m)).map(|x| x.title.clone()).unwrap_or_default(),
         lesson_title,
         markdown,
         tags,
@@ -322,11 +326,16 @@ async fn plan_prompts(
 pub async fn visual_planner(input: VisualPlannerInput, deps: &Deps) -> StageResult<VisualPlannerOutput> {
     check_input(&input)?;
     let (project, m, l) = (input.project_folder.clone(), input.module_number, input.lesson_number);
-    let (lesson_key, force) = (input.lesson_key.clone(), input.force);
-    // The quiz reads the lesson's prose, which the plan's tag rewrite leaves as it is: the two
-    // run side by side.
-    let (plan, quiz) =
-        futures::join!(plan_visuals(input, deps), crate::quiz::write_quiz(&project, m, l, &lesson_key, force, deps));
+    let force = input.force;
+    // The lesson and the outline are read once for both: the plan and the quiz run side by
+    // side (the quiz reads the lesson's prose, which the plan's tag rewrite leaves as it is).
+    let store = deps.store.as_ref();
+    let markdown = store.get_text(&input.lesson_key).await?;
+    let outline = course_outline(store, &project).await?;
+    let (plan, quiz) = futures::join!(
+        plan_visuals(input, markdown.clone(), outline.as_ref(), deps),
+        crate::quiz::write_quiz(&project, m, l, &markdown, outline.as_ref(), force, deps)
+    );
     match (plan, quiz) {
         (Ok(mut out), Ok(quiz)) => {
             out.quiz_questions = quiz.questions;
@@ -339,10 +348,15 @@ pub async fn visual_planner(input: VisualPlannerInput, deps: &Deps) -> StageResu
 }
 
 /// Plan one lesson's visuals (the VisualPlanner step without the quiz).
-async fn plan_visuals(input: VisualPlannerInput, deps: &Deps) -> StageResult<VisualPlannerOutput> {
+async fn plan_visuals(
+    input: VisualPlannerInput,
+    markdown: String,
+    outline: Option<&Outline>,
+    deps: &Deps,
+) -> StageResult<VisualPlannerOutput> {
     let (project, m, l) = (input.project_folder.as_str(), input.module_number, input.lesson_number);
     let store = deps.store.as_ref();
-    let lesson = read_lesson(store, &input).await?;
+    let lesson = read_lesson(store, &input, markdown, outline).await?;
     let model = deps.text.id();
     let fp = plan_fingerprint(&lesson, m, l, &model);
     let n = lesson.tags.len() as u32;
