@@ -378,10 +378,7 @@ impl Gathered {
             }
         };
         if let Some(meta) = read_meta_value(store, &key).await? {
-            // The quiz is written in the VisualPlanner step: its cost counts there.
-            if let Some((_, model, usage)) = self.ledger.record(&meta, crate::quiz::STAGE) {
-                self.ledger.cost.add_text(Stage::VisualPlanner.name(), &model, &usage);
-            }
+            self.ledger.record_text(&meta, Stage::VisualPlanner.name());
         }
         self.digest.push(json!([key, body]));
         let questions = quiz

@@ -15,10 +15,10 @@ use crate::common::{
     accept_structured, call_with_repair, find_tags, is_fresh, lesson_subject, model_json, new_meta, put_with_meta,
     replace_tags,
 };
-use crate::Deps;
+use crate::{Deps, Stage};
 
-/// The stage name in sidecars, logs and errors.
-pub(crate) const STAGE: &str = "QuizWriter";
+/// The quiz writer's name in its fingerprint (errors name it through `TextTask::Quiz`).
+const STAGE: &str = "QuizWriter";
 
 /// What the step reports about the quiz (small: the payload carries keys, not content).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,7 +192,8 @@ pub(crate) async fn write_quiz(
     let quiz = Quiz { module_number: m, lesson_number: l, lesson_title, questions: answer.questions };
     let body =
         serde_json::to_vec_pretty(&quiz).map_err(|e| StageError::Internal(format!("cannot serialise quiz: {e}")))?;
-    let meta = new_meta(STAGE, fp, model, usage, None);
+    // The sidecar names the step that wrote the quiz, so its cost counts there.
+    let meta = new_meta(Stage::VisualPlanner.name(), fp, model, usage, None);
     put_with_meta(store, &key, body, "application/json", &meta).await?;
     tracing::info!(module = m, lesson = l, %key, "quiz written");
     Ok(QuizSummary { key, questions: quiz.questions.len() as u32, reused: false })
