@@ -15,6 +15,10 @@ then give every process that calls a model:
 
 One request at a time, because moto's threaded server checks a conditional write's condition and
 applies it without a lock: two concurrent takes could both succeed, which DynamoDB never allows.
+
+With --stats-file it writes, when it stops, how many requests it served and how long it was busy
+serving them (`{"requests": N, "busy_s": S}`), so a load script can tell a saturated table from
+a quiet one.
 """
 
 import argparse
@@ -22,7 +26,9 @@ import logging
 import os
 import signal
 import sys
+import json
 import threading
+import time
 
 import boto3
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -34,10 +40,22 @@ def main() -> int:
     parser.add_argument("--table", default="coursegen-quota", help="table name (QUOTA_TABLE)")
     parser.add_argument("--addr-file", required=True, help="where to write HOST:PORT once ready")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--stats-file", help="where to write the requests served and busy time on exit")
     args = parser.parse_args()
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    app = DomainDispatcherApplication(create_backend_app)
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    served = {"requests": 0, "busy_s": 0.0}
+
+    def app(environ, start_response):
+        # One request at a time (threaded=False), so the busy times add up without a lock.
+        began = time.perf_counter()
+        try:
+            return list(moto_app(environ, start_response))
+        finally:
+            served["requests"] += 1
+            served["busy_s"] += time.perf_counter() - began
+
     server = make_server(args.host, 0, app, threaded=False, request_handler=MotoRequestHandler)
     port = server.socket.getsockname()[1]
     os.environ.setdefault("MOTO_PORT", str(port))
@@ -68,6 +86,9 @@ def main() -> int:
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     server.shutdown()
+    if args.stats_file:
+        with open(args.stats_file, "w", encoding="utf-8") as f:
+            json.dump({"requests": served["requests"], "busy_s": round(served["busy_s"], 3)}, f)
     return 0
 
 

@@ -36,3 +36,9 @@ sim_stats() {
   python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
     "http://$SIM_ADDR/_sim/stats"
 }
+
+# sim_calls : the running sim's /_sim/calls (every admission and throttle, timed) on stdout.
+sim_calls() {
+  python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
+    "http://$SIM_ADDR/_sim/calls"
+}

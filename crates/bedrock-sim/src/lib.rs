@@ -46,7 +46,10 @@
 //! `tokens_in`, `tokens_out`, `converse`, `invoke`, `chat`, `images`,
 //! `in_flight`, `in_flight_max` and `by_kind` (for `text`, `plan` and `image`:
 //! `calls`, the admitted calls of that kind, and `latency_ms`, the fixed latency they
-//! were given in total).
+//! were given in total). `GET /_sim/calls` returns the quota's decisions in order,
+//! `{"calls": [{"at_ms", "kind", "outcome", "reserved_tokens"}]}`: when (Unix
+//! milliseconds) each call was admitted or throttled, what kind it was and the tokens it
+//! reserved, so a run's admissions can be laid against its budget over time.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {

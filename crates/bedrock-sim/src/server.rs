@@ -139,6 +139,7 @@ pub(crate) async fn run(
     };
     let reservation = plan.input_tokens.saturating_add(plan.max_output);
     let admission = state.quota().try_admit(reservation);
+    state.stats.decided(plan.kind, admission == Admission::Granted, reservation);
     if let Admission::Throttled { retry_after_secs } = admission {
         tracing::debug!(reservation, retry_after_secs, "throttled request");
         state.stats.throttled();
@@ -257,7 +258,15 @@ async fn chat(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
 }
 
 async fn stats(State(state): State<Arc<AppState>>) -> Response {
-    let mut response = (StatusCode::OK, state.stats.snapshot().to_string()).into_response();
+    json_response(state.stats.snapshot())
+}
+
+async fn calls(State(state): State<Arc<AppState>>) -> Response {
+    json_response(state.stats.timeline())
+}
+
+fn json_response(body: serde_json::Value) -> Response {
+    let mut response = (StatusCode::OK, body.to_string()).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
@@ -281,6 +290,7 @@ pub(crate) fn router(config: Config) -> Router {
         .route("/v1/chat/completions", post(chat))
         .route("/chat/completions", post(chat))
         .route("/_sim/stats", get(stats))
+        .route("/_sim/calls", get(calls))
         .route("/_sim/reset", post(reset))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -3,6 +3,20 @@
 use crate::CallKind;
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The most calls the timeline of `GET /_sim/calls` keeps (older ones are dropped first).
+const TIMELINE_LIMIT: usize = 100_000;
+
+/// One entry of the call timeline: when the quota admitted or throttled a model call.
+#[derive(Debug, Clone, Copy)]
+struct CallRecord {
+    at_ms: u64,
+    kind: CallKind,
+    admitted: bool,
+    reserved_tokens: u64,
+}
 
 /// The kind of fault injected into a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +62,8 @@ pub struct Stats {
     /// Per [`CallKind`] (in [`CallKind::ALL`] order): calls given a latency, and its total.
     kind_calls: [AtomicU64; 3],
     kind_latency_ms: [AtomicU64; 3],
+    /// Admissions and throttles in order, for `GET /_sim/calls`.
+    timeline: Mutex<Vec<CallRecord>>,
 }
 
 fn kind_index(kind: CallKind) -> usize {
@@ -98,6 +114,34 @@ impl Stats {
     pub fn latency(&self, kind: CallKind, latency_ms: u64) {
         self.kind_calls[kind_index(kind)].fetch_add(1, Ordering::SeqCst);
         self.kind_latency_ms[kind_index(kind)].fetch_add(latency_ms, Ordering::SeqCst);
+    }
+
+    /// Adds a call to the timeline: admitted (or throttled) now, with its token reservation.
+    pub fn decided(&self, kind: CallKind, admitted: bool, reserved_tokens: u64) {
+        let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let mut timeline = self.timeline.lock().unwrap_or_else(|p| p.into_inner());
+        if timeline.len() >= TIMELINE_LIMIT {
+            timeline.remove(0);
+        }
+        timeline.push(CallRecord { at_ms, kind, admitted, reserved_tokens });
+    }
+
+    /// The timeline as the JSON document served on `/_sim/calls`: every admission and throttle
+    /// since start (or the last reset) in order, with its wall-clock time in Unix milliseconds.
+    pub fn timeline(&self) -> Value {
+        let timeline = self.timeline.lock().unwrap_or_else(|p| p.into_inner());
+        let calls: Vec<Value> = timeline
+            .iter()
+            .map(|c| {
+                json!({
+                    "at_ms": c.at_ms,
+                    "kind": c.kind.as_str(),
+                    "outcome": if c.admitted { "admitted" } else { "throttled" },
+                    "reserved_tokens": c.reserved_tokens,
+                })
+            })
+            .collect();
+        json!({ "calls": calls })
     }
 
     /// Counts generated images.
@@ -155,6 +199,7 @@ impl Stats {
             counter.store(0, Ordering::SeqCst);
         }
         self.in_flight_max.store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
+        self.timeline.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     /// The counters as the JSON document served on `/_sim/stats`.

@@ -31,7 +31,17 @@ async fn rpm_quota_throttles_after_n_requests() {
     assert_eq!(stats["ok"], 3);
     assert_eq!(stats["throttled"], 1);
 
+    // The timeline lists the four decisions in order, with their times and reservations.
+    let calls = sim.calls().await;
+    let calls = calls["calls"].as_array().expect("a list of calls");
+    let outcomes: Vec<&str> = calls.iter().map(|c| c["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["admitted", "admitted", "admitted", "throttled"]);
+    assert!(calls.iter().all(|c| c["kind"] == "text" && c["reserved_tokens"].as_u64().unwrap() >= 100));
+    let times: Vec<u64> = calls.iter().map(|c| c["at_ms"].as_u64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]) && times[0] > 1_600_000_000_000, "{times:?}");
+
     sim.reset().await;
+    assert_eq!(sim.calls().await["calls"], json!([]), "reset clears the timeline");
     let resp = sim.post(CLAUDE, &converse_body("hello", 100)).await;
     assert_eq!(resp.status, 200, "reset refills the buckets");
 }

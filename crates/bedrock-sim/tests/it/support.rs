@@ -60,6 +60,12 @@ impl Sim {
         response.json().await.expect("stats JSON")
     }
 
+    pub async fn calls(&self) -> Value {
+        let response = self.client.get(self.url("/_sim/calls")).send().await.expect("calls answered");
+        assert_eq!(response.status().as_u16(), 200);
+        response.json().await.expect("calls JSON")
+    }
+
     pub async fn reset(&self) -> Value {
         let response = self.client.post(self.url("/_sim/reset")).send().await.expect("reset answered");
         assert_eq!(response.status().as_u16(), 200);
