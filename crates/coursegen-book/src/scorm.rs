@@ -163,11 +163,11 @@ pub(crate) fn render(book: &Book, mastery: u32) -> Result<Vec<u8>, RenderError> 
         text(&plan.title),
     );
 
-    let options = SimpleFileOptions::default()
-        .last_modified_time(DateTime::default())
-        .unix_permissions(0o644)
-        .compression_method(CompressionMethod::Deflated)
-        .compression_level(Some(6));
+    let base = SimpleFileOptions::default().last_modified_time(DateTime::default()).unix_permissions(0o644);
+    let options = base.compression_method(CompressionMethod::Deflated).compression_level(Some(6));
+    // Pictures already compressed (PNG, JPEG, ...) are stored as they are, as in the EPUB:
+    // deflating them again costs CPU and saves nothing.
+    let stored = base.compression_method(CompressionMethod::Stored);
     let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
     zip.start_file("imsmanifest.xml", options)?;
     zip.write_all(manifest.as_bytes())?;
@@ -180,8 +180,8 @@ pub(crate) fn render(book: &Book, mastery: u32) -> Result<Vec<u8>, RenderError> 
         for id in used {
             let (Some(image), Some(image_path)) = (book.images.get(id), paths.get(id)) else { continue };
             if written.insert(image_path.clone()) {
-                check_image(id, image)?;
-                zip.start_file(image_path.as_str(), options)?;
+                let (_, compress) = check_image(id, image)?;
+                zip.start_file(image_path.as_str(), if compress { options } else { stored })?;
                 zip.write_all(&image.bytes)?;
             }
         }

@@ -605,26 +605,43 @@ async fn write_book(
         modified: modified_time(&digest),
     };
     let epub = render_epub_dropping_bad_images(&mut book, &mut manifest_images, &mut failures)?;
-    let markdown = coursegen_book::render_markdown(&book);
-    let html = coursegen_book::render_html(&book);
-    let gift = coursegen_book::render_gift(&book);
-    let scorm = coursegen_book::render_scorm12(&book, coursegen_core::quiz::PASS_MARK)
+    // The other editions read the same book: render them side by side (the packages copy every
+    // picture, the bulk of a large course's book time), then store all of them at once.
+    let (markdown, html, gift, scorm) = std::thread::scope(|s| {
+        let markdown = s.spawn(|| coursegen_book::render_markdown(&book));
+        let html = s.spawn(|| coursegen_book::render_html(&book));
+        let scorm = s.spawn(|| coursegen_book::render_scorm12(&book, coursegen_core::quiz::PASS_MARK));
+        let gift = coursegen_book::render_gift(&book);
+        (markdown.join(), html.join(), gift, scorm.join())
+    });
+    let panicked = |edition: &str| StageError::Internal(format!("rendering the {edition} panicked"));
+    let (markdown, html) = (markdown.map_err(|_| panicked("Markdown"))?, html.map_err(|_| panicked("HTML"))?);
+    let scorm = scorm
+        .map_err(|_| panicked("SCORM package"))?
         .map_err(|e| StageError::Internal(format!("SCORM packaging failed: {e}")))?;
 
     let (md_key, html_key, epub_key) =
         (keys::book_md_key(project), keys::book_html_key(project), keys::book_epub_key(project));
-    store.put(&md_key, markdown.into_bytes(), "text/markdown; charset=utf-8").await?;
-    store.put(&html_key, html.into_bytes(), "text/html; charset=utf-8").await?;
-    store.put(&epub_key, epub, "application/epub+zip").await?;
-    let mut book_keys = vec![html_key, epub_key, md_key];
     // The learners' exports beside the book: every quiz for Moodle, and the LMS package.
     let (gift_key, scorm_key) = (keys::book_gift_key(project), keys::book_scorm_key(project));
-    // A course without quizzes (labs only) has no GIFT file.
-    if let Some(gift) = gift {
-        store.put(&gift_key, gift.into_bytes(), "text/plain; charset=utf-8").await?;
+    let has_gift = gift.is_some();
+    futures::try_join!(
+        store.put(&md_key, markdown.into_bytes(), "text/markdown; charset=utf-8"),
+        store.put(&html_key, html.into_bytes(), "text/html; charset=utf-8"),
+        store.put(&epub_key, epub, "application/epub+zip"),
+        store.put(&scorm_key, scorm, "application/zip"),
+        async {
+            // A course without quizzes (labs only) has no GIFT file.
+            match gift {
+                Some(gift) => store.put(&gift_key, gift.into_bytes(), "text/plain; charset=utf-8").await,
+                None => Ok(()),
+            }
+        },
+    )?;
+    let mut book_keys = vec![html_key, epub_key, md_key];
+    if has_gift {
         book_keys.push(gift_key);
     }
-    store.put(&scorm_key, scorm, "application/zip").await?;
     book_keys.push(scorm_key);
 
     let totals = ManifestTotals {
