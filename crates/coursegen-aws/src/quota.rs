@@ -906,11 +906,14 @@ impl Governor {
         async move {
             let mut last: Option<Failure> = None;
             let mut attempts: u32 = 0;
+            // Time spent waiting for the budget or a slot, and in the model, for the debug log.
+            let (mut waited, mut in_model) = (Duration::ZERO, Duration::ZERO);
             loop {
                 let asked = clock.now();
                 let acquired = self.quota.acquire(call.reserve_tokens, deadline).await;
                 let sent = clock.now();
                 record_phase(PhaseKind::Waiting, asked, sent);
+                waited += sent.saturating_duration_since(asked);
                 let permit = match acquired {
                     Ok(permit) => permit,
                     Err(AcquireError::Deadline) => {
@@ -923,11 +926,20 @@ impl Governor {
                 attempts += 1;
                 let outcome = self.attempt_once(remaining, &mut attempt).await;
                 record_phase(PhaseKind::Model, sent, clock.now());
+                in_model += clock.now().saturating_duration_since(sent);
                 let failure = match settle(permit, outcome).await {
                     Settled::Done(result) => {
                         if result.is_ok() && attempts > 1 {
                             tracing::info!(attempts, "call succeeded after retries");
                         }
+                        tracing::debug!(
+                            attempts,
+                            ok = result.is_ok(),
+                            waited_ms = waited.as_millis() as u64,
+                            model_ms = in_model.as_millis() as u64,
+                            reserved_tokens = call.reserve_tokens,
+                            "model call finished"
+                        );
                         return result;
                     }
                     Settled::Retry(failure) => failure,
@@ -952,6 +964,7 @@ impl Governor {
                 last = Some(failure);
                 clock.sleep(delay).await;
                 record_phase(PhaseKind::Waiting, now, clock.now());
+                waited += clock.now().saturating_duration_since(now);
             }
         }
         .instrument(span)
