@@ -13,9 +13,10 @@
 #   4. fresh-quota    the control of run 3: the same fresh quota without the client budget.
 #
 # Then the deployed shape: the same course through `coursegen run --lambda-endpoint`, every
-# function invocation in a process of `cargo lambda watch --concurrency QUOTA_INSTANCES` (up to
-# that many processes per function, sharing no memory, like Lambda instances), against a sim
-# with run 2's quota, drained first, and the budget of run 3 (0.9 of the quota) in every process:
+# function invocation in one of QUOTA_INSTANCES processes per function, started up front and
+# sharing no memory, like warm Lambda instances (scripts/lambda-pool.py hands each invocation
+# to an idle one), against a sim with run 2's quota, drained first, and the budget of run 3
+# (0.9 of the quota) in every process:
 #
 #   5. per-instance        every process keeps its own budget (QUOTA_TABLE unset): today's
 #                          per-instance budgets, which together overrun the quota.
@@ -38,6 +39,8 @@
 #
 #   scripts/quota-run.sh
 #   QUOTA_RUNS=deployed scripts/quota-run.sh      # runs 1, 5, 6 and 7 only
+#   QUOTA_KEEP=1 scripts/quota-run.sh             # keep the work directory (histories, logs)
+#   QUOTA_FUNCTIONS_LOG=warn,coursegen_aws=debug  # the functions' RUST_LOG (each model call's waits)
 #   QUOTA_LATENCY_MS=300 QUOTA_MODULES=20 QUOTA_LESSONS=4 QUOTA_IMAGE_CONCURRENCY=2 scripts/quota-run.sh
 set -euo pipefail
 
@@ -78,7 +81,7 @@ cleanup() {
     kill -TERM -- "-$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
-  if [[ $rc -ne 0 ]]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+  if [[ $rc -ne 0 || -n "${QUOTA_KEEP:-}" ]]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -263,6 +266,8 @@ if not throttled:
 print(f"quota-run: drained the sim's buckets with {sent} requests", file=sys.stderr)
 EOF
   sim_stats > "$WORK/baseline-$name.json"
+  # When the sim's buckets were found empty: the shared budget is drained as of the same moment.
+  date +%s%3N > "$WORK/drained-$name.ms"
 }
 
 status=0
@@ -328,29 +333,35 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# start_functions NAME STORE [VAR=VALUE...] : `cargo lambda watch` on a free loopback port,
-# serving every function of the workspace in up to INSTANCES processes per function, with the
-# bedrock provider against the current sim, the store directory STORE and VAR=VALUE; sets
-# FUNCTIONS_PID and FUNCTIONS_URL once every function answered.
+# start_functions NAME STORE [VAR=VALUE...] : INSTANCES processes of every function of the
+# workspace (the debug binaries), started up front, each an instance of its own that shares no
+# memory with the others; scripts/lambda-pool.py serves the Invoke API on a free loopback port
+# and hands every invocation to an idle instance of its function, like Lambda to its warm
+# instances. They run with the bedrock provider against the current sim, the store directory
+# STORE and VAR=VALUE. Sets FUNCTIONS_PID (the pool's session) and FUNCTIONS_URL once every
+# function answered.
 start_functions() {
-  local name="$1" store="$2" port envfile="$WORK/functions-$1.env"
+  local name="$1" store="$2" envfile="$WORK/functions-$1.env" addr_file="$WORK/functions-$1.addr"
   shift 2
-  port="$(free_port)"
-  { sim_env; printf '%s\n' COURSEGEN_PROVIDER=bedrock "COURSEGEN_STORE_DIR=$store" RUST_LOG=warn "$@"; } > "$envfile"
-  (
-    cd "$ROOT"
-    exec env -u COURSE_BUCKET -u COURSEGEN_PROVIDER -u QUOTA_TABLE -u BEDROCK_RPM -u BEDROCK_TPM \
-      -u BEDROCK_IMAGE_RPM -u BEDROCK_MAX_CONCURRENCY -u BEDROCK_IMAGE_MAX_CONCURRENCY \
-      -u LESSON_CONCURRENCY -u IMAGE_CONCURRENCY COURSEGEN_STORE_DIR="$store" \
-      setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --ignore-changes \
-      --concurrency "$INSTANCES" --env-file "$envfile"
-  ) > "$WORK/functions-$name.log" 2>&1 &
+  { sim_env; printf '%s\n' COURSEGEN_PROVIDER=bedrock "COURSEGEN_STORE_DIR=$store" "RUST_LOG=\"${QUOTA_FUNCTIONS_LOG:-warn}\"" "$@"; } > "$envfile"
+  local functions
+  functions="$(IFS=,; echo "${LAMBDA_FUNCTIONS[*]}")"
+  env -u COURSE_BUCKET -u COURSEGEN_PROVIDER -u QUOTA_TABLE -u BEDROCK_RPM -u BEDROCK_TPM \
+    -u BEDROCK_IMAGE_RPM -u BEDROCK_MAX_CONCURRENCY -u BEDROCK_IMAGE_MAX_CONCURRENCY \
+    -u LESSON_CONCURRENCY -u IMAGE_CONCURRENCY \
+    setsid python3 "$ROOT/scripts/lambda-pool.py" --bin-dir "$TARGET_DIR/debug" --functions "$functions" \
+    --instances "$INSTANCES" --env-file "$envfile" --addr-file "$addr_file" > "$WORK/functions-$name.log" 2>&1 &
   FUNCTIONS_PID=$!
-  FUNCTIONS_URL="http://127.0.0.1:$port"
-  wait_for_http "$FUNCTIONS_URL/" 120 || return 1
+  for _ in $(seq 1 300); do
+    [[ -s "$addr_file" ]] && break
+    kill -0 "$FUNCTIONS_PID" 2>/dev/null || { tail -20 "$WORK/functions-$name.log" >&2; return 1; }
+    sleep 0.2
+  done
+  [[ -s "$addr_file" ]] || { log "$name: the function pool did not start"; return 1; }
+  FUNCTIONS_URL="http://$(cat "$addr_file")"
   mkdir -p "$WORK/warm-$name"
   warm_functions "$FUNCTIONS_URL" "$WORK/warm-$name" || return 1
-  log "$name: functions at $FUNCTIONS_URL ($INSTANCES processes per function at most, store $store)"
+  log "$name: functions at $FUNCTIONS_URL ($INSTANCES processes per function, store $store)"
 }
 
 # start_quota_table NAME : a local quota table NAME (scripts/quota-table.py: moto's DynamoDB on a
@@ -358,7 +369,7 @@ start_functions() {
 start_quota_table() {
   local addr_file="$WORK/quota-table-$1.addr"
   setsid "$VENV/bin/python" "$ROOT/scripts/quota-table.py" --table "$1" --addr-file "$addr_file" \
-    > "$WORK/quota-table-$1.log" 2>&1 &
+    --stats-file "$WORK/quota-table-$1.stats.json" > "$WORK/quota-table-$1.log" 2>&1 &
   TABLE_PID=$!
   for _ in $(seq 1 150); do
     [[ -s "$addr_file" ]] && break
@@ -370,16 +381,16 @@ start_quota_table() {
 }
 
 # drain_quota_table NAME : empties the shared budget's buckets of the run's models in table NAME
-# (level 0 as of now), as the sim's are drained: the account is at its quota when the run starts,
-# and the shared budget knows it. A bucket holds a minute's worth, so an empty one's theoretical
-# arrival time is a minute from now.
+# (level 0 as of the moment the sim's were found empty, drain_sim), as the sim's are drained:
+# the account is at its quota when the run starts, and the shared budget knows it. A bucket
+# holds a minute's worth, so an empty one's theoretical arrival time is a minute after that.
 drain_quota_table() {
-  "$VENV/bin/python" - "$TABLE_URL" "$1" "$TEXT_MODEL" "$IMAGE_MODEL" <<'EOF'
-import sys, time, boto3
-url, table, text, image = sys.argv[1:5]
+  "$VENV/bin/python" - "$TABLE_URL" "$1" "$TEXT_MODEL" "$IMAGE_MODEL" "$(cat "$WORK/drained-$1.ms")" <<'EOF'
+import sys, boto3
+url, table, text, image, drained_ms = sys.argv[1:6]
 client = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1",
                       aws_access_key_id="test", aws_secret_access_key="test")
-empty = str(int(time.time() * 1000) + 60_000)
+empty = str(int(drained_ms) + 60_000)
 client.put_item(TableName=table, Item={"pk": {"S": text}, "tat_requests": {"N": empty},
                                        "tat_tokens": {"N": empty}})
 client.put_item(TableName=table, Item={"pk": {"S": image}, "tat_images": {"N": empty}})
@@ -416,6 +427,7 @@ deployed_run() {
     records+=("$name-$i:quota-course-$i:$code")
   done
   sim_stats > "$WORK/stats-$name.json"
+  sim_calls > "$WORK/calls-$name.json"
   stop_session "$FUNCTIONS_PID"
   [[ "$budget" == shared ]] && stop_session "$TABLE_PID"
   record_run "$name" "$store" "${records[@]}" || rc=1
