@@ -740,6 +740,10 @@ class Checks(unittest.TestCase):
                     "BEDROCK_RPM", "BEDROCK_TPM", "QUOTA_TABLE", "OPENAI_BASE_URL",
                     "OPENAI_API_KEY_SECRET_ARN", "RUST_LOG"):
             self.assertIn(var, g["Environment"]["Variables"])
+        # The optional ceilings are declared empty: no ceiling unless an operator sets one.
+        for var in ("LESSON_CONCURRENCY", "IMAGE_CONCURRENCY", "BEDROCK_MAX_CONCURRENCY",
+                    "BEDROCK_IMAGE_MAX_CONCURRENCY"):
+            self.assertEqual(g["Environment"]["Variables"][var], "", var)
         for logical_id, resource in self.functions.items():
             timeout = resource["Properties"].get("Timeout", g.get("Timeout", 3))
             self.assertLess(timeout, 900, logical_id)

@@ -79,11 +79,12 @@ impl Settings {
     /// The defaults with the optional per-invocation ceilings the functions and the embedded
     /// runner read from their environment (`get` looks a variable up): `LESSON_CONCURRENCY`
     /// (ContentGen's lesson calls at once within one module) and `IMAGE_CONCURRENCY`
-    /// (ImagesGen's images at once within one module). Unset means no ceiling; anything but a
-    /// whole number ≥ 1 is a configuration error naming the variable.
+    /// (ImagesGen's images at once within one module). Unset or empty means no ceiling;
+    /// anything but a whole number ≥ 1 is a configuration error naming the variable.
     pub fn with_ceilings_from(get: impl Fn(&str) -> Option<String>) -> Result<Self, StageError> {
         let ceiling = |name: &str| -> Result<usize, StageError> {
-            match get(name) {
+            // Empty counts as unset: a template declares the variable with "" for no ceiling.
+            match get(name).filter(|v| !v.trim().is_empty()) {
                 None => Ok(UNBOUNDED),
                 Some(v) => v.trim().parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
                     StageError::Config(format!(
@@ -288,7 +289,10 @@ mod tests {
         assert_eq!((none.lesson_concurrency, none.image_concurrency), (UNBOUNDED, UNBOUNDED));
         let set = Settings::with_ceilings_from(|n| (n == "IMAGE_CONCURRENCY").then(|| " 1 ".to_string())).unwrap();
         assert_eq!((set.lesson_concurrency, set.image_concurrency), (UNBOUNDED, 1));
-        for bad in ["0", "-2", "many", ""] {
+        // Empty is unset (the template declares the variables with "" for no ceiling).
+        let empty = Settings::with_ceilings_from(|_| Some("  ".to_string())).unwrap();
+        assert_eq!((empty.lesson_concurrency, empty.image_concurrency), (UNBOUNDED, UNBOUNDED));
+        for bad in ["0", "-2", "many", "1.5"] {
             let err = Settings::with_ceilings_from(|n| (n == "LESSON_CONCURRENCY").then(|| bad.to_string()))
                 .expect_err("a bad ceiling is a configuration error");
             assert!(err.to_string().contains("LESSON_CONCURRENCY"), "{err}");
