@@ -25,13 +25,20 @@
 # target, then measured again and printed. Then every size and design; prints a table of wall
 # times and speed-ups over sequential, and one JSON line with every figure.
 #
+# With --shape embedded,local-aws the same sizes and designs also run in the shape the workflow
+# is deployed in (scripts/local-aws.sh --bench: a `sam local` container for every invocation,
+# moto's Step Functions engine, a local S3 bucket; needs Docker, see that script), at the same
+# calibrated latencies, each design's ceilings set on its functions' environment; the table
+# gets a column group per shape.
+#
 #   scripts/bench-seed.sh                         # sizes 1,2,4,10,20, one run each (~12 min)
 #   scripts/bench-seed.sh --sizes 1,10 --runs 3   # medians of 3
 #   scripts/bench-seed.sh --designs seed,coursegen --no-build
+#   scripts/bench-seed.sh --shape embedded,local-aws   # both shapes
 #
 # Options: --sizes LIST, --runs N, --designs LIST (sequential,seed,coursegen), --lessons N,
-# --no-build (reuse target/release binaries), --no-calibrate (use the latencies below as they
-# are). BENCH_LESSON_MS, BENCH_PLAN_MS, BENCH_IMAGE_MS set the starting per-call latencies.
+# --shape LIST (embedded,local-aws; default embedded), --no-build (reuse target/release
+# binaries), --no-calibrate (use the latencies below as they are). BENCH_LESSON_MS, BENCH_PLAN_MS, BENCH_IMAGE_MS set the starting per-call latencies.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,6 +49,7 @@ DESIGNS="sequential,seed,coursegen"
 LESSONS=3
 BUILD=1
 CALIBRATE=1
+SHAPES="embedded"
 # Targets per module, in milliseconds (the seed's minutes as seconds).
 TARGET_CONTENT_MS=5000
 TARGET_PLAN_MS=1000
@@ -63,6 +71,7 @@ while [[ $# -gt 0 ]]; do
     --runs) RUNS="$2"; shift 2 ;;
     --designs) DESIGNS="$2"; shift 2 ;;
     --lessons) LESSONS="$2"; shift 2 ;;
+    --shape) SHAPES="$2"; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --no-calibrate) CALIBRATE=0; shift ;;
     -h | --help) usage; exit 0 ;;
@@ -74,6 +83,9 @@ done
 [[ "$LESSONS" =~ ^[1-9][0-9]*$ ]] || { echo "bench-seed: --lessons takes a positive number" >&2; exit 2; }
 for d in ${DESIGNS//,/ }; do
   case "$d" in sequential | seed | coursegen) ;; *) echo "bench-seed: unknown design $d" >&2; exit 2 ;; esac
+done
+for shape in ${SHAPES//,/ }; do
+  case "$shape" in embedded | local-aws) ;; *) echo "bench-seed: unknown shape $shape (embedded, local-aws)" >&2; exit 2 ;; esac
 done
 
 WORK="$(mktemp -d -t coursegen-bench-seed.XXXXXX)"
@@ -118,23 +130,36 @@ start_kind_sim() {
     --latency-text-ms "$2" --latency-plan-ms "$3" --latency-image-ms "$4"
 }
 
+# design_settings DESIGN MODULES : sets `concurrency` (modules at once), `request` (the
+# request's concurrency fields: `run`'s options, the execution input's fields) and `knobs` (the
+# functions' ceilings) of DESIGN; the one definition both shapes use.
+design_settings() {
+  case "$1" in
+    sequential)
+      concurrency=1 request=(max_concurrency=1 lesson_concurrency=1)
+      knobs=(LESSON_CONCURRENCY=1 IMAGE_CONCURRENCY=1 BEDROCK_MAX_CONCURRENCY=1 BEDROCK_IMAGE_MAX_CONCURRENCY=1) ;;
+    seed)
+      concurrency=10 request=(max_concurrency=10 lesson_concurrency=10)
+      knobs=(LESSON_CONCURRENCY=1 IMAGE_CONCURRENCY=1) ;;
+    coursegen)
+      concurrency=$(($2 < 40 ? $2 : 40)) request=()
+      knobs=() ;;
+  esac
+}
+
 # run_one NAME DESIGN MODULES : one `coursegen run` of DESIGN against a fresh sim; writes
 # NAME.json with its wall time, per-stage spans and the sim's call counts.
 run_one() {
-  local name="$1" design="$2" modules="$3" file concurrency rc=0
-  local -a knobs options
+  local name="$1" design="$2" modules="$3" file concurrency rc=0 field
+  local -a knobs request options=()
   file="$(outline "$modules")"
-  case "$design" in
-    sequential)
-      concurrency=1 options=(--concurrency 1 --lesson-concurrency 1)
-      knobs=(LESSON_CONCURRENCY=1 IMAGE_CONCURRENCY=1 BEDROCK_MAX_CONCURRENCY=1 BEDROCK_IMAGE_MAX_CONCURRENCY=1) ;;
-    seed)
-      concurrency=10 options=(--concurrency 10 --lesson-concurrency 10)
-      knobs=(LESSON_CONCURRENCY=1 IMAGE_CONCURRENCY=1) ;;
-    coursegen)
-      concurrency=$((modules < 40 ? modules : 40)) options=()
-      knobs=() ;;
-  esac
+  design_settings "$design" "$modules"
+  for field in "${request[@]}"; do
+    case "$field" in
+      max_concurrency=*) options+=(--concurrency "${field#*=}") ;;
+      lesson_concurrency=*) options+=(--lesson-concurrency "${field#*=}") ;;
+    esac
+  done
   start_kind_sim "$name" "$LESSON_MS" "$PLAN_MS" "$IMAGE_MS"
   log "$name: $modules x $LESSONS lessons, ${options[*]:-(default concurrency)} ${knobs[*]:-(no ceiling)}; sim text ${LESSON_MS} ms, plan ${PLAN_MS} ms, image ${IMAGE_MS} ms"
   env -u BEDROCK_RPM -u BEDROCK_TPM -u BEDROCK_IMAGE_RPM -u BEDROCK_MAX_CONCURRENCY \
@@ -223,52 +248,103 @@ EOF
 fi
 
 status=0
-for m in ${SIZES//,/ }; do
-  for d in ${DESIGNS//,/ }; do
-    for r in $(seq 1 "$RUNS"); do
-      run_one "$d-$m-$r" "$d" "$m" || { status=1; tail -5 "$WORK/run-$d-$m-$r.err" >&2; }
+if [[ ",$SHAPES," == *",embedded,"* ]]; then
+  for m in ${SIZES//,/ }; do
+    for d in ${DESIGNS//,/ }; do
+      for r in $(seq 1 "$RUNS"); do
+        run_one "$d-$m-$r" "$d" "$m" || { status=1; tail -5 "$WORK/run-$d-$m-$r.err" >&2; }
+      done
     done
   done
-done
+fi
+
+# The local AWS shape: the same sizes, designs and latencies through scripts/local-aws.sh.
+if [[ ",$SHAPES," == *",local-aws,"* ]]; then
+  spec="$WORK/local-aws-spec.json"
+  designs_json=()
+  for d in ${DESIGNS//,/ }; do
+    design_settings "$d" 1
+    designs_json+=("$(python3 -c 'import json, sys
+name, n = sys.argv[1], int(sys.argv[2])
+request = dict(kv.split("=", 1) for kv in sys.argv[3:3 + n])
+env = dict(kv.split("=", 1) for kv in sys.argv[3 + n:])
+print(json.dumps({"name": name, "request": {k: int(v) for k, v in request.items()}, "env": env}))' \
+      "$d" "${#request[@]}" "${request[@]}" "${knobs[@]}")")
+  done
+  python3 -c 'import json, sys
+sizes, lessons, runs, text, plan, image = sys.argv[1:7]
+print(json.dumps({"sizes": [int(s) for s in sizes.split(",")], "lessons": int(lessons), "runs": int(runs),
+                  "latency_ms": {"text": int(text), "plan": int(plan), "image": int(image)},
+                  "designs": [json.loads(d) for d in sys.argv[7:]]}))' \
+    "$SIZES" "$LESSONS" "$RUNS" "$LESSON_MS" "$PLAN_MS" "$IMAGE_MS" "${designs_json[@]}" > "$spec"
+  log "local AWS shape: scripts/local-aws.sh --bench $spec (log: $WORK/local-aws.err)"
+  if ! "$ROOT/scripts/local-aws.sh" --bench "$spec" --out "$WORK/out-local-aws" > "$WORK/local-aws.out" 2> "$WORK/local-aws.err"; then
+    status=1
+    tail -20 "$WORK/local-aws.err" >&2
+  fi
+  tail -1 "$WORK/local-aws.out" > "$WORK/local-aws.json" 2>/dev/null || true
+fi
 
 python3 - "$WORK" "$SIZES" "$DESIGNS" "$RUNS" "$LESSONS" "$LESSON_MS" "$PLAN_MS" "$IMAGE_MS" "$CALIBRATION" \
-  "$(nproc 2>/dev/null || echo '?')" <<'EOF' || status=1
+  "$(nproc 2>/dev/null || echo '?')" "$SHAPES" <<'EOF' || status=1
 import json, statistics, sys
-work, sizes, designs, runs, lessons, lesson_ms, plan_ms, image_ms, calibration, cores = sys.argv[1:11]
+work, sizes, designs, runs, lessons, lesson_ms, plan_ms, image_ms, calibration, cores, shapes = sys.argv[1:12]
 sizes = [int(s) for s in sizes.split(",")]
 designs = designs.split(",")
+shapes = shapes.split(",")
 runs, lessons = int(runs), int(lessons)
 calibration = json.loads(calibration)
-table, failed = [], []
-for m in sizes:
-    row = {"modules": m, "lessons": m * lessons}
-    for d in designs:
-        results = []
-        for r in range(1, runs + 1):
-            try:
-                results.append(json.load(open(f"{work}/{d}-{m}-{r}.json")))
-            except (OSError, ValueError):
-                results.append({"ok": False})
-        good = [x["wall_s"] for x in results if x.get("ok")]
-        if len(good) < len(results):
-            failed.append(f"{d} x {m}")
-        row[d] = {
-            "wall_s": round(statistics.median(good), 2) if good else None,
-            "runs_s": good,
-            "concurrency": results[0].get("concurrency"),
-            "calls": results[0].get("calls"),
-            "in_flight_max": results[0].get("in_flight_max"),
-            "stages_s": results[0].get("stages_s"),
-        }
-    base = (row.get("sequential") or {}).get("wall_s")
-    for d in designs:
-        w = row[d]["wall_s"]
-        row[d]["speedup"] = round(base / w, 1) if base and w else None
-    ref = row if m == 1 else next((t for t in table if t["modules"] == 1), None)
-    for d in designs:
-        w1 = ref[d]["wall_s"] if ref else None
-        row[d]["vs_one_module"] = round(row[d]["wall_s"] / w1, 2) if w1 and row[d]["wall_s"] else None
-    table.append(row)
+
+def embedded_result(d, m, r):
+    try:
+        return json.load(open(f"{work}/{d}-{m}-{r}.json"))
+    except (OSError, ValueError):
+        return {"ok": False}
+
+local = {}
+if "local-aws" in shapes:
+    try:
+        for row in json.load(open(f"{work}/local-aws.json")).get("bench", []):
+            local[(row["design"], row["modules"], row["run"])] = row
+    except (OSError, ValueError):
+        pass
+
+def local_result(d, m, r):
+    return local.get((d, m, r), {"ok": False})
+
+results_of = {"embedded": embedded_result, "local-aws": local_result}
+failed = []
+tables = {}
+for shape in shapes:
+    table = []
+    for m in sizes:
+        row = {"modules": m, "lessons": m * lessons}
+        for d in designs:
+            results = [results_of[shape](d, m, r) for r in range(1, runs + 1)]
+            good = [x["wall_s"] for x in results if x.get("ok")]
+            if len(good) < len(results):
+                failed.append(f"{shape}: {d} x {m}")
+            first = results[0]
+            row[d] = {
+                "wall_s": round(statistics.median(good), 2) if good else None,
+                "runs_s": good,
+                "calls": first.get("calls"),
+            }
+            if shape == "embedded":
+                row[d].update({"concurrency": first.get("concurrency"), "in_flight_max": first.get("in_flight_max"),
+                               "stages_s": first.get("stages_s")})
+            else:
+                row[d].update({"containers": first.get("containers"), "max_overlap": first.get("max_overlap")})
+        base = (row.get("sequential") or {}).get("wall_s")
+        for d in designs:
+            w = row[d]["wall_s"]
+            row[d]["speedup"] = round(base / w, 1) if base and w else None
+        ref = row if m == 1 else next((t for t in table if t["modules"] == 1), None)
+        for d in designs:
+            w1 = ref[d]["wall_s"] if ref else None
+            row[d]["vs_one_module"] = round(row[d]["wall_s"] / w1, 2) if w1 and row[d]["wall_s"] else None
+        table.append(row)
+    tables[shape] = table
 
 names = {"sequential": "sequential", "seed": "seed design", "coursegen": "coursegen"}
 print(f"per-call latencies: lesson {lesson_ms} ms, visual plan {plan_ms} ms, image {image_ms} ms; "
@@ -278,21 +354,28 @@ if calibration:
     print("one module, seed design, per stage (target 5 / 1 / 2 s): "
           + ", ".join(f"{k} {s[k]:.2f} s" for k in ("ContentGen", "VisualPlanner", "ImagesGen") if k in s)
           + f"; wall {calibration.get('wall_s')} s")
-head = f"{'modules':>7} {'lessons':>7}"
-for d in designs:
-    head += f" {names[d] + ' s':>15}"
-    if d != "sequential":
-        head += f" {'speed-up':>9}"
-print(head)
-for row in table:
-    line = f"{row['modules']:>7} {row['lessons']:>7}"
+for shape, table in tables.items():
+    print(f"{shape}:")
+    head = f"{'modules':>7} {'lessons':>7}"
     for d in designs:
-        w = row[d]["wall_s"]
-        line += f" {('-' if w is None else f'{w:.1f}'):>15}"
+        head += f" {names[d] + ' s':>15}"
         if d != "sequential":
-            sp = row[d]["speedup"]
-            line += f" {('-' if sp is None else f'{sp:.1f}x'):>9}"
-    print(line)
+            head += f" {'speed-up':>9}"
+    if "seed" in designs and "coursegen" in designs:
+        head += f" {'vs seed':>8}"
+    print(head)
+    for row in table:
+        line = f"{row['modules']:>7} {row['lessons']:>7}"
+        for d in designs:
+            w = row[d]["wall_s"]
+            line += f" {('-' if w is None else f'{w:.1f}'):>15}"
+            if d != "sequential":
+                sp = row[d]["speedup"]
+                line += f" {('-' if sp is None else f'{sp:.1f}x'):>9}"
+        if "seed" in designs and "coursegen" in designs:
+            a, b = row["seed"]["wall_s"], row["coursegen"]["wall_s"]
+            line += f" {(f'{a / b:.1f}x' if a and b else '-'):>8}"
+        print(line)
 print(json.dumps({
     "bench_seed": "ok" if not failed else "failed",
     "failed": failed,
@@ -301,7 +384,8 @@ print(json.dumps({
     "lessons_per_module": lessons,
     "latency_ms": {"lesson": int(lesson_ms), "plan": int(plan_ms), "image": int(image_ms)},
     "calibration": calibration,
-    "sizes": table,
+    "sizes": tables.get("embedded", []),
+    **({"local_aws": tables["local-aws"]} if "local-aws" in tables else {}),
 }))
 sys.exit(1 if failed else 0)
 EOF

@@ -7,6 +7,8 @@
 #                        [--provider offline|bedrock] [--concurrency N] [--project NAME] [--out DIR]
 #   scripts/local-aws.sh --checklist [--out DIR]      every line of the testing checklist
 #   scripts/local-aws.sh --plan RUN[,RUN...]          some of the checklist's runs (CI's part)
+#   scripts/local-aws.sh --bench SPEC.json            the fan-out benchmark's runs in this shape
+#                                                     (scripts/bench-seed.sh --shape writes SPEC)
 #
 # NAME defaults to the slug `coursegen run` uses and DIR to out-aws: the course folder lands in
 # DIR/NAME. The last line printed is one JSON object:
@@ -36,8 +38,9 @@ PROJECT=""
 OUT="out-aws"
 CHECKLIST=0
 PLAN=""
+BENCH=""
 KEEP=0
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
 while (( $# )); do
   case "$1" in
     --modules) MODULES="$2"; shift ;;
@@ -48,6 +51,7 @@ while (( $# )); do
     --out) OUT="$2"; shift ;;
     --checklist) CHECKLIST=1 ;;
     --plan) PLAN="$2"; shift ;;
+    --bench) BENCH="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"; shift ;;
     --keep) KEEP=1 ;;
     -h|--help) usage; exit 0 ;;
     -*) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
@@ -55,7 +59,8 @@ while (( $# )); do
   esac
   shift
 done
-if [[ $CHECKLIST == 0 && -z "$PLAN" && -z "$OUTLINE" ]]; then usage >&2; exit 2; fi
+if [[ $CHECKLIST == 0 && -z "$PLAN" && -z "$BENCH" && -z "$OUTLINE" ]]; then usage >&2; exit 2; fi
+[[ -z "$BENCH" || -f "$BENCH" ]] || { echo "--bench: no such file: $BENCH" >&2; exit 2; }
 case "$CONTENT" in theory|labs|both) ;; *) echo "--content must be theory, labs or both" >&2; exit 2 ;; esac
 case "$PROVIDER" in offline|bedrock) ;; *) echo "--provider must be offline or bedrock" >&2; exit 2 ;; esac
 
@@ -171,9 +176,17 @@ S3_ENDPOINT="http://$GATEWAY:$S3_PORT"
 SIM_PORT="$(free_port "$GATEWAY")"
 # It refuses, as Bedrock's content filters do, every request about lesson 3.2 of
 # tests/local-aws/refused-module.yaml (the checklist's refused-module run).
+# The benchmark gives each kind of call its own latency instead (the spec's latency_ms).
+SIM_LATENCY=(--latency-ms "${LOCAL_AWS_SIM_LATENCY_MS:-1500}")
+if [[ -n "$BENCH" ]]; then
+  mapfile -t SIM_LATENCY < <(python3 -c 'import json, sys
+l = json.load(open(sys.argv[1]))["latency_ms"]
+print("\n".join(["--seed", "7", "--ms-per-token", "0", "--latency-text-ms", str(l["text"]),
+                 "--latency-plan-ms", str(l["plan"]), "--latency-image-ms", str(l["image"])]))' "$BENCH")
+fi
 setsid "$TARGET_DIR/debug/bedrock-sim" --listen "$GATEWAY:$SIM_PORT" --allow-non-loopback \
   --refuse-containing "Refused by the content filter" \
-  --latency-ms "${LOCAL_AWS_SIM_LATENCY_MS:-1500}" >"$WORK/bedrock-sim.log" 2>&1 &
+  "${SIM_LATENCY[@]}" >"$WORK/bedrock-sim.log" 2>&1 &
 PIDS+=($!)
 SIM_ENDPOINT="http://$GATEWAY:$SIM_PORT"
 wait_for_http "$S3_ENDPOINT/" 30 || die "s3-local did not start: $(cat "$WORK/s3.log")"
@@ -189,23 +202,51 @@ cat >"$WORK/env-vars.json" <<JSON
                 "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": "$SIM_ENDPOINT", "QUOTA_TABLE": ""}}
 JSON
 
-start_lambda() {  # PROVIDER PORT: sam local start-lambda serving the built template
-  local provider="$1" port="$2"
+# start_lambda PROVIDER PORT [ENV_VARS_JSON [LABEL]]: sam local start-lambda serving the built
+# template, the functions' variables from ENV_VARS_JSON (default: the file above).
+start_lambda() {
+  local provider="$1" port="$2" env_vars="${3:-$WORK/env-vars.json}" label="${4:-$1}"
   setsid "$SAM" local start-lambda -t "$BUILT_TEMPLATE" --host 127.0.0.1 --port "$port" \
-    --invoke-image "$IMAGE" --skip-pull-image --env-vars "$WORK/env-vars.json" \
+    --invoke-image "$IMAGE" --skip-pull-image --env-vars "$env_vars" \
     --parameter-overrides "Architecture=$ARCH Provider=$provider S3EndpointUrl=$S3_ENDPOINT BedrockEndpointUrl=$SIM_ENDPOINT" \
-    >"$WORK/start-lambda-$provider.log" 2>&1 &
+    >"$WORK/start-lambda-$label.log" 2>&1 &
   PIDS+=($!)
-  wait_for_http "http://127.0.0.1:$port/" 120 || die "sam local start-lambda ($provider) did not start: $(tail -20 "$WORK/start-lambda-$provider.log")"
+  wait_for_http "http://127.0.0.1:$port/" 120 || die "sam local start-lambda ($label) did not start: $(tail -20 "$WORK/start-lambda-$label.log")"
   # In front of it, the Invoke API contract of AWS Lambda (tests/fidelity/invoke_adapter.py): a
   # failure of the emulator itself becomes Lambda's ServiceException, which the Retry catches.
   ADAPTER_PORT="$(free_port 127.0.0.1)"
   setsid python tests/fidelity/invoke_adapter.py --listen-port "$ADAPTER_PORT" \
-    --upstream "http://127.0.0.1:$port" >"$WORK/adapter-$provider.log" 2>&1 &
+    --upstream "http://127.0.0.1:$port" >"$WORK/adapter-$label.log" 2>&1 &
   PIDS+=($!)
-  wait_for_http "http://127.0.0.1:$ADAPTER_PORT/" 30 || die "the invoke adapter did not start: $(cat "$WORK/adapter-$provider.log")"
-  log "sam local start-lambda ($provider) on 127.0.0.1:$port, Lambda API on 127.0.0.1:$ADAPTER_PORT"
+  wait_for_http "http://127.0.0.1:$ADAPTER_PORT/" 30 || die "the invoke adapter did not start: $(cat "$WORK/adapter-$label.log")"
+  log "sam local start-lambda ($label) on 127.0.0.1:$port, Lambda API on 127.0.0.1:$ADAPTER_PORT"
 }
+
+# The benchmark: every design's functions in a start-lambda of their own, with the design's
+# ceilings in their environment; drive.py runs the spec's courses against them.
+if [[ -n "$BENCH" ]]; then
+  BENCH_ARGS=()
+  while read -r design; do
+    python3 - "$WORK/env-vars.json" "$BENCH" "$design" >"$WORK/env-vars-$design.json" <<'PY'
+import json, sys
+base = json.load(open(sys.argv[1]))
+design = next(d for d in json.load(open(sys.argv[2]))["designs"] if d["name"] == sys.argv[3])
+base["Parameters"].update({k: str(v) for k, v in design.get("env", {}).items()})
+print(json.dumps(base))
+PY
+    start_lambda bedrock "$(free_port 127.0.0.1)" "$WORK/env-vars-$design.json" "$design"
+    BENCH_ARGS+=(--lambda-design "$design=http://127.0.0.1:$ADAPTER_PORT")
+  done < <(python3 -c 'import json, sys; print("\n".join(d["name"] for d in json.load(open(sys.argv[1]))["designs"]))' "$BENCH")
+  setsid docker events --filter type=container --filter label=sam.cli.container.type=lambda \
+    --format '{{json .}}' >"$WORK/docker-events.jsonl" 2>"$WORK/docker-events.err" &
+  PIDS+=($!)
+  mkdir -p "$OUT"
+  status=0
+  python tests/local-aws/drive.py --out "$OUT" --bucket "$BUCKET" --s3-endpoint "$S3_ENDPOINT" \
+    --bedrock-endpoint "$SIM_ENDPOINT" --events-log "$WORK/docker-events.jsonl" --coursegen "$COURSEGEN" \
+    --providers bedrock --bench "$BENCH" "${BENCH_ARGS[@]}" || status=$?
+  exit $status
+fi
 
 if [[ $CHECKLIST == 1 || -n "$PLAN" ]]; then
   PROVIDERS="offline,bedrock"

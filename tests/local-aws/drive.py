@@ -9,6 +9,11 @@ containers' start and end times (a `docker events` log) how many invocations of 
 overlapped. With --checklist it runs the testing checklist (single, two, non-sequential and
 10-module courses; theory, labs and both; offline and bedrock) and checks each line.
 
+With --bench FILE it runs the fan-out benchmark's courses in this shape (scripts/bench-seed.sh
+writes FILE: course sizes, lessons per module, runs, and per design the execution input's
+concurrency fields; each design's functions are a start-lambda of their own, --lambda-design
+NAME=URL) and reports each execution's wall time from Step Functions' start and stop dates.
+
 The last line printed is one JSON object (see `main`).
 """
 
@@ -296,6 +301,100 @@ def execute(env: Environment, run: Run) -> Outcome:
     return outcome
 
 
+# ---------------------------------------------------------------- benchmark
+
+
+def bench_outline(work: Path, modules: int, lessons: int) -> Path:
+    """The benchmark's generated course (the same generator and titles as scripts/bench-seed.sh)."""
+    path = work / f"outline-{modules}x{lessons}.yaml"
+    if not path.exists():
+        text = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "generate-outline.py"), str(modules), str(lessons),
+             "Kubernetes in Production", "A course sized for the fan-out benchmark."],
+            check=True, capture_output=True, text=True,
+        ).stdout
+        path.write_text(text)
+    return path
+
+
+def sim_request(env: Environment, method: str, path: str) -> dict:
+    import urllib.request
+
+    req = urllib.request.Request(f"{env.bedrock_endpoint}{path}", method=method, data=b"" if method == "POST" else None)
+    with urllib.request.urlopen(req, timeout=10) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def bench(env: Environment, spec: dict, lambdas: dict[str, str]) -> list[dict]:
+    """Every (size, design, run) of the benchmark spec, one execution each; a row per execution."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="local-aws-bench-") as tmp:
+        work = Path(tmp)
+        for modules in spec["sizes"]:
+            for design in spec["designs"]:
+                name = design["name"]
+                if name not in lambdas:
+                    raise SystemExit(f"no --lambda-design for design {name!r}")
+                for r in range(1, int(spec.get("runs", 1)) + 1):
+                    rows.append(bench_run(env, lambdas[name], design, modules, int(spec["lessons"]), r, work))
+    return rows
+
+
+def bench_run(env: Environment, endpoint: str, design: dict, modules: int, lessons: int, r: int, work: Path) -> dict:
+    name = design["name"]
+    project = f"bench-{name}-{modules}-{r}"
+    outline = bench_outline(work, modules, lessons)
+    sim_request(env, "POST", "/_sim/reset")
+    with Aws(env, endpoint) as aws:
+        if aws.keys(f"{project}/"):
+            raise SystemExit(f"the bucket already holds {project}/")
+        aws.s3.upload_file(str(outline), env.bucket, f"{project}/course/outline.yaml")
+        arn = aws.sfn.create_state_machine(
+            name=f"coursegen-{uuid.uuid4().hex[:8]}",
+            definition=definition_text(),
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/coursegen-state-machine",
+        )["stateMachineArn"]
+        # The console user's input; the design's concurrency fields, or none (PrepareCourse's
+        # estimate) when the design sets none.
+        body = {
+            "project_folder": project,
+            "outline_key": f"{project}/course/outline.yaml",
+            "modules_to_generate": "all",
+            "content_type": "theory",
+            **design.get("request", {}),
+        }
+        log(f"bench {name} x {modules} (run {r}): starting {json.dumps(body)}")
+        since = time.time_ns()
+        execution = aws.sfn.start_execution(stateMachineArn=arn, name=project, input=json.dumps(body))["executionArn"]
+        desc = wait_for_execution(aws.sfn, execution, timeout=3600, poll=0.2)
+        wall = (desc["stopDate"] - desc["startDate"]).total_seconds()
+        time.sleep(1.0)  # docker reports a container's end a moment after the task saw its answer
+        containers, overlap = container_overlaps(env.events_log, since, time.time_ns())
+        problems = []
+        if desc["status"] != "SUCCEEDED":
+            problems.append(f"status {desc['status']}: {desc.get('error')} {(desc.get('cause') or '')[:300]}")
+        else:
+            manifest = json.loads(aws.s3.get_object(Bucket=env.bucket, Key=f"{project}/book/manifest.json")["Body"].read())
+            if manifest.get("failures"):
+                problems.append(f"{len(manifest['failures'])} failure(s) in the manifest")
+    stats = sim_request(env, "GET", "/_sim/stats")
+    row = {
+        "design": name,
+        "modules": modules,
+        "run": r,
+        "ok": not problems,
+        "problems": problems,
+        "wall_s": round(wall, 2),
+        "containers": containers,
+        "max_overlap": overlap,
+        "calls": {k: v.get("calls") for k, v in stats.get("by_kind", {}).items()},
+        "throttled": stats.get("throttled"),
+    }
+    log(f"bench {name} x {modules} (run {r}): {'ok' if row['ok'] else 'FAILED'} {row['wall_s']} s, "
+        f"{containers} containers, overlap {overlap}, calls {row['calls']}" + (f"; {problems}" if problems else ""))
+    return row
+
+
 # ---------------------------------------------------------------- checks
 
 
@@ -498,8 +597,17 @@ def main() -> int:
     ap.add_argument("--bedrock-endpoint")
     ap.add_argument("--events-log", required=True)
     ap.add_argument("--coursegen", required=True)
+    ap.add_argument("--bench", help="a benchmark spec (JSON, written by scripts/bench-seed.sh)")
+    ap.add_argument("--lambda-design", action="append", default=[], metavar="NAME=URL",
+                    help="with --bench: the start-lambda endpoint serving design NAME's functions")
     args = ap.parse_args()
     env = Environment(args)
+
+    if args.bench:
+        lambdas = dict(item.split("=", 1) for item in args.lambda_design)
+        rows = bench(env, json.loads(Path(args.bench).read_text()), lambdas)
+        print(json.dumps({"ok": all(r["ok"] for r in rows), "bench": rows}))
+        return 0 if all(r["ok"] for r in rows) else 1
 
     if args.checklist or args.plan:
         runs = checklist_runs(args.providers.split(","))
