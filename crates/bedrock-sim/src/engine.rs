@@ -2,7 +2,7 @@
 
 use crate::rng::Rng;
 use crate::schema_gen;
-use crate::text::{self, keywords};
+use crate::text::{self, salient_keywords};
 use crate::tokens::estimate;
 use serde_json::{json, Value};
 
@@ -161,7 +161,7 @@ impl GenRequest {
 /// Produces the answer for a request.
 pub fn generate(req: &GenRequest) -> Generated {
     let mut rng = Rng::new(req.seed);
-    let words = keywords(&req.prompt);
+    let words = salient_keywords(&req.prompt);
     if let Some(index) = req.chosen_tool(&mut rng) {
         let schema = req.tools.get(index).map(|t| t.schema.clone()).unwrap_or(Value::Null);
         let input = schema_gen::generate(&schema, &mut rng, &words);

@@ -11,6 +11,11 @@
 
 use crate::rng::Rng;
 use crate::text::{capitalize, phrase};
+
+/// With at least this many words of vocabulary, strings are written from the vocabulary alone
+/// (no generic filler words), so an answer about a source (a quiz on a lesson) uses only words
+/// the source contains.
+const OWN_VOCABULARY: usize = 12;
 use serde_json::{Map, Number, Value};
 
 const MAX_DEPTH: usize = 24;
@@ -463,8 +468,17 @@ impl Generator<'_> {
         self.text(name, min, max)
     }
 
+    /// `n` words: from the vocabulary alone when it is large enough (see [`OWN_VOCABULARY`]),
+    /// else the vocabulary mixed with generic words.
+    fn phrase(&mut self, n: usize) -> String {
+        if self.words.len() < OWN_VOCABULARY {
+            return phrase(self.words, self.rng, n);
+        }
+        (0..n).filter_map(|_| self.rng.pick(self.words).cloned()).collect::<Vec<_>>().join(" ")
+    }
+
     fn slug(&mut self, n: usize) -> String {
-        phrase(self.words, self.rng, n)
+        self.phrase(n)
             .to_lowercase()
             .split(|c: char| !c.is_ascii_alphanumeric())
             .filter(|s| !s.is_empty())
@@ -484,7 +498,7 @@ impl Generator<'_> {
             self.slug(n)
         } else if has(&["title", "name", "heading", "label"]) {
             let n = 2 + self.rng.below(4) as usize;
-            phrase(self.words, self.rng, n).split(' ').map(capitalize).collect::<Vec<_>>().join(" ")
+            self.phrase(n).split(' ').map(capitalize).collect::<Vec<_>>().join(" ")
         } else if has(&[
             "description",
             "summary",
@@ -503,16 +517,16 @@ impl Generator<'_> {
             "script",
         ]) {
             let n = 12 + self.rng.below(18) as usize;
-            let mut sentence = capitalize(&phrase(self.words, self.rng, n));
+            let mut sentence = capitalize(&self.phrase(n));
             sentence.push('.');
             sentence
         } else {
             let n = 2 + self.rng.below(5) as usize;
-            phrase(self.words, self.rng, n)
+            self.phrase(n)
         };
         if let Some(min) = min.map(|m| m.min(MAX_STRING)) {
             while (s.chars().count() as u64) < min {
-                let extra = phrase(self.words, self.rng, 8);
+                let extra = self.phrase(8);
                 if !s.is_empty() {
                     s.push(' ');
                 }

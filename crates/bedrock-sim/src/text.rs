@@ -190,6 +190,34 @@ const VISUALS: &[&str] = &[
     "concept map linking {a}, {b} and the wider {noun}",
 ];
 
+/// How many words [`salient_keywords`] keeps.
+pub const SALIENT_WORDS: usize = 24;
+
+/// The keywords a prompt is most about ([`SALIENT_WORDS`] of them): the candidates of
+/// [`keywords`], most frequent first (ties in order of appearance). A structured answer (a
+/// visual plan, a quiz) is written from these, so when the prompt carries source material (a
+/// lesson), the answer speaks of that material rather than of the instructions around it.
+pub fn salient_keywords(prompt: &str) -> Vec<String> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for raw in prompt.split(|c: char| !c.is_alphanumeric() && c != '-') {
+        let word = raw.trim_matches('-').to_lowercase();
+        if word.chars().count() < 4 || word.chars().all(|c| c.is_ascii_digit()) || STOPWORDS.contains(&word.as_str()) {
+            continue;
+        }
+        match counts.iter_mut().find(|(w, _)| *w == word) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((word, 1)),
+        }
+    }
+    // Stable: equal counts keep their order of appearance.
+    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    let out: Vec<String> = counts.into_iter().take(SALIENT_WORDS).map(|(w, _)| w).collect();
+    if out.is_empty() {
+        return keywords(prompt);
+    }
+    out
+}
+
 /// Extracts up to eight distinctive lowercase keywords from a prompt.
 pub fn keywords(prompt: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();

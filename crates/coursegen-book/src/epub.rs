@@ -396,7 +396,10 @@ fn write_zip(opf: &str, items: &[Item]) -> Result<Vec<u8>, RenderError> {
     let stored = base.compression_method(CompressionMethod::Stored);
     let deflated = base.compression_method(CompressionMethod::Deflated).compression_level(Some(6));
 
-    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    // Sized for everything stored as it is (the pictures, most of a large book), so the buffer
+    // is not copied as it grows.
+    let capacity = items.iter().map(|i| i.bytes.len() + i.href.len() + 128).sum::<usize>() + opf.len() + 4096;
+    let mut zip = ZipWriter::new(Cursor::new(Vec::with_capacity(capacity)));
     zip.start_file("mimetype", stored)?;
     zip.write_all(b"application/epub+zip")?;
     zip.start_file("META-INF/container.xml", deflated)?;

@@ -168,7 +168,14 @@ pub(crate) fn render(book: &Book, mastery: u32) -> Result<Vec<u8>, RenderError> 
     // Pictures already compressed (PNG, JPEG, ...) are stored as they are, as in the EPUB:
     // deflating them again costs CPU and saves nothing.
     let stored = base.compression_method(CompressionMethod::Stored);
-    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    // Sized for the pages and the pictures stored as they are, so the buffer is not copied as
+    // it grows.
+    let capacity = pages.iter().map(|(path, page, _)| path.len() + page.len() + 128).sum::<usize>()
+        + book.images.values().map(|image| image.bytes.len() + 128).sum::<usize>()
+        + manifest.len()
+        + SCO_JS.len()
+        + 4096;
+    let mut zip = ZipWriter::new(Cursor::new(Vec::with_capacity(capacity)));
     zip.start_file("imsmanifest.xml", options)?;
     zip.write_all(manifest.as_bytes())?;
     zip.start_file("sco.js", options)?;
