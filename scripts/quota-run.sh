@@ -25,7 +25,7 @@
 #   7. two-executions      two executions of the course (two projects) started together against
 #                          the functions of run 6's shape, sharing the budget; min_s counts both.
 #
-# Runs 5 and 6 run side by side (each its own sim, functions and store); run 7 after them.
+# Runs 5, 6 and 7 run one after the other, each with its own sim, functions and store.
 # Targets of runs 6 and 7 (reported under "targets"): no failed task, throttled <= 10 % of
 # admitted, wall <= 1.15 x min_s. Runs 6 and 7 must succeed; run 5 is measured, not required to.
 #
@@ -64,7 +64,6 @@ case "$RUNS" in all | embedded | deployed) ;; *) echo "QUOTA_RUNS must be all, e
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 WORK="$(mktemp -d -t coursegen-quota.XXXXXX)"
 RUN2_PID=""
-BACKGROUND_PIDS=()
 
 # shellcheck source=../tests/fidelity/lambda_watch.sh
 source "$ROOT/tests/fidelity/lambda_watch.sh"
@@ -75,12 +74,10 @@ source "$ROOT/scripts/sim-process.sh"
 cleanup() {
   local rc=$?
   stop_sim
-  local pid
-  for pid in "$RUN2_PID" "${BACKGROUND_PIDS[@]}"; do
-    [[ -n "$pid" ]] || continue
-    kill -TERM -- "-$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  if [[ -n "$RUN2_PID" ]]; then
+    kill -TERM -- "-$RUN2_PID" 2>/dev/null || true
+    wait "$RUN2_PID" 2>/dev/null || true
+  fi
   if [[ $rc -ne 0 || -n "${QUOTA_KEEP:-}" ]]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -436,19 +433,13 @@ deployed_run() {
 
 if [[ "$RUNS" != embedded ]]; then
   ensure_venv
-  # 5 and 6 side by side, each in its own process group with its own sim, functions and table.
-  set -m
-  ( trap 'stop_sim; stop_session "${FUNCTIONS_PID:-}"' EXIT; deployed_run per-instance 1 per-instance ) &
-  BACKGROUND_PIDS+=($!)
-  ( trap 'stop_sim; stop_session "${FUNCTIONS_PID:-}"; stop_session "${TABLE_PID:-}"' EXIT
-    deployed_run separate-processes 1 shared ) &
-  BACKGROUND_PIDS+=($!)
-  set +m
+  # 5, 6 and 7 one after the other (each with its own sim, functions and table), so no run
+  # shares the machine's cores with another's function processes.
   # Run 5 may fail (that is what it measures); its figures are in its row either way.
-  wait "${BACKGROUND_PIDS[0]}" || log "per-instance: the run did not succeed (see its row)"
-  wait "${BACKGROUND_PIDS[1]}" || status=1
-  BACKGROUND_PIDS=()
-  # 7.
+  ( trap 'stop_sim; stop_session "${FUNCTIONS_PID:-}"' EXIT; deployed_run per-instance 1 per-instance ) ||
+    log "per-instance: the run did not succeed (see its row)"
+  ( trap 'stop_sim; stop_session "${FUNCTIONS_PID:-}"; stop_session "${TABLE_PID:-}"' EXIT
+    deployed_run separate-processes 1 shared ) || status=1
   ( trap 'stop_sim; stop_session "${FUNCTIONS_PID:-}"; stop_session "${TABLE_PID:-}"' EXIT
     deployed_run two-executions 2 shared ) || status=1
 fi

@@ -210,7 +210,7 @@ pub fn salient_keywords(prompt: &str) -> Vec<String> {
         }
     }
     // Stable: equal counts keep their order of appearance.
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     let out: Vec<String> = counts.into_iter().take(SALIENT_WORDS).map(|(w, _)| w).collect();
     if out.is_empty() {
         return keywords(prompt);
