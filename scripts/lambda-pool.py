@@ -24,13 +24,14 @@ import json
 import os
 import queue
 import shlex
-import signal
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from local_service import announce, wait_for_stop
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -178,15 +179,8 @@ def main() -> int:
                              AWS_LAMBDA_FUNCTION_NAME=name, AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
                              AWS_LAMBDA_FUNCTION_MEMORY_SIZE="512")
             children.append(subprocess.Popen([os.path.join(args.bin_dir, name)], env=child_env))
-    tmp = args.addr_file + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(f"127.0.0.1:{port}\n")
-    os.replace(tmp, args.addr_file)
-
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    announce(args.addr_file, f"127.0.0.1:{port}")
+    wait_for_stop()
     for child in children:
         child.terminate()
     for child in children:

@@ -23,16 +23,17 @@ a quiet one.
 
 import argparse
 import logging
-import os
-import signal
-import sys
 import json
+import os
+import sys
 import threading
 import time
 
 import boto3
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
+
+from local_service import announce, wait_for_stop
 
 
 def main() -> int:
@@ -76,15 +77,8 @@ def main() -> int:
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    tmp = args.addr_file + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(f"{args.host}:{port}\n")
-    os.replace(tmp, args.addr_file)
-
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    announce(args.addr_file, f"{args.host}:{port}")
+    wait_for_stop()
     server.shutdown()
     if args.stats_file:
         with open(args.stats_file, "w", encoding="utf-8") as f:
