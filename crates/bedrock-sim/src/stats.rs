@@ -2,6 +2,7 @@
 
 use crate::CallKind;
 use serde_json::{json, Map, Value};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -63,7 +64,7 @@ pub struct Stats {
     kind_calls: [AtomicU64; 3],
     kind_latency_ms: [AtomicU64; 3],
     /// Admissions and throttles in order, for `GET /_sim/calls`.
-    timeline: Mutex<Vec<CallRecord>>,
+    timeline: Mutex<VecDeque<CallRecord>>,
 }
 
 fn kind_index(kind: CallKind) -> usize {
@@ -121,9 +122,9 @@ impl Stats {
         let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let mut timeline = self.timeline.lock().unwrap_or_else(|p| p.into_inner());
         if timeline.len() >= TIMELINE_LIMIT {
-            timeline.remove(0);
+            timeline.pop_front();
         }
-        timeline.push(CallRecord { at_ms, kind, admitted, reserved_tokens });
+        timeline.push_back(CallRecord { at_ms, kind, admitted, reserved_tokens });
     }
 
     /// The timeline as the JSON document served on `/_sim/calls`: every admission and throttle

@@ -199,11 +199,7 @@ pub const SALIENT_WORDS: usize = 24;
 /// lesson), the answer speaks of that material rather than of the instructions around it.
 pub fn salient_keywords(prompt: &str) -> Vec<String> {
     let mut counts: Vec<(String, usize)> = Vec::new();
-    for raw in prompt.split(|c: char| !c.is_alphanumeric() && c != '-') {
-        let word = raw.trim_matches('-').to_lowercase();
-        if word.chars().count() < 4 || word.chars().all(|c| c.is_ascii_digit()) || STOPWORDS.contains(&word.as_str()) {
-            continue;
-        }
+    for word in candidates(prompt) {
         match counts.iter_mut().find(|(w, _)| *w == word) {
             Some((_, n)) => *n += 1,
             None => counts.push((word, 1)),
@@ -218,16 +214,23 @@ pub fn salient_keywords(prompt: &str) -> Vec<String> {
     out
 }
 
+/// The prompt's candidate keywords in order, repeats included: lowercase words of at least four
+/// characters that are neither numbers nor stop words.
+fn candidates(prompt: &str) -> impl Iterator<Item = String> + '_ {
+    prompt.split(|c: char| !c.is_alphanumeric() && c != '-').filter_map(|raw| {
+        let word = raw.trim_matches('-').to_lowercase();
+        let keep = word.chars().count() >= 4
+            && !word.chars().all(|c| c.is_ascii_digit())
+            && !STOPWORDS.contains(&word.as_str());
+        keep.then_some(word)
+    })
+}
+
 /// Extracts up to eight distinctive lowercase keywords from a prompt.
 pub fn keywords(prompt: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for raw in prompt.split(|c: char| !c.is_alphanumeric() && c != '-') {
-        let word = raw.trim_matches('-').to_lowercase();
-        if word.chars().count() < 4
-            || word.chars().all(|c| c.is_ascii_digit())
-            || STOPWORDS.contains(&word.as_str())
-            || out.contains(&word)
-        {
+    for word in candidates(prompt) {
+        if out.contains(&word) {
             continue;
         }
         out.push(word);
