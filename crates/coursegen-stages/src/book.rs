@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 use crate::common::{check_project, clip, find_tags, load_outline, read_meta_value};
 use crate::images::IMAGE_EXTENSIONS;
 use crate::lang::{fill, phrases, Phrases};
+use crate::read_ahead::ReadAhead;
 use crate::visuals::PlanRecord;
 use crate::{Deps, Settings, Stage};
 
@@ -491,8 +492,10 @@ pub async fn book_builder(input: BookBuilderInput, deps: &Deps) -> StageResult<B
     check_project(project)?;
     let store = deps.store.as_ref();
     let plan = plan(&input, store, &deps.settings).await?;
+    let ahead = ReadAhead::new(store);
+    read_ahead(&ahead, project, &plan).await?;
     let mut gathered = Gathered::default();
-    gathered.lessons(store, project, &plan).await?;
+    gathered.lessons(&ahead, project, &plan).await?;
     gathered.labs(store, project, &plan).await?;
     let (book_keys, manifest) = write_book(store, project, &plan.outline, gathered, &deps.settings.prices).await?;
     let manifest_key = keys::book_manifest_key(project);
@@ -604,21 +607,8 @@ async fn write_book(
         identifier: format!("urn:coursegen:{project}"),
         modified: modified_time(&digest),
     };
-    let epub = render_epub_dropping_bad_images(&mut book, &mut manifest_images, &mut failures)?;
-    // The other editions read the same book: render them side by side (the packages copy every
-    // picture, the bulk of a large course's book time), then store all of them at once.
-    let (markdown, html, gift, scorm) = std::thread::scope(|s| {
-        let markdown = s.spawn(|| coursegen_book::render_markdown(&book));
-        let html = s.spawn(|| coursegen_book::render_html(&book));
-        let scorm = s.spawn(|| coursegen_book::render_scorm12(&book, coursegen_core::quiz::PASS_MARK));
-        let gift = coursegen_book::render_gift(&book);
-        (markdown.join(), html.join(), gift, scorm.join())
-    });
-    let panicked = |edition: &str| StageError::Internal(format!("rendering the {edition} panicked"));
-    let (markdown, html) = (markdown.map_err(|_| panicked("Markdown"))?, html.map_err(|_| panicked("HTML"))?);
-    let scorm = scorm
-        .map_err(|_| panicked("SCORM package"))?
-        .map_err(|e| StageError::Internal(format!("SCORM packaging failed: {e}")))?;
+    let Editions { markdown, html, epub, gift, scorm } =
+        render_editions_dropping_bad_images(&mut book, &mut manifest_images, &mut failures)?;
 
     let (md_key, html_key, epub_key) =
         (keys::book_md_key(project), keys::book_html_key(project), keys::book_epub_key(project));
@@ -693,6 +683,45 @@ enum MissingImage {
     NotRendered,
 }
 
+/// Reads ahead, concurrently, what [`Gathered::lessons`] reads one object after another: every
+/// lesson of the outline with its sidecar and quiz, then every picture those lessons name with
+/// its sidecar and prompt.
+async fn read_ahead(ahead: &ReadAhead<'_>, project: &str, plan: &Plan) -> StageResult<()> {
+    let mut lesson_keys = Vec::new();
+    for (mi, module) in plan.outline.modules.iter().enumerate() {
+        for (li, lesson) in module.lessons.iter().enumerate() {
+            let (m, l) = (mi as u32 + 1, li as u32 + 1);
+            lesson_keys.push((keys::lesson_key(project, m, l, &lesson.title), keys::quiz_key(project, m, l)));
+        }
+    }
+    ahead
+        .fetch(lesson_keys.iter().flat_map(|(lesson, quiz)| {
+            [lesson.clone(), keys::meta_key(lesson), quiz.clone(), keys::meta_key(quiz)]
+        }))
+        .await?;
+    let mut picture_keys = Vec::new();
+    for (lesson, _) in &lesson_keys {
+        let Some(markdown) = ahead.peek(lesson) else { continue };
+        for id in coursegen_book::visual_ids(&String::from_utf8_lossy(&markdown)) {
+            let Some((m, l, n)) = keys::parse_visual_id(&id) else { continue };
+            for key in image_candidates(project, &id, plan.mappings.get(&id)) {
+                picture_keys.push(keys::meta_key(&key));
+                picture_keys.push(key);
+            }
+            picture_keys.push(keys::prompt_key(project, m, l, n));
+        }
+    }
+    ahead.fetch(picture_keys).await
+}
+
+/// Where an image may be: the mapped key, else `keys::image_key` with each known extension.
+fn image_candidates(project: &str, id: &str, mapped: Option<&String>) -> Vec<String> {
+    match mapped {
+        Some(key) => vec![key.clone()],
+        None => IMAGE_EXTENSIONS.iter().map(|ext| keys::image_key(project, id, ext)).collect(),
+    }
+}
+
 /// Load one image: the mapped key, else the first existing `keys::image_key` with a known
 /// extension. `Ok(Err(why))` when it cannot be found.
 async fn load_image(
@@ -703,12 +732,8 @@ async fn load_image(
     requested_size: (u32, u32),
     ledger: &mut Ledger,
 ) -> StageResult<Result<LoadedImage, MissingImage>> {
-    let candidates: Vec<String> = match mapped {
-        Some(key) => vec![key.clone()],
-        None => IMAGE_EXTENSIONS.iter().map(|ext| keys::image_key(project, id, ext)).collect(),
-    };
     let mut found = None;
-    for key in candidates {
+    for key in image_candidates(project, id, mapped) {
         if let Some(bytes) = store.get(&key).await? {
             found = Some((key, bytes));
             break;
@@ -745,23 +770,53 @@ async fn load_image(
     Ok(Ok(LoadedImage { image, kind, key }))
 }
 
-/// Render the EPUB; an image the packager rejects is dropped from the book and listed as a
-/// failure rather than failing the whole book.
-fn render_epub_dropping_bad_images(
+/// The book's editions, rendered.
+struct Editions {
+    markdown: String,
+    html: String,
+    epub: Vec<u8>,
+    gift: Option<String>,
+    scorm: Vec<u8>,
+}
+
+/// Render every edition side by side (the packages copy every picture, the bulk of a large
+/// course's book time); an image a packager rejects is dropped from the book and listed as a
+/// failure, and the editions are rendered again without it, rather than failing the whole book.
+fn render_editions_dropping_bad_images(
     book: &mut Book,
     manifest_images: &mut Vec<ManifestImage>,
     failures: &mut Vec<ManifestFailure>,
-) -> StageResult<Vec<u8>> {
+) -> StageResult<Editions> {
     loop {
-        match coursegen_book::render_epub(book) {
-            Ok(bytes) => return Ok(bytes),
-            Err(RenderError::Image { id, message }) if book.images.contains_key(&id) => {
-                book.images.remove(&id);
-                manifest_images.retain(|i| i.id != id);
-                failures.push(failure("image", id, format!("unusable image: {message}")));
+        let book_ref: &Book = book;
+        let (markdown, html, epub, gift, scorm) = std::thread::scope(|s| {
+            let markdown = s.spawn(|| coursegen_book::render_markdown(book_ref));
+            let html = s.spawn(|| coursegen_book::render_html(book_ref));
+            let scorm = s.spawn(|| coursegen_book::render_scorm12(book_ref, coursegen_core::quiz::PASS_MARK));
+            let epub = coursegen_book::render_epub(book_ref);
+            let gift = coursegen_book::render_gift(book_ref);
+            (markdown.join(), html.join(), epub, gift, scorm.join())
+        });
+        let panicked = |edition: &str| StageError::Internal(format!("rendering the {edition} panicked"));
+        let (markdown, html) = (markdown.map_err(|_| panicked("Markdown"))?, html.map_err(|_| panicked("HTML"))?);
+        let scorm = scorm.map_err(|_| panicked("SCORM package"))?;
+        let rejected = match (&epub, &scorm) {
+            (Err(RenderError::Image { id, message }), _) | (_, Err(RenderError::Image { id, message }))
+                if book.images.contains_key(id) =>
+            {
+                Some((id.clone(), message.clone()))
             }
-            Err(e) => return Err(StageError::Internal(format!("cannot package the EPUB: {e}"))),
+            _ => None,
+        };
+        if let Some((id, message)) = rejected {
+            book.images.remove(&id);
+            manifest_images.retain(|i| i.id != id);
+            failures.push(failure("image", id, format!("unusable image: {message}")));
+            continue;
         }
+        let epub = epub.map_err(|e| StageError::Internal(format!("cannot package the EPUB: {e}")))?;
+        let scorm = scorm.map_err(|e| StageError::Internal(format!("SCORM packaging failed: {e}")))?;
+        return Ok(Editions { markdown, html, epub, gift, scorm });
     }
 }
 

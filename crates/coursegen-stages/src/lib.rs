@@ -41,6 +41,7 @@ mod lang;
 pub mod offline;
 mod prepare;
 mod quiz;
+mod read_ahead;
 mod visuals;
 
 pub use book::book_builder;
