@@ -695,9 +695,11 @@ async fn read_ahead(ahead: &ReadAhead<'_>, project: &str, plan: &Plan) -> StageR
         }
     }
     ahead
-        .fetch(lesson_keys.iter().flat_map(|(lesson, quiz)| {
-            [lesson.clone(), keys::meta_key(lesson), quiz.clone(), keys::meta_key(quiz)]
-        }))
+        .fetch(
+            lesson_keys.iter().flat_map(|(lesson, quiz)| {
+                [lesson.clone(), keys::meta_key(lesson), quiz.clone(), keys::meta_key(quiz)]
+            }),
+        )
         .await?;
     let mut picture_keys = Vec::new();
     for (lesson, _) in &lesson_keys {

@@ -383,3 +383,39 @@ async fn book_builder_marks_caught_modules_and_labs_where_they_stand_and_names_t
     let html = text_of(store.as_ref(), &keys::book_html_key(project)).await;
     assert!(html.contains("No generado: ModelError: refused [x]"), "escaped Markdown reads as plain text");
 }
+
+/// Whether `needle` occurs in `haystack` (a package's file names are stored as they are).
+fn contains_bytes(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// A picture the packagers reject is left out of every edition and listed as a failure, and the
+/// book is still written with every other picture (the editions are rendered side by side, so
+/// all of them are rendered again without it).
+#[tokio::test]
+async fn a_picture_the_packagers_reject_is_left_out_of_every_edition_and_listed() {
+    let store = mem();
+    put_outline(store.as_ref(), "bad", &outline_yaml("Bad", "en", 1, 2, false)).await;
+    let deps = Deps::offline(store.clone());
+    let first = run_all(&deps, raw_request("bad", json!("all"), "theory", false)).await.unwrap();
+    let pictures: Vec<(String, String)> =
+        first.images[0].image_mappings.iter().map(|(id, key)| (id.clone(), key.clone())).collect();
+    assert!(pictures.len() >= 2, "the course has pictures to compare: {pictures:?}");
+    let (bad_id, bad_key) = &pictures[0];
+    let (good_id, _) = &pictures[1];
+    let file_name = |id: &str, key: &str| format!("{id}.{}", key.rsplit('.').next().unwrap_or_default());
+    let (bad_file, good_file) = (file_name(bad_id, bad_key), file_name(good_id, &pictures[1].1));
+    store.put(bad_key, b"not a picture".to_vec(), "image/png").await.unwrap();
+
+    run_all(&deps, raw_request("bad", json!("all"), "theory", false)).await.unwrap();
+    let manifest = manifest_of(store.as_ref(), "bad").await;
+    let failure = manifest.failures.iter().find(|f| f.kind == "image" && &f.id == bad_id);
+    assert!(failure.is_some_and(|f| f.reason.contains("unusable image")), "{:?}", manifest.failures);
+    assert!(!manifest.images.iter().any(|i| &i.id == bad_id));
+    assert!(manifest.images.iter().any(|i| &i.id == good_id));
+    for key in [keys::book_epub_key("bad"), keys::book_scorm_key("bad")] {
+        let package = store.get(&key).await.unwrap().expect("the package is written");
+        assert!(!contains_bytes(&package, &bad_file), "{key} still carries {bad_file}");
+        assert!(contains_bytes(&package, &good_file), "{key} lost {good_file}");
+    }
+}
