@@ -49,9 +49,11 @@ MODULES="${QUOTA_MODULES:-20}"
 LESSONS="${QUOTA_LESSONS:-4}"
 LATENCY_MS="${QUOTA_LATENCY_MS:-100}"
 CONCURRENCY="${QUOTA_CONCURRENCY:-10}"
-# Image calls in flight (BEDROCK_IMAGE_MAX_CONCURRENCY, default 2), the same in every run: the
-# debug-built sim spends ~0.1 s of CPU per image, so 4 keeps both cores busy and the
-# unthrottled run near 25 s, which puts the quota-bound minimum of the quota runs near 75 s.
+# Image calls in flight per ImagesGen invocation (BEDROCK_IMAGE_MAX_CONCURRENCY), the same in
+# every run. The quota is a third of what the unthrottled run asks for a minute, so the
+# quota-bound minimum of the other runs is about three times the unthrottled run's wall (about
+# 16 s on 2 cores); the work no quota governs at the end (the last module's pictures, the book)
+# weighs against that.
 IMAGE_CONCURRENCY="${QUOTA_IMAGE_CONCURRENCY:-4}"
 SEED="${QUOTA_SEED:-7}"
 # The client budget of run 3, as a fraction of the sim's quota.
