@@ -254,48 +254,65 @@ def container_overlaps(events_log: Path, since_ns: int, until_ns: int) -> tuple[
     return len(starts), dict(sorted(overlap.items()))
 
 
+@dataclass
+class Finished:
+    """One execution, waited for: its description, the driver's wall time and the containers."""
+
+    desc: dict
+    seconds: float
+    containers: int
+    max_overlap: dict[str, int]
+
+
+def run_execution(env: Environment, aws: Aws, project: str, outline: Path, body: dict, label: str,
+                  timeout: int) -> Finished:
+    """Uploads `outline` under `project` (which must be empty), creates the state machine,
+    starts one execution with `body` and waits for it; counts the containers it started."""
+    if aws.keys(f"{project}/"):
+        raise SystemExit(f"the bucket already holds {project}/: give each run its own --project")
+    aws.s3.upload_file(str(outline), env.bucket, f"{project}/course/outline.yaml")
+    arn = aws.sfn.create_state_machine(
+        name=f"coursegen-{uuid.uuid4().hex[:8]}",
+        definition=definition_text(),
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/coursegen-state-machine",
+    )["stateMachineArn"]
+    log(f"{label}: starting {json.dumps(body)}")
+    since = time.time_ns()
+    started = time.monotonic()
+    execution = aws.sfn.start_execution(stateMachineArn=arn, name=f"{project}-{uuid.uuid4().hex[:8]}",
+                                        input=json.dumps(body))["executionArn"]
+    try:
+        desc = wait_for_execution(aws.sfn, execution, timeout=timeout, poll=0.2)
+    except TimeoutError as e:
+        raise SystemExit(f"{label}: {e}") from e
+    seconds = time.monotonic() - started
+    # docker may report a container's end a moment after the task saw its answer.
+    time.sleep(1.0)
+    containers, overlap = container_overlaps(env.events_log, since, time.time_ns())
+    return Finished(desc=desc, seconds=seconds, containers=containers, max_overlap=overlap)
+
+
 def execute(env: Environment, run: Run) -> Outcome:
     project = run.project or project_slug(env, run)
     endpoint = env.lambda_endpoint(run.provider)
     with Aws(env, endpoint) as aws:
-        if aws.keys(f"{project}/"):
-            raise SystemExit(f"the bucket already holds {project}/: give each run its own --project")
-        aws.s3.upload_file(str(run.outline), env.bucket, f"{project}/course/outline.yaml")
-        arn = aws.sfn.create_state_machine(
-            name=f"coursegen-{uuid.uuid4().hex[:8]}",
-            definition=definition_text(),
-            roleArn=f"arn:aws:iam::{ACCOUNT}:role/coursegen-state-machine",
-        )["stateMachineArn"]
-        body = execution_input(run, project)
-        log(f"{run.name}: starting {json.dumps(body)}")
-        since = time.time_ns()
-        started = time.monotonic()
-        execution = aws.sfn.start_execution(stateMachineArn=arn, name=f"{project}-{uuid.uuid4().hex[:8]}", input=json.dumps(body))[
-            "executionArn"
-        ]
-        try:
-            desc = wait_for_execution(aws.sfn, execution, timeout=1800, poll=0.2)
-        except TimeoutError as e:
-            raise SystemExit(f"{run.name}: {e}") from e
-        seconds = time.monotonic() - started
-        # docker may report a container's end a moment after the task saw its answer.
-        time.sleep(1.0)
-        containers, overlap = container_overlaps(env.events_log, since, time.time_ns())
+        done = run_execution(env, aws, project, run.outline, execution_input(run, project), run.name, timeout=1800)
         course_dir = env.out / project
         aws.download(f"{project}/", env.out)
+    desc = done.desc
     outcome = Outcome(
         run=run,
         project=project,
         status=desc["status"],
-        seconds=seconds,
-        containers=containers,
-        max_overlap=overlap,
+        seconds=done.seconds,
+        containers=done.containers,
+        max_overlap=done.max_overlap,
         course_dir=course_dir,
         error=desc.get("error"),
         cause=desc.get("cause"),
     )
     log(
-        f"{run.name}: {outcome.status} in {seconds:.1f}s, {containers} containers, overlap {overlap}"
+        f"{run.name}: {outcome.status} in {done.seconds:.1f}s, {done.containers} containers, overlap {done.max_overlap}"
         + (f", error {outcome.error}: {(outcome.cause or '')[:300]}" if outcome.error else "")
     )
     return outcome
@@ -346,14 +363,6 @@ def bench_run(env: Environment, endpoint: str, design: dict, modules: int, lesso
     outline = bench_outline(work, modules, lessons)
     sim_request(env, "POST", "/_sim/reset")
     with Aws(env, endpoint) as aws:
-        if aws.keys(f"{project}/"):
-            raise SystemExit(f"the bucket already holds {project}/")
-        aws.s3.upload_file(str(outline), env.bucket, f"{project}/course/outline.yaml")
-        arn = aws.sfn.create_state_machine(
-            name=f"coursegen-{uuid.uuid4().hex[:8]}",
-            definition=definition_text(),
-            roleArn=f"arn:aws:iam::{ACCOUNT}:role/coursegen-state-machine",
-        )["stateMachineArn"]
         # The console user's input; the design's concurrency fields, or none (PrepareCourse's
         # estimate) when the design sets none.
         body = {
@@ -363,13 +372,10 @@ def bench_run(env: Environment, endpoint: str, design: dict, modules: int, lesso
             "content_type": "theory",
             **design.get("request", {}),
         }
-        log(f"bench {name} x {modules} (run {r}): starting {json.dumps(body)}")
-        since = time.time_ns()
-        execution = aws.sfn.start_execution(stateMachineArn=arn, name=project, input=json.dumps(body))["executionArn"]
-        desc = wait_for_execution(aws.sfn, execution, timeout=3600, poll=0.2)
+        done = run_execution(env, aws, project, outline, body, f"bench {name} x {modules} (run {r})", timeout=3600)
+        desc, containers, overlap = done.desc, done.containers, done.max_overlap
+        # Step Functions' own start and stop dates: the execution's wall time.
         wall = (desc["stopDate"] - desc["startDate"]).total_seconds()
-        time.sleep(1.0)  # docker reports a container's end a moment after the task saw its answer
-        containers, overlap = container_overlaps(env.events_log, since, time.time_ns())
         problems = []
         if desc["status"] != "SUCCEEDED":
             problems.append(f"status {desc['status']}: {desc.get('error')} {(desc.get('cause') or '')[:300]}")
