@@ -5,7 +5,8 @@ Usage: scripts/random-outline.py SEED > outline.yaml
 
 From SEED: one of the six course languages, 2 to 4 modules of 1 to 3 lessons, topic, lesson and
 module titles drawn from a vocabulary (with characters that need escaping in HTML, XML, GIFT and
-JSON), and a lab activity on some lessons. The same SEED gives the same outline.
+JSON), and a lab activity on some lessons (at least one, so `--content both` is a valid request).
+The same SEED gives the same outline.
 """
 import random
 import sys
@@ -44,10 +45,13 @@ def main(argv):
     print("  level: beginner")
     print("modules:")
     used = set()
-    for m in range(1, rng.randint(2, 4) + 1):
+    labs = 0
+    modules = rng.randint(2, 4)
+    for m in range(1, modules + 1):
         print(f"  - title: {quoted(f'Module {m}: ' + title(rng))}")
         print("    lessons:")
-        for _ in range(rng.randint(1, 3)):
+        lessons = rng.randint(1, 3)
+        for li in range(lessons):
             lesson = title(rng, 3)
             while lesson in used:
                 lesson = title(rng, 3)
@@ -56,7 +60,9 @@ def main(argv):
             print("        topics:")
             for _ in range(3):
                 print(f"          - {quoted(title(rng))}")
-            if rng.random() < 0.4:
+            last = m == modules and li == lessons - 1
+            if rng.random() < 0.4 or (last and labs == 0):
+                labs += 1
                 print("        lab_activities:")
                 print(f"          - {quoted('Try ' + title(rng).lower())}")
 

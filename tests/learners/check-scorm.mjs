@@ -79,7 +79,11 @@ const HARNESS_JS = `(function () {
     frame.onload = function () { record.loaded += 1; };
     frame.src = url;
   };
+  // Leaving loads a blank page; the next attempt waits for it (window.left), or its navigation
+  // would abort the blank page's request.
   window.leaveAttempt = function () {
+    window.left = false;
+    frame.onload = function () { window.left = true; };
     frame.src = '${HARNESS}/blank.html';
   };
   window.attemptState = function () {
@@ -366,6 +370,7 @@ async function runAttempt(page, origin, sco, mode) {
   // Leave the SCO: pagehide must record the session and call LMSFinish.
   await page.evaluate(() => window.leaveAttempt());
   await waitInPage(page, () => window.attempt.events.includes('LMSFinish'), undefined, `${label} to call LMSFinish when the page is left`);
+  await waitInPage(page, () => window.left === true, undefined, `${label}: the blank page to load after leaving`);
   state = await page.evaluate(() => window.attemptState());
   checkCalls(state, label);
   if (!state.terminated) fail(`${label}: the LMS API is not terminated after leaving the page`);
