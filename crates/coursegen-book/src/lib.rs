@@ -208,6 +208,16 @@ pub fn render_epub(book: &Book) -> Result<Vec<u8>, RenderError> {
     epub::render(book)
 }
 
+/// Why the packages (EPUB, SCORM) would refuse `image`, if they would: a content type they do
+/// not carry, no data, or data that is not what its content type says.
+pub fn image_problem(image: &BookImage) -> Option<String> {
+    match epub::check_image(&image.id, image) {
+        Ok(_) => None,
+        Err(RenderError::Image { message, .. }) => Some(message),
+        Err(other) => Some(other.to_string()),
+    }
+}
+
 /// The ids referenced by `[VISUAL: MM-LL-NN]` tags in `markdown`, each once, in order of first
 /// reference. Tags inside code, raw HTML and image descriptions are not references.
 pub fn visual_ids(markdown: &str) -> Vec<String> {

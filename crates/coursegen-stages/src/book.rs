@@ -789,6 +789,16 @@ fn render_editions_dropping_bad_images(
     manifest_images: &mut Vec<ManifestImage>,
     failures: &mut Vec<ManifestFailure>,
 ) -> StageResult<Editions> {
+    // Every picture a package would refuse goes before the first rendering; the loop below
+    // catches anything else a renderer refuses.
+    let refused: Vec<(String, String)> = book
+        .images
+        .iter()
+        .filter_map(|(id, image)| coursegen_book::image_problem(image).map(|why| (id.clone(), why)))
+        .collect();
+    for (id, message) in refused {
+        drop_image(book, manifest_images, failures, id, &message);
+    }
     loop {
         let book_ref: &Book = book;
         let (markdown, html, epub, gift, scorm) = std::thread::scope(|s| {
@@ -811,15 +821,26 @@ fn render_editions_dropping_bad_images(
             _ => None,
         };
         if let Some((id, message)) = rejected {
-            book.images.remove(&id);
-            manifest_images.retain(|i| i.id != id);
-            failures.push(failure("image", id, format!("unusable image: {message}")));
+            drop_image(book, manifest_images, failures, id, &message);
             continue;
         }
         let epub = epub.map_err(|e| StageError::Internal(format!("cannot package the EPUB: {e}")))?;
         let scorm = scorm.map_err(|e| StageError::Internal(format!("SCORM packaging failed: {e}")))?;
         return Ok(Editions { markdown, html, epub, gift, scorm });
     }
+}
+
+/// Leaves picture `id` out of the book and lists it as a failure.
+fn drop_image(
+    book: &mut Book,
+    manifest_images: &mut Vec<ManifestImage>,
+    failures: &mut Vec<ManifestFailure>,
+    id: String,
+    message: &str,
+) {
+    book.images.remove(&id);
+    manifest_images.retain(|i| i.id != id);
+    failures.push(failure("image", id, format!("unusable image: {message}")));
 }
 
 /// A fixed modification time derived from the book's inputs: same inputs, same EPUB bytes.

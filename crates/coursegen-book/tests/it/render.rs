@@ -394,6 +394,20 @@ fn word_count_counts_prose_only() {
 }
 
 #[test]
+fn image_problem_names_what_the_packages_would_refuse() {
+    let book = sample_book();
+    for image in book.images.values() {
+        assert_eq!(coursegen_book::image_problem(image), None, "{} is usable", image.id);
+    }
+    let mut garbage = book.images["02-01-01"].clone();
+    garbage.bytes = b"not a png".to_vec();
+    assert!(coursegen_book::image_problem(&garbage).is_some_and(|why| why.contains("not image/png")));
+    let mut bmp = book.images["01-01-01"].clone();
+    bmp.content_type = "image/bmp".into();
+    assert!(coursegen_book::image_problem(&bmp).is_some_and(|why| why.contains("unsupported content type")));
+}
+
+#[test]
 fn epub_rejects_unusable_images_only_when_used() {
     let mut book = sample_book();
     book.images.get_mut("01-01-01").expect("image").content_type = "image/bmp".into();
