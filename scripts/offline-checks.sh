@@ -52,9 +52,11 @@ setup_node_tools() {
   fi
 }
 
-# The three installs are independent (two environments and node_modules; python3 -m venv
-# accepts the .venv directory that the checkov environment's creation may have made first), so
-# they run side by side: mostly downloads and file copies.
+# The three installs are independent (two environments and node_modules), so they run side by
+# side: mostly downloads and file copies. The checkov environment lives inside .venv, so .venv
+# exists before either starts: two `python3 -m venv` creating it at the same moment race (one
+# sees it missing, then fails to make it: "File exists").
+mkdir -p "$VENV"
 setup_checkov &
 checkov_setup=$!
 setup_node_tools &
