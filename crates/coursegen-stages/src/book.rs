@@ -5,9 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use coursegen_book::{
-    Book, BookAnswer, BookImage, BookLab, BookLesson, BookModule, BookQuestion, BookQuiz, RenderError,
-};
+use coursegen_book::{Book, BookAnswer, BookImage, BookLab, BookLesson, BookModule, BookQuestion, BookQuiz};
 use coursegen_core::contracts::{
     BookBuilderInput, BookBuilderOutput, Manifest, ManifestFailure, ManifestImage, ManifestLab, ManifestLesson,
     ManifestModule, ManifestTotals, ModuleResult, TaskFailure, VisualKind, VisualPrompt,
@@ -782,65 +780,40 @@ struct Editions {
 }
 
 /// Render every edition side by side (the packages copy every picture, the bulk of a large
-/// course's book time); an image a packager rejects is dropped from the book and listed as a
-/// failure, and the editions are rendered again without it, rather than failing the whole book.
+/// course's book time). A picture the packages would refuse (`coursegen_book::image_problem`,
+/// the same check they make) is dropped from the book first and listed as a failure, rather
+/// than failing the whole book.
 fn render_editions_dropping_bad_images(
     book: &mut Book,
     manifest_images: &mut Vec<ManifestImage>,
     failures: &mut Vec<ManifestFailure>,
 ) -> StageResult<Editions> {
-    // Every picture a package would refuse goes before the first rendering; the loop below
-    // catches anything else a renderer refuses.
     let refused: Vec<(String, String)> = book
         .images
         .iter()
         .filter_map(|(id, image)| coursegen_book::image_problem(image).map(|why| (id.clone(), why)))
         .collect();
     for (id, message) in refused {
-        drop_image(book, manifest_images, failures, id, &message);
+        book.images.remove(&id);
+        manifest_images.retain(|i| i.id != id);
+        failures.push(failure("image", id, format!("unusable image: {message}")));
     }
-    loop {
-        let book_ref: &Book = book;
-        let (markdown, html, epub, gift, scorm) = std::thread::scope(|s| {
-            let markdown = s.spawn(|| coursegen_book::render_markdown(book_ref));
-            let html = s.spawn(|| coursegen_book::render_html(book_ref));
-            let scorm = s.spawn(|| coursegen_book::render_scorm12(book_ref, coursegen_core::quiz::PASS_MARK));
-            let epub = coursegen_book::render_epub(book_ref);
-            let gift = coursegen_book::render_gift(book_ref);
-            (markdown.join(), html.join(), epub, gift, scorm.join())
-        });
-        let panicked = |edition: &str| StageError::Internal(format!("rendering the {edition} panicked"));
-        let (markdown, html) = (markdown.map_err(|_| panicked("Markdown"))?, html.map_err(|_| panicked("HTML"))?);
-        let scorm = scorm.map_err(|_| panicked("SCORM package"))?;
-        let rejected = match (&epub, &scorm) {
-            (Err(RenderError::Image { id, message }), _) | (_, Err(RenderError::Image { id, message }))
-                if book.images.contains_key(id) =>
-            {
-                Some((id.clone(), message.clone()))
-            }
-            _ => None,
-        };
-        if let Some((id, message)) = rejected {
-            drop_image(book, manifest_images, failures, id, &message);
-            continue;
-        }
-        let epub = epub.map_err(|e| StageError::Internal(format!("cannot package the EPUB: {e}")))?;
-        let scorm = scorm.map_err(|e| StageError::Internal(format!("SCORM packaging failed: {e}")))?;
-        return Ok(Editions { markdown, html, epub, gift, scorm });
-    }
-}
-
-/// Leaves picture `id` out of the book and lists it as a failure.
-fn drop_image(
-    book: &mut Book,
-    manifest_images: &mut Vec<ManifestImage>,
-    failures: &mut Vec<ManifestFailure>,
-    id: String,
-    message: &str,
-) {
-    book.images.remove(&id);
-    manifest_images.retain(|i| i.id != id);
-    failures.push(failure("image", id, format!("unusable image: {message}")));
+    let book: &Book = book;
+    let (markdown, html, epub, gift, scorm) = std::thread::scope(|s| {
+        let markdown = s.spawn(|| coursegen_book::render_markdown(book));
+        let html = s.spawn(|| coursegen_book::render_html(book));
+        let scorm = s.spawn(|| coursegen_book::render_scorm12(book, coursegen_core::quiz::PASS_MARK));
+        let epub = coursegen_book::render_epub(book);
+        let gift = coursegen_book::render_gift(book);
+        (markdown.join(), html.join(), epub, gift, scorm.join())
+    });
+    let panicked = |edition: &str| StageError::Internal(format!("rendering the {edition} panicked"));
+    let (markdown, html) = (markdown.map_err(|_| panicked("Markdown"))?, html.map_err(|_| panicked("HTML"))?);
+    let scorm = scorm
+        .map_err(|_| panicked("SCORM package"))?
+        .map_err(|e| StageError::Internal(format!("SCORM packaging failed: {e}")))?;
+    let epub = epub.map_err(|e| StageError::Internal(format!("cannot package the EPUB: {e}")))?;
+    Ok(Editions { markdown, html, epub, gift, scorm })
 }
 
 /// A fixed modification time derived from the book's inputs: same inputs, same EPUB bytes.
