@@ -195,12 +195,14 @@ pub trait BucketStore: Send + Sync + fmt::Debug {
     fn peek(&self, key: &str, spec: BucketSpec, now_ms: u64) -> Option<f64>;
     /// A short name for logs and errors.
     fn describe(&self) -> String;
-    /// How long a waiting caller may sleep before it looks at the buckets again. Other
-    /// processes give back to a shared store's buckets without this process hearing of it, so
-    /// a wait computed from the refill rate alone would sleep through their refunds; an
-    /// in-process store wakes its waiters on every refund and needs no recheck (`None`).
-    fn recheck_interval(&self) -> Option<std::time::Duration> {
-        None
+    /// How long a caller whose take was refused with [`Admission::Wait`]`(refused_for)` sleeps
+    /// before it asks again. An in-process store wakes its waiters on every refund and sees
+    /// every take, so the wait it computed is exact (the default). A shared store answers for
+    /// other processes too: their refunds come back without this process hearing of them, and
+    /// every caller refused at the same moment was told the same wait (see
+    /// [`crate::dynamo::DynamoBuckets`]).
+    fn wait_before_asking_again(&self, refused_for: Duration) -> Duration {
+        refused_for
     }
 }
 

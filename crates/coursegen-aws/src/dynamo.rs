@@ -348,20 +348,64 @@ impl BucketStore for DynamoBuckets {
         format!("dynamodb table {}", self.table)
     }
 
-    fn recheck_interval(&self) -> Option<Duration> {
-        // Jittered, so the callers that started waiting together do not all look at once.
-        let base = SHARED_RECHECK.as_millis() as u64;
-        Some(Duration::from_millis(rand::rng().random_range(base * 3 / 4..=base * 5 / 4)))
+    fn wait_before_asking_again(&self, refused_for: Duration) -> Duration {
+        wait_before_asking_again(refused_for, &mut rand::rng())
     }
 }
+
+/// How long a caller refused for `refused_for` sleeps before it asks the shared buckets again:
+/// never longer than a (jittered) [`SHARED_RECHECK`] before the refill, so other processes'
+/// refunds are seen, and then a random part of [`REFUSED_SPREAD_MS`] later.
+///
+/// The spread is what keeps the table's traffic in proportion to the calls. A refusal says
+/// how long until the take would fall within [`AHEAD_MS`] of the refill, and every caller
+/// refused at about the same moment is told about the same wait: woken exactly then, all of
+/// them would write at once for the one turn that opened, and all but one would be refused
+/// again, a fresh round of writes for every turn (with tens of callers waiting, most of the
+/// table's requests). Spread over half the horizon they come back one by one instead, and a
+/// caller that comes back later loses nothing by it: its take is still admitted ahead of its
+/// turn, which is as early as the buckets allow.
+fn wait_before_asking_again(refused_for: Duration, rng: &mut impl Rng) -> Duration {
+    let base = SHARED_RECHECK.as_millis() as u64;
+    let recheck = Duration::from_millis(rng.random_range(base * 3 / 4..=base * 5 / 4));
+    refused_for.min(recheck) + Duration::from_millis(rng.random_range(0..=REFUSED_SPREAD_MS))
+}
+
+/// The span over which callers refused together come back (see [`wait_before_asking_again`]):
+/// half of [`AHEAD_MS`], so the last of them is still admitted ahead of its turn.
+pub const REFUSED_SPREAD_MS: u64 = (AHEAD_MS / 2.0) as u64;
+const _: () = assert!((REFUSED_SPREAD_MS as f64) < AHEAD_MS, "callers must come back within the horizon");
 
 /// How far ahead of the refill a take is admitted: the caller is told to start up to this
 /// long later. Callers that would otherwise wake together and race for the next refill, one
 /// winning and the others writing again, queue instead: each take is one write.
 pub const AHEAD_MS: f64 = 1_000.0;
 
-/// How often, on average, a caller waiting on the shared buckets looks at them again: other
-/// processes' refunds (the unused part of their reservations) come back without notice, and a
-/// caller sleeping until the refill alone covers its reservation would leave them unused
-/// until it wakes. Each look is one conditional write.
+/// The longest, on average, a caller waiting on the shared buckets sleeps before it looks at
+/// them again (then comes the spread of [`wait_before_asking_again`]): other processes'
+/// refunds (the unused part of their reservations) come back without notice, and a caller
+/// sleeping until the refill alone covers its reservation would leave them unused until it
+/// wakes. Each look is one conditional write.
 const SHARED_RECHECK: Duration = Duration::from_millis(500);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    #[test]
+    fn callers_refused_together_come_back_spread_over_half_the_horizon() {
+        let mut rng = StdRng::seed_from_u64(11);
+        let short = Duration::from_millis(100);
+        let waits: Vec<Duration> = (0..200).map(|_| wait_before_asking_again(short, &mut rng)).collect();
+        let (first, last) = (waits.iter().min().unwrap(), waits.iter().max().unwrap());
+        assert!(*first >= short, "never before the buckets could admit: {first:?}");
+        assert!(*last <= short + Duration::from_millis(REFUSED_SPREAD_MS), "{last:?}");
+        assert!(*last - *first > Duration::from_millis(REFUSED_SPREAD_MS / 2), "spread, not all at once");
+        // A long wait is cut to the recheck, so other processes' refunds are seen.
+        let long = wait_before_asking_again(Duration::from_secs(30), &mut rng);
+        let recheck_max = SHARED_RECHECK.as_millis() as u64 * 5 / 4;
+        assert!(long <= Duration::from_millis(recheck_max + REFUSED_SPREAD_MS), "{long:?}");
+    }
+}

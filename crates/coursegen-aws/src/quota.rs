@@ -474,6 +474,8 @@ impl Quota {
         if let Some(spec) = self.tpm {
             takes.push(Take { key: &self.keys.tokens, spec, amount: reserved });
         }
+        // Where the wait went, for the debug log: slots, bucket store requests, refills.
+        let mut waits = AcquireWaits::default();
         loop {
             let slot_freed = self.slot_freed.notified();
             let budget_back = self.budget_back.notified();
@@ -484,16 +486,27 @@ impl Quota {
             let wait = match self.try_slot() {
                 None => None,
                 Some(slot) => {
+                    // A store's waits count from the moment it was asked (`asked`), not from
+                    // its answer: a slow answer must not push the call's turn later.
+                    let asked = self.clock.now();
                     let admission = if takes.is_empty() {
                         Ok(Admission::Taken)
                     } else {
-                        self.store.take(&takes, self.clock.unix_millis()).await
+                        let admission = self.store.take(&takes, self.clock.unix_millis()).await;
+                        waits.store += self.clock.now().saturating_duration_since(asked);
+                        waits.store_requests += 1;
+                        admission
                     };
+                    let since_asked = self.clock.now().saturating_duration_since(asked);
                     match admission {
-                        Ok(Admission::Taken) => return Ok(slot.into_permit(reserved, self.clock.now())),
+                        Ok(Admission::Taken) => {
+                            waits.log(reserved);
+                            return Ok(slot.into_permit(reserved, self.clock.now()));
+                        }
                         Ok(Admission::TakenAhead(d)) => {
                             // Taken ahead of the refill: start when the turn comes, holding the
                             // slot. A turn past the deadline gives everything back.
+                            let d = d.saturating_sub(since_asked);
                             if later(self.clock.now(), d) > deadline {
                                 let now_ms = self.clock.unix_millis();
                                 for t in &takes {
@@ -505,11 +518,14 @@ impl Quota {
                                 return Err(AcquireError::Deadline);
                             }
                             self.clock.sleep(d).await;
+                            waits.ahead += d;
+                            waits.log(reserved);
                             return Ok(slot.into_permit(reserved, self.clock.now()));
                         }
                         Ok(Admission::Wait(d)) => {
                             let d = d.max(MIN_BUCKET_WAIT);
-                            Some(self.store.recheck_interval().map_or(d, |r| d.min(r)))
+                            let again = self.store.wait_before_asking_again(d).saturating_sub(since_asked);
+                            Some(again.max(MIN_BUCKET_WAIT))
                         }
                         Err(e) => {
                             tracing::warn!(store = %self.store.describe(), error = %e, "quota buckets unavailable");
@@ -532,6 +548,7 @@ impl Quota {
                         _ = &mut budget_back => {}
                         _ = self.clock.sleep(d) => {}
                     }
+                    waits.refill += self.clock.now().saturating_duration_since(now);
                 }
                 // Waiting for a concurrency slot is waiting for another call to finish: a real
                 // event, bounded by the time left.
@@ -540,6 +557,7 @@ impl Quota {
                         _ = &mut slot_freed => {}
                         _ = tokio::time::sleep(deadline.saturating_duration_since(now)) => {}
                     }
+                    waits.slot += self.clock.now().saturating_duration_since(now);
                 }
             }
         }
@@ -571,6 +589,7 @@ impl Quota {
                 Outcome::Failed => {}
             }
         }
+        tracing::debug!(reserved = permit.reserved, refund, "quota settled the call");
         if let Some(spec) = self.tpm {
             if refund != 0.0 {
                 if let Err(e) = self.store.give(&self.keys.tokens, spec, refund, self.clock.unix_millis()).await {
@@ -588,6 +607,35 @@ impl Quota {
             s.in_flight = s.in_flight.saturating_sub(1);
         }
         self.slot_freed.notify_waiters();
+    }
+}
+
+/// Where one [`Quota::acquire`] spent its wait, for the debug log.
+#[derive(Debug, Default)]
+struct AcquireWaits {
+    /// Waiting for an in-flight slot.
+    slot: Duration,
+    /// In requests to the bucket store.
+    store: Duration,
+    /// Requests to the bucket store.
+    store_requests: u32,
+    /// Waiting for the buckets to refill (or a refund) before asking again.
+    refill: Duration,
+    /// Sleeping until the turn of a take admitted ahead of the refill.
+    ahead: Duration,
+}
+
+impl AcquireWaits {
+    fn log(&self, reserved: f64) {
+        tracing::debug!(
+            slot_ms = self.slot.as_millis() as u64,
+            store_ms = self.store.as_millis() as u64,
+            store_requests = self.store_requests,
+            refill_ms = self.refill.as_millis() as u64,
+            ahead_ms = self.ahead.as_millis() as u64,
+            reserved,
+            "quota admitted the call"
+        );
     }
 }
 
@@ -1418,9 +1466,56 @@ mod tests {
         fn describe(&self) -> String {
             "shared".into()
         }
-        fn recheck_interval(&self) -> Option<Duration> {
-            Some(Duration::from_millis(250))
+        fn wait_before_asking_again(&self, refused_for: Duration) -> Duration {
+            refused_for.min(Duration::from_millis(250))
         }
+    }
+
+    /// A shared store that takes `answer_after` to answer: first a refusal for 400 ms, then a
+    /// take admitted to start 600 ms after it was asked.
+    #[derive(Debug)]
+    struct SlowToAnswer {
+        clock: ManualClock,
+        answer_after: Duration,
+        takes: AtomicU32,
+    }
+
+    #[async_trait::async_trait]
+    impl BucketStore for SlowToAnswer {
+        async fn take(&self, _: &[Take<'_>], _now_ms: u64) -> Result<Admission, BucketError> {
+            self.clock.advance(self.answer_after);
+            Ok(if self.takes.fetch_add(1, Ordering::SeqCst) == 0 {
+                Admission::Wait(Duration::from_millis(400))
+            } else {
+                Admission::TakenAhead(Duration::from_millis(600))
+            })
+        }
+        async fn give(&self, _: &str, _: BucketSpec, _: f64, _: u64) -> Result<(), BucketError> {
+            Ok(())
+        }
+        fn peek(&self, _: &str, _: BucketSpec, _: u64) -> Option<f64> {
+            None
+        }
+        fn describe(&self) -> String {
+            "slow".into()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slow_answer_from_the_store_does_not_push_the_calls_turn_later() {
+        let (c, dynamic) = clock();
+        let store = Arc::new(SlowToAnswer {
+            clock: c.clone(),
+            answer_after: Duration::from_millis(150),
+            takes: AtomicU32::new(0),
+        });
+        let cfg = QuotaConfig { requests_per_minute: Some(60), ..Default::default() };
+        let q = Quota::with_store(&cfg, dynamic, store.clone(), BucketKeys::text("m"));
+        let asked = c.now();
+        q.acquire(0, c.now() + Duration::from_secs(60)).await.unwrap().succeed(0).await;
+        // Both waits count from when the store was asked: 400 − 150 ms, then 600 − 150 ms.
+        assert_eq!(c.sleeps(), [Duration::from_millis(250), Duration::from_millis(450)]);
+        assert_eq!(c.now().saturating_duration_since(asked), Duration::from_millis(400 + 600));
     }
 
     #[tokio::test]
