@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A pool of warm Lambda instances on this machine, for load runs of the deployed shape.
 
-Starts INSTANCES processes of every function binary (each its own process: instances share no
-memory) and serves, on a free loopback port, the two Lambda APIs between them:
+Starts INSTANCES processes of every function (each its own process: instances share no memory;
+the function's own binary from --bin-dir, or, as deployed, the one --bootstrap binary with the
+function's name in _HANDLER) and serves, on a free loopback port, the two Lambda APIs between them:
 
 * the Invoke API a client calls (`POST /2015-03-31/functions/NAME/invocations`), answered as
   Lambda answers: 200 with the function's result, or 200 with `X-Amz-Function-Error: Unhandled`
@@ -154,8 +155,11 @@ def read_env_file(path: str) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--bin-dir", required=True, help="where the function binaries are")
-    ap.add_argument("--functions", required=True, help="comma-separated binary names")
+    where = ap.add_mutually_exclusive_group(required=True)
+    where.add_argument("--bin-dir", help="where the function binaries are (one per function, by name)")
+    where.add_argument("--bootstrap", help="the one binary every function runs, told its function by "
+                                           "_HANDLER (as deployed)")
+    ap.add_argument("--functions", required=True, help="comma-separated function (binary or handler) names")
     ap.add_argument("--instances", type=int, default=1, help="processes per function")
     ap.add_argument("--env-file", help="KEY=VALUE lines for every process")
     ap.add_argument("--timeout", type=float, default=60.0, help="an invocation's timeout in seconds")
@@ -178,7 +182,12 @@ def main() -> int:
             child_env = dict(env, AWS_LAMBDA_RUNTIME_API=f"http://127.0.0.1:{port}/{name}",
                              AWS_LAMBDA_FUNCTION_NAME=name, AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
                              AWS_LAMBDA_FUNCTION_MEMORY_SIZE="512")
-            children.append(subprocess.Popen([os.path.join(args.bin_dir, name)], env=child_env))
+            if args.bootstrap:
+                child_env["_HANDLER"] = name
+                program = args.bootstrap
+            else:
+                program = os.path.join(args.bin_dir, name)
+            children.append(subprocess.Popen([program], env=child_env))
     announce(args.addr_file, f"127.0.0.1:{port}")
     wait_for_stop()
     for child in children:

@@ -39,7 +39,10 @@
 #
 #   scripts/quota-run.sh
 #   QUOTA_RUNS=deployed scripts/quota-run.sh      # runs 1, 5, 6 and 7 only
+#   QUOTA_RUNS=separate-processes scripts/quota-run.sh   # run 1 and the named deployed runs
 #   QUOTA_KEEP=1 scripts/quota-run.sh             # keep the work directory (histories, logs)
+#   QUOTA_PROFILE=debug scripts/quota-run.sh      # debug binaries, as built by `cargo test`
+#                                                 # (CI's shorter run; default: release, as deployed)
 #   QUOTA_FUNCTIONS_LOG=warn,coursegen_aws=debug  # the functions' RUST_LOG (each model call's waits)
 #   QUOTA_LATENCY_MS=300 QUOTA_MODULES=20 QUOTA_LESSONS=4 QUOTA_IMAGE_CONCURRENCY=2 scripts/quota-run.sh
 set -euo pipefail
@@ -60,9 +63,24 @@ SEED="${QUOTA_SEED:-7}"
 CLIENT_SHARE="${QUOTA_CLIENT_SHARE:-0.9}"
 # Function processes per function in runs 5-7 (Lambda instances).
 INSTANCES="${QUOTA_INSTANCES:-20}"
-# all: runs 1-7; embedded: runs 1-4; deployed: runs 1 and 5-7.
+# Which build every binary of the script comes from: release (what a deployment runs; the
+# first run builds it) or debug (what `cargo test --workspace` built already).
+PROFILE="${QUOTA_PROFILE:-release}"
+# all: runs 1-7; embedded: runs 1-4; deployed: runs 1 and 5-7; or run 1 and the deployed runs
+# named in a comma-separated list (per-instance,separate-processes,two-executions).
 RUNS="${QUOTA_RUNS:-all}"
-case "$RUNS" in all | embedded | deployed) ;; *) echo "QUOTA_RUNS must be all, embedded or deployed" >&2; exit 2 ;; esac
+DEPLOYED_RUNS="per-instance,separate-processes,two-executions"
+case "$RUNS" in
+  all | embedded | deployed) ;;
+  *)
+    for r in ${RUNS//,/ }; do
+      [[ ",$DEPLOYED_RUNS," == *",$r,"* ]] ||
+        { echo "QUOTA_RUNS must be all, embedded, deployed or a list of $DEPLOYED_RUNS" >&2; exit 2; }
+    done
+    DEPLOYED_RUNS="$RUNS"
+    RUNS=deployed
+    ;;
+esac
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 WORK="$(mktemp -d -t coursegen-quota.XXXXXX)"
 RUN2_PID=""
@@ -85,12 +103,24 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The same build command as the other scripts (see build_workspace_bins in
-# tests/fidelity/lambda_watch.sh): after `cargo test --workspace` it compiles nothing.
-log "cargo build --workspace --bins --locked"
-(cd "$ROOT" && cargo build -q --workspace --bins --locked)
-COURSEGEN="$TARGET_DIR/debug/coursegen"
-SIM="$TARGET_DIR/debug/bedrock-sim"
+# The binaries: the debug build is the other scripts' (see build_workspace_bins in
+# tests/fidelity/lambda_watch.sh), so after `cargo test --workspace` it compiles nothing; the
+# release build is what a deployment runs.
+case "$PROFILE" in
+  debug)
+    log "cargo build --workspace --bins --locked"
+    (cd "$ROOT" && cargo build -q --workspace --bins --locked)
+    ;;
+  release)
+    # Only what the script runs: the CLI, the sim and the one bootstrap every function shares.
+    log "cargo build --release --locked --bin coursegen --bin bedrock-sim --bin bootstrap"
+    (cd "$ROOT" && cargo build -q --release --locked --bin coursegen --bin bedrock-sim --bin bootstrap)
+    ;;
+  *) echo "QUOTA_PROFILE must be debug or release" >&2; exit 2 ;;
+esac
+BIN_DIR="$TARGET_DIR/$PROFILE"
+COURSEGEN="$BIN_DIR/coursegen"
+SIM="$BIN_DIR/bedrock-sim"
 
 # The outline: MODULES x LESSONS lessons with three topics each, no lab activities.
 OUTLINE="$WORK/outline.yaml"
@@ -333,8 +363,8 @@ free_port() {
 }
 
 # start_functions NAME STORE [VAR=VALUE...] : INSTANCES processes of every function of the
-# workspace (the debug binaries), started up front, each an instance of its own that shares no
-# memory with the others; scripts/lambda-pool.py serves the Invoke API on a free loopback port
+# workspace, started up front, each an instance of its own that shares no memory with the
+# others, each the one `bootstrap` of QUOTA_PROFILE told its function by _HANDLER (as deployed); scripts/lambda-pool.py serves the Invoke API on a free loopback port
 # and hands every invocation to an idle instance of its function, like Lambda to its warm
 # instances. They run with the bedrock provider against the current sim, the store directory
 # STORE and VAR=VALUE. Sets FUNCTIONS_PID (the pool's session) and FUNCTIONS_URL once every
@@ -348,7 +378,7 @@ start_functions() {
   env -u COURSE_BUCKET -u COURSEGEN_PROVIDER -u QUOTA_TABLE -u BEDROCK_RPM -u BEDROCK_TPM \
     -u BEDROCK_IMAGE_RPM -u BEDROCK_MAX_CONCURRENCY -u BEDROCK_IMAGE_MAX_CONCURRENCY \
     -u LESSON_CONCURRENCY -u IMAGE_CONCURRENCY \
-    setsid python3 "$ROOT/scripts/lambda-pool.py" --bin-dir "$TARGET_DIR/debug" --functions "$functions" \
+    setsid python3 "$ROOT/scripts/lambda-pool.py" --bootstrap "$BIN_DIR/bootstrap" --functions "$functions" \
     --instances "$INSTANCES" --env-file "$envfile" --addr-file "$addr_file" > "$WORK/functions-$name.log" 2>&1 &
   FUNCTIONS_PID=$!
   for _ in $(seq 1 300); do
@@ -438,25 +468,31 @@ if [[ "$RUNS" != embedded ]]; then
   # 5, 6 and 7 one after the other (each with its own sim, functions and table), so no run
   # shares the machine's cores with another's function processes.
   # Run 5 may fail (that is what it measures); its figures are in its row either way.
-  ( trap 'stop_sim; stop_session "${FUNCTIONS_PID:-}"' EXIT; deployed_run per-instance 1 per-instance ) ||
-    log "per-instance: the run did not succeed (see its row)"
-  ( trap 'stop_sim; stop_session "${FUNCTIONS_PID:-}"; stop_session "${TABLE_PID:-}"' EXIT
-    deployed_run separate-processes 1 shared ) || status=1
-  ( trap 'stop_sim; stop_session "${FUNCTIONS_PID:-}"; stop_session "${TABLE_PID:-}"' EXIT
-    deployed_run two-executions 2 shared ) || status=1
+  if [[ ",$DEPLOYED_RUNS," == *",per-instance,"* ]]; then
+    ( trap 'stop_sim; stop_session "${FUNCTIONS_PID:-}"' EXIT; deployed_run per-instance 1 per-instance ) ||
+      log "per-instance: the run did not succeed (see its row)"
+  fi
+  if [[ ",$DEPLOYED_RUNS," == *",separate-processes,"* ]]; then
+    ( trap 'stop_sim; stop_session "${FUNCTIONS_PID:-}"; stop_session "${TABLE_PID:-}"' EXIT
+      deployed_run separate-processes 1 shared ) || status=1
+  fi
+  if [[ ",$DEPLOYED_RUNS," == *",two-executions,"* ]]; then
+    ( trap 'stop_sim; stop_session "${FUNCTIONS_PID:-}"; stop_session "${TABLE_PID:-}"' EXIT
+      deployed_run two-executions 2 shared ) || status=1
+  fi
 fi
 
 python3 - "$WORK" "$RPM" "$TPM" "$MODULES" "$LESSONS" "$LATENCY_MS" "$CONCURRENCY" "$IMAGE_CONCURRENCY" \
-  "$INSTANCES" "$RUNS" <<'EOF' || status=1
+  "$INSTANCES" "$RUNS" "$DEPLOYED_RUNS" "$PROFILE" <<'EOF' || status=1
 import json, sys
 work, rpm, tpm = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 modules, lessons, latency, concurrency, image_concurrency, instances = (int(x) for x in sys.argv[4:10])
-which = sys.argv[10]
+which, deployed, profile = sys.argv[10], sys.argv[11].split(","), sys.argv[12]
 names = ["unthrottled"]
 if which != "deployed":
     names += ["sim-quota", "client-budget", "fresh-quota"]
 if which != "embedded":
-    names += ["per-instance", "separate-processes", "two-executions"]
+    names += [n for n in ("per-instance", "separate-processes", "two-executions") if n in deployed]
 # Runs that must succeed (run 5 measures today's per-instance budgets; it may fail).
 required = [n for n in names if n != "per-instance"]
 rows = []
@@ -489,7 +525,7 @@ for r in rows:
 cols = ["run", "ok", "failed_tasks", "wall_s", "requests", "admitted", "throttled", "tokens", "min_s",
         "floor_s", "ratio", "lessons", "images", "in_flight_max"]
 print(f"course {modules} modules x {lessons} lessons, sim latency {latency} ms, embedded --concurrency "
-      f"{concurrency}, image concurrency {image_concurrency}; functions: {instances} processes per function; "
+      f"{concurrency}, image concurrency {image_concurrency}; {profile} build; functions: {instances} processes per function; "
       f"sim quota of the quota runs: --rpm {rpm} --tpm {tpm}")
 print("  ".join(f"{c:>18}" for c in cols))
 for r in rows:
@@ -502,7 +538,7 @@ no_throttle = sim_quota is not None and sim_quota.get("throttled", 0) == 0
 print(json.dumps({
     "quota_run": "ok" if not failed and not no_throttle else "failed",
     "modules": modules, "lessons": lessons, "latency_ms": latency, "concurrency": concurrency,
-    "image_concurrency": image_concurrency, "instances_per_function": instances,
+    "image_concurrency": image_concurrency, "instances_per_function": instances, "profile": profile,
     "sim_rpm": rpm, "sim_tpm": tpm,
     "targets": targets,
     "runs": {r["run"]: {k: v for k, v in r.items() if k != "run"} for r in rows},

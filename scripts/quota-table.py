@@ -18,10 +18,13 @@ applies it without a lock: two concurrent takes could both succeed, which Dynamo
 
 With --stats-file it writes, when it stops, how many requests it served and how long it was busy
 serving them (`{"requests": N, "busy_s": S}`), so a load script can tell a saturated table from
-a quiet one.
+a quiet one; `kinds` counts them by what they did and their status (`take 200` admitted,
+`take 400` refused or written again, `refund 200`), and `spans` lists each one's start (Unix
+seconds) and duration, to lay the table's load against a run's timeline.
 """
 
 import argparse
+import io
 import logging
 import json
 import os
@@ -36,6 +39,18 @@ from werkzeug.serving import make_server
 from local_service import announce, wait_for_stop
 
 
+def request_kind(target: str, body: bytes) -> str:
+    """What a request does to the quota table: a take, a refund, a read or other."""
+    operation = target.rsplit(".", 1)[-1]
+    if operation != "UpdateItem":
+        return operation or "unknown"
+    try:
+        expression = json.loads(body).get("UpdateExpression", "")
+    except ValueError:
+        return "UpdateItem"
+    return "refund" if expression.startswith("ADD") else "take"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--table", default="coursegen-quota", help="table name (QUOTA_TABLE)")
@@ -46,16 +61,30 @@ def main() -> int:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     moto_app = DomainDispatcherApplication(create_backend_app)
-    served = {"requests": 0, "busy_s": 0.0}
+    served = {"requests": 0, "busy_s": 0.0, "kinds": {}, "spans": []}
 
     def app(environ, start_response):
         # One request at a time (threaded=False), so the busy times add up without a lock.
         began = time.perf_counter()
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        status = []
+
+        def recording_start_response(s, headers, *rest):
+            status.append(s.split(" ", 1)[0])
+            return start_response(s, headers, *rest)
+
         try:
-            return list(moto_app(environ, start_response))
+            return list(moto_app(environ, recording_start_response))
         finally:
+            ended = time.perf_counter()
             served["requests"] += 1
-            served["busy_s"] += time.perf_counter() - began
+            served["busy_s"] += ended - began
+            kind = request_kind(environ.get("HTTP_X_AMZ_TARGET", ""), body)
+            key = f"{kind} {status[0] if status else '?'}"
+            served["kinds"][key] = served["kinds"].get(key, 0) + 1
+            served["spans"].append((time.time() - (ended - began), ended - began))
 
     server = make_server(args.host, 0, app, threaded=False, request_handler=MotoRequestHandler)
     port = server.socket.getsockname()[1]
@@ -82,7 +111,9 @@ def main() -> int:
     server.shutdown()
     if args.stats_file:
         with open(args.stats_file, "w", encoding="utf-8") as f:
-            json.dump({"requests": served["requests"], "busy_s": round(served["busy_s"], 3)}, f)
+            json.dump({"requests": served["requests"], "busy_s": round(served["busy_s"], 3),
+                       "kinds": served["kinds"],
+                       "spans": [(round(a, 4), round(d, 5)) for a, d in served["spans"]]}, f)
     return 0
 
 
