@@ -364,9 +364,9 @@ free_port() {
 
 # start_functions NAME STORE [VAR=VALUE...] : INSTANCES processes of every function of the
 # workspace, started up front, each an instance of its own that shares no memory with the
-# others, each the one `bootstrap` of QUOTA_PROFILE told its function by _HANDLER (as deployed); scripts/lambda-pool.py serves the Invoke API on a free loopback port
-# and hands every invocation to an idle instance of its function, like Lambda to its warm
-# instances. They run with the bedrock provider against the current sim, the store directory
+# others and each the one `bootstrap` of QUOTA_PROFILE, told its function by _HANDLER (as
+# deployed); scripts/lambda-pool.py serves the Invoke API on a free loopback port and hands
+# every invocation to an idle instance of its function, like Lambda to its warm instances. They run with the bedrock provider against the current sim, the store directory
 # STORE and VAR=VALUE. Sets FUNCTIONS_PID (the pool's session) and FUNCTIONS_URL once every
 # function answered.
 start_functions() {
