@@ -492,12 +492,11 @@ impl Quota {
                     let admission = if takes.is_empty() {
                         Ok(Admission::Taken)
                     } else {
-                        let admission = self.store.take(&takes, self.clock.unix_millis()).await;
-                        waits.store += self.clock.now().saturating_duration_since(asked);
                         waits.store_requests += 1;
-                        admission
+                        self.store.take(&takes, self.clock.unix_millis()).await
                     };
                     let since_asked = self.clock.now().saturating_duration_since(asked);
+                    waits.store += since_asked;
                     match admission {
                         Ok(Admission::Taken) => {
                             waits.log(reserved);
@@ -523,7 +522,6 @@ impl Quota {
                             return Ok(slot.into_permit(reserved, self.clock.now()));
                         }
                         Ok(Admission::Wait(d)) => {
-                            let d = d.max(MIN_BUCKET_WAIT);
                             let again = self.store.wait_before_asking_again(d).saturating_sub(since_asked);
                             Some(again.max(MIN_BUCKET_WAIT))
                         }
