@@ -12,6 +12,12 @@
 //! * giving `a` back is `tat − a × T`, giving a negative amount (a call used more than it
 //!   reserved) is a debt later takers wait for; a `tat` in the past is a full bucket, so
 //!   refunds beyond the capacity are cut automatically;
+//! * a take admitted ahead of the refill (a shared store admits up to a horizon ahead, so
+//!   waiting callers queue instead of racing) gets a [`Turn`]: when it may start, and how much
+//!   had been given back to the bucket when it was taken. Whatever is given back while it
+//!   waits would have let it start that much sooner, and every turn in the queue moves sooner
+//!   by the same amount, so the queue keeps its order and nothing is counted twice (see
+//!   [`Turn`]);
 //! * a clock behind the last writer's sees less in the bucket, never more: skew makes the
 //!   budget stricter, never looser.
 //!
@@ -146,24 +152,100 @@ pub struct Take<'a> {
 }
 
 /// The answer to [`BucketStore::take`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Admission {
     /// Every amount was taken.
     Taken,
-    /// Every amount was taken ahead of the refill: the call may start after this long (a
+    /// Every amount was taken ahead of the refill: the call may start when its turn comes (a
     /// shared store admits a little ahead, so waiting callers queue instead of racing).
-    TakenAhead(Duration),
+    TakenAhead(Turn),
     /// Nothing was taken; try again after this long.
     Wait(Duration),
 }
 
 impl Admission {
-    /// Every amount taken, for a call that may start after `delay`.
-    pub fn after(delay: Duration) -> Self {
-        if delay.is_zero() {
+    /// Every amount taken, for a call whose turn is `turn`: [`Admission::Taken`] when it has
+    /// come already at `now_ms`.
+    pub fn at(turn: Turn, now_ms: u64) -> Self {
+        if turn.delay(now_ms).is_zero() {
             Admission::Taken
         } else {
-            Admission::TakenAhead(delay)
+            Admission::TakenAhead(turn)
+        }
+    }
+}
+
+/// When a take admitted ahead of the refill may start: for every bucket of the take, the
+/// moment the bucket covers it and how much had been given back to the bucket when it was
+/// taken (its *given* total, in milliseconds of refill, which only grows).
+///
+/// A take's turn in one bucket is `tat − τ`, with `tat` just after the take: the takes
+/// before it and the refunds given back before it are in that `tat`. A refund given back while
+/// it waits lowers `tat` for the takes that follow, and would have lowered this one's too had
+/// it come first; [`Turn::advance`] moves the turn sooner by everything given back since it
+/// was taken. Every queued turn moves by the same amount, so their order holds, and a take
+/// made after the refund already had it in its `tat`: at any moment the takes that have
+/// started together cost no more than the refill, the capacity and the refunds so far, as
+/// without moving.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Turn {
+    buckets: Vec<BucketTurn>,
+}
+
+/// One bucket's part of a [`Turn`].
+#[derive(Debug, Clone, PartialEq)]
+struct BucketTurn {
+    key: String,
+    /// When the bucket covers the take (Unix milliseconds).
+    at_ms: f64,
+    /// The bucket's given total when last looked at.
+    given_ms: f64,
+}
+
+impl Turn {
+    /// A turn at `now_ms + delay`, for no bucket in particular (a store that cannot tell); like
+    /// every turn, its [`Turn::delay`] adds a millisecond.
+    pub fn after(now_ms: u64, delay: Duration) -> Self {
+        let mut turn = Turn::default();
+        turn.push("", now_ms as f64 + delay.as_secs_f64() * 1000.0, 0.0);
+        turn
+    }
+
+    /// Adds bucket `key`'s part: the take was left at `tat` in a bucket of shape `spec` whose
+    /// given total was then `given_ms`.
+    pub fn bucket(&mut self, key: &str, spec: BucketSpec, tat: f64, given_ms: f64) {
+        self.push(key, tat - spec.tolerance_ms(), given_ms);
+    }
+
+    fn push(&mut self, key: &str, at_ms: f64, given_ms: f64) {
+        self.buckets.push(BucketTurn { key: key.to_string(), at_ms, given_ms });
+    }
+
+    /// Adds every bucket of `other` (a take spanning several items of a store).
+    pub fn extend(&mut self, other: Turn) {
+        self.buckets.extend(other.buckets);
+    }
+
+    /// The buckets of the turn, by key.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.buckets.iter().map(|b| b.key.as_str())
+    }
+
+    /// How long after `now_ms` the turn comes (rounded up to the next millisecond, plus one).
+    pub fn delay(&self, now_ms: u64) -> Duration {
+        let at = self.buckets.iter().map(|b| b.at_ms).fold(f64::NEG_INFINITY, f64::max);
+        rounded_up(at - now_ms as f64)
+    }
+
+    /// Bucket `key`'s given total is now `given_ms`: whatever was given back since the turn was
+    /// taken (or last advanced) moves its turn in that bucket that much sooner. A smaller total
+    /// (a store that lost it) moves nothing.
+    pub fn advance(&mut self, key: &str, given_ms: f64) {
+        for b in self.buckets.iter_mut().filter(|b| b.key == key) {
+            if given_ms > b.given_ms {
+                b.at_ms -= given_ms - b.given_ms;
+                b.given_ms = given_ms;
+            }
         }
     }
 }
@@ -204,15 +286,33 @@ pub trait BucketStore: Send + Sync + fmt::Debug {
     fn wait_before_asking_again(&self, refused_for: Duration) -> Duration {
         refused_for
     }
+    /// Whether [`BucketStore::look_again`] can move a turn sooner (a store that knows what was
+    /// given back to its buckets since a take). The default cannot.
+    fn moves_turns(&self) -> bool {
+        false
+    }
+    /// Moves `turn` sooner by what has been given back to its buckets since it was taken (see
+    /// [`Turn::advance`]); for a shared store, one read. The default knows of nothing.
+    async fn look_again(&self, turn: &mut Turn) -> Result<(), BucketError> {
+        let _ = turn;
+        Ok(())
+    }
 }
 
 /// Buckets held in this process: the embedded run's budget, and the reference the shared
 /// store is tested against.
 #[derive(Debug, Default)]
 pub struct LocalBuckets {
-    tats: Mutex<HashMap<String, f64>>,
+    cells: Mutex<Cells>,
     /// How far ahead of the refill a take is admitted (0: only what the buckets hold now).
     ahead_ms: f64,
+}
+
+/// Every bucket's `tat` and given total (see [`Turn`]), by key.
+#[derive(Debug, Default)]
+struct Cells {
+    tats: HashMap<String, f64>,
+    given: HashMap<String, f64>,
 }
 
 impl LocalBuckets {
@@ -227,50 +327,64 @@ impl LocalBuckets {
         Self { ahead_ms, ..Self::default() }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, f64>> {
-        self.tats.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Cells> {
+        self.cells.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 #[async_trait]
 impl BucketStore for LocalBuckets {
     async fn take(&self, takes: &[Take<'_>], now_ms: u64) -> Result<Admission, BucketError> {
-        let mut tats = self.lock();
+        let mut cells = self.lock();
         let mut wait = Duration::ZERO;
-        let mut start = Duration::ZERO;
         let mut next = Vec::with_capacity(takes.len());
         for t in takes {
-            match t.spec.admit_ahead(tats.get(t.key).copied(), t.amount, now_ms, self.ahead_ms) {
-                Ok((tat, delay)) => {
-                    next.push(tat);
-                    start = start.max(delay);
-                }
+            match t.spec.admit_ahead(cells.tats.get(t.key).copied(), t.amount, now_ms, self.ahead_ms) {
+                Ok((tat, _)) => next.push(tat),
                 Err(d) => wait = wait.max(d),
             }
         }
         if !wait.is_zero() {
             return Ok(Admission::Wait(wait));
         }
+        let mut turn = Turn::default();
         for (t, tat) in takes.iter().zip(next) {
-            tats.insert(t.key.to_string(), tat);
+            cells.tats.insert(t.key.to_string(), tat);
+            turn.bucket(t.key, t.spec, tat, cells.given.get(t.key).copied().unwrap_or(0.0));
         }
-        Ok(Admission::after(start))
+        Ok(Admission::at(turn, now_ms))
     }
 
     async fn give(&self, key: &str, spec: BucketSpec, amount: f64, _now_ms: u64) -> Result<(), BucketError> {
-        let mut tats = self.lock();
-        if let Some(tat) = spec.given(tats.get(key).copied(), amount) {
-            tats.insert(key.to_string(), tat);
+        let mut cells = self.lock();
+        if let Some(tat) = spec.given(cells.tats.get(key).copied(), amount) {
+            cells.tats.insert(key.to_string(), tat);
+            // Only what comes back moves turns; a debt is for the takes that follow.
+            if amount > 0.0 {
+                *cells.given.entry(key.to_string()).or_default() += amount * spec.ms_per_unit();
+            }
         }
         Ok(())
     }
 
     fn peek(&self, key: &str, spec: BucketSpec, now_ms: u64) -> Option<f64> {
-        Some(spec.level(self.lock().get(key).copied(), now_ms))
+        Some(spec.level(self.lock().tats.get(key).copied(), now_ms))
     }
 
     fn describe(&self) -> String {
         "in-process".to_string()
+    }
+
+    fn moves_turns(&self) -> bool {
+        true
+    }
+
+    async fn look_again(&self, turn: &mut Turn) -> Result<(), BucketError> {
+        let cells = self.lock();
+        for (key, given) in &cells.given {
+            turn.advance(key, *given);
+        }
+        Ok(())
     }
 }
 
@@ -321,6 +435,67 @@ mod tests {
         assert_eq!(SPEC.admit_ahead(tat, 3_000.0, 0, 1_000.0), Err(Duration::from_millis(4_001)));
         // The next taker queues behind the first one's turn.
         assert_eq!(SPEC.admit_ahead(Some(65_000.0), 100.0, 0, 7_000.0), Ok((66_000.0, Duration::from_millis(6_001))));
+    }
+
+    #[tokio::test]
+    async fn a_queued_turn_moves_sooner_by_what_is_given_back_and_keeps_its_place() {
+        // Admitted up to 10 s ahead; T = 10 ms a token.
+        let store = LocalBuckets::ahead(10_000.0);
+        let take = |amount| [Take { key: "m#tokens", spec: SPEC, amount }];
+        let turn = |a: Admission| match a {
+            Admission::TakenAhead(t) => t,
+            other => panic!("expected a turn, got {other:?}"),
+        };
+        assert_eq!(store.take(&take(6_000.0), 0).await.unwrap(), Admission::Taken);
+        // 500 short: 5 s of refill.
+        let mut first = turn(store.take(&take(500.0), 0).await.unwrap());
+        assert_eq!(first.delay(0), Duration::from_millis(5_001));
+        // 200 given back (a call that used less than it reserved), then a debt of 50 (one that
+        // used more): the queued turn comes 2 s sooner; the debt is for the takes that follow.
+        store.give("m#tokens", SPEC, 200.0, 0).await.unwrap();
+        store.give("m#tokens", SPEC, -50.0, 0).await.unwrap();
+        store.look_again(&mut first).await.unwrap();
+        assert_eq!(first.delay(0), Duration::from_millis(3_001));
+        // A take after the refund had it already: it queues behind the first turn, by its own
+        // cost (100 = 1 s) and the debt (0.5 s); looking again moves neither twice.
+        let mut second = turn(store.take(&take(100.0), 0).await.unwrap());
+        store.look_again(&mut second).await.unwrap();
+        store.look_again(&mut first).await.unwrap();
+        assert_eq!(first.delay(0), Duration::from_millis(3_001));
+        assert_eq!(second.delay(0), Duration::from_millis(4_501));
+        // More given back than the queue waits for: both turns are due now, and the bucket
+        // holds what was taken and given back, no more (6 000 − 6 000 − 500 + 200 − 50 − 100
+        // + 1 000).
+        store.give("m#tokens", SPEC, 1_000.0, 0).await.unwrap();
+        store.look_again(&mut first).await.unwrap();
+        store.look_again(&mut second).await.unwrap();
+        assert_eq!((first.delay(0), second.delay(0)), (Duration::ZERO, Duration::ZERO));
+        assert_eq!(store.peek("m#tokens", SPEC, 0), Some(550.0));
+        // A store that cannot tell leaves the turn as it was.
+        assert!(!Unaware.moves_turns());
+        let mut kept = Turn::after(0, Duration::from_millis(700));
+        Unaware.look_again(&mut kept).await.unwrap();
+        assert_eq!(kept.delay(0), Duration::from_millis(701));
+    }
+
+    /// A store with the trait's defaults for turns.
+    #[derive(Debug)]
+    struct Unaware;
+
+    #[async_trait]
+    impl BucketStore for Unaware {
+        async fn take(&self, _: &[Take<'_>], _: u64) -> Result<Admission, BucketError> {
+            Ok(Admission::Taken)
+        }
+        async fn give(&self, _: &str, _: BucketSpec, _: f64, _: u64) -> Result<(), BucketError> {
+            Ok(())
+        }
+        fn peek(&self, _: &str, _: BucketSpec, _: u64) -> Option<f64> {
+            None
+        }
+        fn describe(&self) -> String {
+            "unaware".into()
+        }
     }
 
     #[tokio::test]

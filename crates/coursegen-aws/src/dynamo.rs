@@ -3,9 +3,10 @@
 //!
 //! One item per model id or inference profile (`pk`), one number attribute per bucket of that
 //! model: `tat_requests`, `tat_tokens`, `tat_images`, each the bucket's theoretical arrival
-//! time in wall-clock milliseconds (see [`crate::buckets`]). A bucket key
-//! `"<model>#<kind>"` is item `<model>`, attribute `tat_<kind>`. No attribute (or no item) is a
-//! full bucket.
+//! time in wall-clock milliseconds (see [`crate::buckets`]), and beside each the bucket's
+//! given total `given_<kind>` (milliseconds of refill given back so far, see
+//! [`crate::buckets::Turn`]). A bucket key `"<model>#<kind>"` is item `<model>`, attributes
+//! `tat_<kind>` and `given_<kind>`. No attribute (or no item) is a full bucket.
 //!
 //! **A take is one conditional `UpdateItem`, with no read.** For each bucket of the take it
 //! adds the cost to `tat` on condition that `tat` lies in `[now, now + τ − cost]` (the bucket
@@ -16,12 +17,14 @@
 //! fails, DynamoDB returns the item as it was (`ReturnValuesOnConditionCheckFailure`): either a
 //! bucket is short, and the take answers with the exact wait, or the guess was wrong (another
 //! process moved `tat` meanwhile), and the take writes again with the right form, at most
-//! [`MAX_CONFLICT_RETRIES`] times. A take is admitted up to a second ahead of the refill
+//! [`MAX_CONFLICT_RETRIES`] times. A take is admitted up to [`AHEAD_MS`] ahead of the refill
 //! ([`Admission::TakenAhead`]): the caller then starts when its turn comes, so callers waiting
-//! for the same refill queue instead of racing for it. A refund is an atomic `ADD` of the negative cost: it never
-//! conflicts with a take. A take is therefore one request almost always, a waiting caller's
-//! look at the buckets is one request, and a refund is one request; the table needs only
-//! `UpdateItem` (and `GetItem` for reading levels in tests and tools).
+//! for the same refill queue instead of racing for it. A refund is an atomic `ADD` of the
+//! negative cost to `tat` and of the cost to `given`: it never conflicts with a take. A caller
+//! waiting for its turn reads the item once on the way (`GetItem`): what other processes gave
+//! back meanwhile moves its turn sooner. A take is therefore one request almost always, a
+//! refused caller's look at the buckets is one request, a queued caller's looks one read
+//! each, and a refund is one request; the table needs only `UpdateItem` and `GetItem`.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -34,7 +37,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use aws_sdk_dynamodb::Client;
 use rand::Rng;
 
-use crate::buckets::{Admission, BucketError, BucketSpec, BucketStore, Take};
+use crate::buckets::{Admission, BucketError, BucketSpec, BucketStore, Take, Turn};
 
 /// How many times a take writes again after another process moved a bucket between this
 /// process's guess and its write, before it asks the caller to wait a few milliseconds.
@@ -55,7 +58,7 @@ pub struct DynamoBuckets {
     conflicts: Mutex<u64>,
 }
 
-/// Where a bucket lives: its item's key and its attribute.
+/// Where a bucket lives: its item's key and its `tat` attribute.
 fn locate(key: &str) -> (&str, String) {
     match key.rsplit_once('#') {
         Some((item, kind)) if !kind.is_empty() && kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
@@ -63,6 +66,11 @@ fn locate(key: &str) -> (&str, String) {
         }
         _ => (key, "tat".to_string()),
     }
+}
+
+/// The attribute holding the given total of the bucket whose `tat` is `tat_attribute`.
+fn given_attribute(tat_attribute: &str) -> String {
+    format!("given{}", tat_attribute.strip_prefix("tat").unwrap_or(tat_attribute))
 }
 
 /// A bucket's `tat` is behind now (a full bucket, or none) or ahead of it, which decides the
@@ -207,7 +215,7 @@ impl DynamoBuckets {
                 .condition_expression(conditions.join(" AND "))
                 .set_expression_attribute_names(Some(names))
                 .set_expression_attribute_values(Some(values))
-                .return_values(ReturnValue::UpdatedNew)
+                .return_values(ReturnValue::AllNew)
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .send()
                 .await;
@@ -215,14 +223,16 @@ impl DynamoBuckets {
                 Ok(out) => {
                     let new = out.attributes().cloned().unwrap_or_default();
                     let mut seen = self.seen();
-                    let mut start = Duration::ZERO;
+                    let mut turn = Turn::default();
                     for take in takes {
-                        if let Some(tat) = self.number(take.key, &new, &locate(take.key).1)? {
+                        let attribute = locate(take.key).1;
+                        if let Some(tat) = self.number(take.key, &new, &attribute)? {
                             seen.insert(take.key.to_string(), tat);
-                            start = start.max(take.spec.start_delay(tat, now_ms));
+                            let given = self.number(take.key, &new, &given_attribute(&attribute))?;
+                            turn.bucket(take.key, take.spec, tat, given.unwrap_or(0.0));
                         }
                     }
-                    return Ok(Admission::after(start));
+                    return Ok(Admission::at(turn, now_ms));
                 }
                 Err(e) => match e.as_service_error() {
                     Some(s) if s.is_conditional_check_failed_exception() => match s {
@@ -295,11 +305,11 @@ impl BucketStore for DynamoBuckets {
                 None => items.push((item, vec![take])),
             }
         }
-        let mut start = Duration::ZERO;
+        let mut turn = Turn::default();
         for (done, (item, group)) in items.iter().enumerate() {
             match self.take_item(item, group, now_ms).await? {
                 Admission::Taken => {}
-                Admission::TakenAhead(delay) => start = start.max(delay),
+                Admission::TakenAhead(t) => turn.extend(t),
                 wait @ Admission::Wait(_) => {
                     // All or nothing across items: give back what the earlier items took.
                     for (_, taken) in &items[..done] {
@@ -311,22 +321,30 @@ impl BucketStore for DynamoBuckets {
                 }
             }
         }
-        Ok(Admission::after(start))
+        Ok(Admission::at(turn, now_ms))
     }
 
     async fn give(&self, key: &str, spec: BucketSpec, amount: f64, _now_ms: u64) -> Result<(), BucketError> {
         let (item, attribute) = locate(key);
-        let result = self
+        let cost = amount * spec.ms_per_unit();
+        let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(KEY_ATTRIBUTE, AttributeValue::S(item.to_string()))
-            .update_expression("ADD #t :delta")
             .condition_expression("attribute_exists(#t)")
-            .expression_attribute_names("#t", attribute)
-            .expression_attribute_values(":delta", number(-amount * spec.ms_per_unit()))
-            .send()
-            .await;
+            .expression_attribute_names("#t", &attribute)
+            .expression_attribute_values(":delta", number(-cost));
+        // Only what comes back moves queued turns; a debt is for the takes that follow.
+        update = if amount > 0.0 {
+            update
+                .update_expression("ADD #t :delta, #g :given")
+                .expression_attribute_names("#g", given_attribute(&attribute))
+                .expression_attribute_values(":given", number(cost))
+        } else {
+            update.update_expression("ADD #t :delta")
+        };
+        let result = update.send().await;
         match result {
             Ok(_) => {}
             // No attribute: nobody has taken from this bucket, so it is full already.
@@ -351,14 +369,40 @@ impl BucketStore for DynamoBuckets {
     fn wait_before_asking_again(&self, refused_for: Duration) -> Duration {
         wait_before_asking_again(refused_for, &mut rand::rng())
     }
+
+    fn moves_turns(&self) -> bool {
+        true
+    }
+
+    async fn look_again(&self, turn: &mut Turn) -> Result<(), BucketError> {
+        let mut keys: Vec<String> = turn.keys().map(str::to_string).collect();
+        keys.dedup();
+        let mut read: Vec<(&str, HashMap<String, AttributeValue>)> = Vec::new();
+        for key in &keys {
+            let (item, attribute) = locate(key);
+            if !read.iter().any(|(i, _)| *i == item) {
+                read.push((item, self.read_item(item, key).await?));
+            }
+            let values = &read.iter().find(|(i, _)| *i == item).expect("read above").1;
+            if let Some(given) = self.number(key, values, &given_attribute(&attribute))? {
+                turn.advance(key, given);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How long a caller refused for `refused_for` sleeps before it asks the shared buckets again:
-/// never longer than a (jittered) [`SHARED_RECHECK`] before the refill, so other processes'
-/// refunds are seen, and then a random part of [`REFUSED_SPREAD_MS`] later.
+/// two thirds of it, and then a random part of [`REFUSED_SPREAD_MS`].
 ///
-/// The spread is what keeps the table's traffic in proportion to the calls. A refusal says
-/// how long until the take would fall within [`AHEAD_MS`] of the refill, and every caller
+/// A refusal says how long until the take would fall within [`AHEAD_MS`] of the refill if
+/// nothing came back meanwhile; but other processes' calls give back the unused part of their
+/// reservations without notice, at about half the refill rate while a course runs, so the
+/// take fits after about two thirds of that (the same reckoning as
+/// [`crate::quota::Quota`]'s look at a queued turn). A caller that asked again sooner would be
+/// refused again, one more request to the table for nothing.
+///
+/// The spread is what keeps the table's traffic in proportion to the calls. Every caller
 /// refused at about the same moment is told about the same wait: woken exactly then, all of
 /// them would write at once for the one turn that opened, and all but one would be refused
 /// again, a fresh round of writes for every turn (with tens of callers waiting, most of the
@@ -366,27 +410,22 @@ impl BucketStore for DynamoBuckets {
 /// caller that comes back later loses nothing by it: its take is still admitted ahead of its
 /// turn, which is as early as the buckets allow.
 fn wait_before_asking_again(refused_for: Duration, rng: &mut impl Rng) -> Duration {
-    let base = SHARED_RECHECK.as_millis() as u64;
-    let recheck = Duration::from_millis(rng.random_range(base * 3 / 4..=base * 5 / 4));
-    refused_for.min(recheck) + Duration::from_millis(rng.random_range(0..=REFUSED_SPREAD_MS))
+    refused_for.mul_f64(2.0 / 3.0) + Duration::from_millis(rng.random_range(0..=REFUSED_SPREAD_MS))
 }
 
-/// The span over which callers refused together come back (see [`wait_before_asking_again`]):
-/// half of [`AHEAD_MS`], so the last of them is still admitted ahead of its turn.
-pub const REFUSED_SPREAD_MS: u64 = (AHEAD_MS / 2.0) as u64;
-const _: () = assert!((REFUSED_SPREAD_MS as f64) < AHEAD_MS, "callers must come back within the horizon");
+/// The span over which callers refused together come back (see [`wait_before_asking_again`]),
+/// well inside [`AHEAD_MS`], so the last of them is still admitted ahead of its turn.
+pub const REFUSED_SPREAD_MS: u64 = 500;
+const _: () = assert!((REFUSED_SPREAD_MS as f64) < AHEAD_MS / 2.0, "callers must come back within the horizon");
 
 /// How far ahead of the refill a take is admitted: the caller is told to start up to this
 /// long later. Callers that would otherwise wake together and race for the next refill, one
-/// winning and the others writing again, queue instead: each take is one write.
-pub const AHEAD_MS: f64 = 1_000.0;
-
-/// The longest, on average, a caller waiting on the shared buckets sleeps before it looks at
-/// them again (then comes the spread of [`wait_before_asking_again`]): other processes'
-/// refunds (the unused part of their reservations) come back without notice, and a caller
-/// sleeping until the refill alone covers its reservation would leave them unused until it
-/// wakes. Each look is one conditional write.
-const SHARED_RECHECK: Duration = Duration::from_millis(500);
+/// winning and the others writing again, queue instead: each take is one write. Long enough
+/// that a course's burst of calls (80 lessons reserving about 4,000 tokens each, say, against
+/// a quota of 40,000 tokens a second) queues at its first write instead of being refused
+/// and asking again; the turns of a long queue are taken at the reserved amounts, and the
+/// looks of [`crate::quota::Quota`] on the way move them sooner by what comes back.
+pub const AHEAD_MS: f64 = 10_000.0;
 
 #[cfg(test)]
 mod tests {
@@ -397,15 +436,16 @@ mod tests {
     #[test]
     fn callers_refused_together_come_back_spread_over_half_the_horizon() {
         let mut rng = StdRng::seed_from_u64(11);
-        let short = Duration::from_millis(100);
-        let waits: Vec<Duration> = (0..200).map(|_| wait_before_asking_again(short, &mut rng)).collect();
+        let refused = Duration::from_millis(900);
+        let waits: Vec<Duration> = (0..200).map(|_| wait_before_asking_again(refused, &mut rng)).collect();
         let (first, last) = (waits.iter().min().unwrap(), waits.iter().max().unwrap());
-        assert!(*first >= short, "never before the buckets could admit: {first:?}");
-        assert!(*last <= short + Duration::from_millis(REFUSED_SPREAD_MS), "{last:?}");
+        // Two thirds of the way: what other processes give back meanwhile makes the room.
+        let expected = refused.mul_f64(2.0 / 3.0);
+        assert!(*first >= expected, "not before the take can fit: {first:?}");
+        assert!(*last <= expected + Duration::from_millis(REFUSED_SPREAD_MS), "{last:?}");
         assert!(*last - *first > Duration::from_millis(REFUSED_SPREAD_MS / 2), "spread, not all at once");
-        // A long wait is cut to the recheck, so other processes' refunds are seen.
+        // A long refusal is one long sleep, not a look every half second.
         let long = wait_before_asking_again(Duration::from_secs(30), &mut rng);
-        let recheck_max = SHARED_RECHECK.as_millis() as u64 * 5 / 4;
-        assert!(long <= Duration::from_millis(recheck_max + REFUSED_SPREAD_MS), "{long:?}");
+        assert!(long >= Duration::from_secs(20), "{long:?}");
     }
 }

@@ -93,10 +93,49 @@ async fn dynamo_buckets_follow_the_in_process_arithmetic_step_by_step() {
         }
     }
     // The script exercised every outcome, including the waits the arithmetic predicts: 2 000
-    // tokens short at 100/s is 20 s, less the second a take is admitted ahead.
-    assert_eq!(admissions[1], Admission::Wait(Duration::from_millis(19_001)));
+    // tokens short at 100/s is 20 s, less the horizon a take is admitted ahead.
+    let horizon = coursegen_aws::dynamo::AHEAD_MS as u64;
+    assert_eq!(admissions[1], Admission::Wait(Duration::from_millis(20_001 - horizon)));
     let taken = admissions.iter().filter(|a| !matches!(a, Admission::Wait(_))).count();
     assert_eq!(taken, 6, "{admissions:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs moto_server (.venv-fidelity); scripts/check runs them"]
+async fn a_refund_from_another_process_moves_a_queued_turn_sooner_as_in_process() {
+    let server = table().await;
+    let (queued, refunding) = (process(&server), process(&server));
+    let local = LocalBuckets::ahead(coursegen_aws::dynamo::AHEAD_MS);
+    // A token is 10 ms of refill.
+    let tok = BucketSpec { capacity: 6_000.0, per_sec: 100.0 };
+    let t0: u64 = 1_800_000_000_000;
+    let take = |amount: f64| [Take { key: "m#tokens", spec: tok, amount }];
+    let turn = |a: Admission| match a {
+        Admission::TakenAhead(t) => t,
+        other => panic!("expected a turn, got {other:?}"),
+    };
+    // Empty the bucket, then queue 80 tokens: 0.8 s ahead.
+    for store in [&*queued as &dyn BucketStore, &local] {
+        assert_eq!(store.take(&take(6_000.0), t0).await.unwrap(), Admission::Taken);
+    }
+    let mut shared_turn = turn(queued.take(&take(80.0), t0).await.unwrap());
+    let mut local_turn = turn(local.take(&take(80.0), t0).await.unwrap());
+    assert_eq!(shared_turn.delay(t0), Duration::from_millis(801));
+    // Another process gives back 50 tokens (a call that used less than it reserved) and charges
+    // a debt of 10 (one that used more): the queued turn, looking again, comes 0.5 s sooner.
+    for (store, amount) in
+        [(&*refunding as &dyn BucketStore, 50.0), (&*refunding, -10.0), (&local, 50.0), (&local, -10.0)]
+    {
+        store.give("m#tokens", tok, amount, t0).await.unwrap();
+    }
+    queued.look_again(&mut shared_turn).await.unwrap();
+    local.look_again(&mut local_turn).await.unwrap();
+    assert_eq!(shared_turn.delay(t0), Duration::from_millis(301));
+    assert_eq!(shared_turn.delay(t0), local_turn.delay(t0));
+    // A take after the refund queues behind the moved turn: 30 tokens and the debt, 0.4 s.
+    let later = turn(refunding.take(&take(30.0), t0).await.unwrap());
+    assert_eq!(later.delay(t0), Duration::from_millis(701));
+    assert_eq!(later.delay(t0), turn(local.take(&take(30.0), t0).await.unwrap()).delay(t0));
 }
 
 #[tokio::test]
@@ -123,7 +162,7 @@ async fn concurrent_takers_in_two_processes_retry_conflicts_and_lose_no_update()
             for _ in 0..200 {
                 match store.take(&takes, now).await.unwrap() {
                     Admission::Taken => return,
-                    Admission::TakenAhead(d) => panic!("the buckets hold every take, yet taken {d:?} ahead"),
+                    Admission::TakenAhead(t) => panic!("the buckets hold every take, yet taken ahead: {t:?}"),
                     Admission::Wait(d) => assert!(d <= Duration::from_millis(25), "only contention waits here: {d:?}"),
                 }
             }
