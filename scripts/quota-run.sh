@@ -21,7 +21,8 @@
 #   5. per-instance        every process keeps its own budget (QUOTA_TABLE unset): today's
 #                          per-instance budgets, which together overrun the quota.
 #   6. separate-processes  every process draws from one shared budget (QUOTA_TABLE: a DynamoDB
-#                          table served locally by scripts/quota-table.py, drained like the sim).
+#                          table served locally by scripts/quota-table.py, drained like the sim;
+#                          its lean engine by default, QUOTA_TABLE_ENGINE=moto for moto's).
 #   7. two-executions      two executions of the course (two projects) started together against
 #                          the functions of run 6's shape, sharing the budget; min_s counts both.
 #
@@ -44,6 +45,9 @@
 #   QUOTA_PROFILE=debug scripts/quota-run.sh      # debug binaries, as built by `cargo test`
 #                                                 # (CI's shorter run; default: release, as deployed)
 #   QUOTA_FUNCTIONS_LOG=warn,coursegen_aws=debug  # the functions' RUST_LOG (each model call's waits)
+#   QUOTA_TABLE_ENGINE=moto scripts/quota-run.sh  # the shared table on moto's DynamoDB (about 10 ms
+#                                                 # of CPU a request, one at a time: on two cores
+#                                                 # its queue, not the quota, sets the pace)
 #   QUOTA_LATENCY_MS=300 QUOTA_MODULES=20 QUOTA_LESSONS=4 QUOTA_IMAGE_CONCURRENCY=2 scripts/quota-run.sh
 set -euo pipefail
 
@@ -66,6 +70,11 @@ INSTANCES="${QUOTA_INSTANCES:-20}"
 # Which build every binary of the script comes from: release (what a deployment runs; the
 # first run builds it) or debug (what `cargo test --workspace` built already).
 PROFILE="${QUOTA_PROFILE:-release}"
+# The shared table's engine (scripts/quota-table.py --engine): lean (answers the limiter's
+# requests in a fraction of a millisecond, as the service answers in a few; its answers are
+# held to moto's by the limiter's table tests) or moto.
+TABLE_ENGINE="${QUOTA_TABLE_ENGINE:-lean}"
+case "$TABLE_ENGINE" in lean | moto) ;; *) echo "QUOTA_TABLE_ENGINE must be lean or moto" >&2; exit 2 ;; esac
 # all: runs 1-7; embedded: runs 1-4; deployed: runs 1 and 5-7; or run 1 and the deployed runs
 # named in a comma-separated list (per-instance,separate-processes,two-executions).
 RUNS="${QUOTA_RUNS:-all}"
@@ -393,11 +402,11 @@ start_functions() {
   log "$name: functions at $FUNCTIONS_URL ($INSTANCES processes per function, store $store)"
 }
 
-# start_quota_table NAME : a local quota table NAME (scripts/quota-table.py: moto's DynamoDB on a
-# free loopback port, one request at a time); sets TABLE_PID and TABLE_URL.
+# start_quota_table NAME : a local quota table NAME (scripts/quota-table.py: a DynamoDB of
+# TABLE_ENGINE on a free loopback port, one request at a time); sets TABLE_PID and TABLE_URL.
 start_quota_table() {
   local addr_file="$WORK/quota-table-$1.addr"
-  setsid "$VENV/bin/python" "$ROOT/scripts/quota-table.py" --table "$1" --addr-file "$addr_file" \
+  setsid "$VENV/bin/python" "$ROOT/scripts/quota-table.py" --engine "$TABLE_ENGINE" --table "$1" --addr-file "$addr_file" \
     --stats-file "$WORK/quota-table-$1.stats.json" > "$WORK/quota-table-$1.log" 2>&1 &
   TABLE_PID=$!
   for _ in $(seq 1 150); do
@@ -483,11 +492,11 @@ if [[ "$RUNS" != embedded ]]; then
 fi
 
 python3 - "$WORK" "$RPM" "$TPM" "$MODULES" "$LESSONS" "$LATENCY_MS" "$CONCURRENCY" "$IMAGE_CONCURRENCY" \
-  "$INSTANCES" "$RUNS" "$DEPLOYED_RUNS" "$PROFILE" <<'EOF' || status=1
+  "$INSTANCES" "$RUNS" "$DEPLOYED_RUNS" "$PROFILE" "$TABLE_ENGINE" <<'EOF' || status=1
 import json, sys
 work, rpm, tpm = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 modules, lessons, latency, concurrency, image_concurrency, instances = (int(x) for x in sys.argv[4:10])
-which, deployed, profile = sys.argv[10], sys.argv[11].split(","), sys.argv[12]
+which, deployed, profile, table_engine = sys.argv[10], sys.argv[11].split(","), sys.argv[12], sys.argv[13]
 names = ["unthrottled"]
 if which != "deployed":
     names += ["sim-quota", "client-budget", "fresh-quota"]
@@ -526,6 +535,7 @@ cols = ["run", "ok", "failed_tasks", "wall_s", "requests", "admitted", "throttle
         "floor_s", "ratio", "lessons", "images", "in_flight_max"]
 print(f"course {modules} modules x {lessons} lessons, sim latency {latency} ms, embedded --concurrency "
       f"{concurrency}, image concurrency {image_concurrency}; {profile} build; functions: {instances} processes per function; "
+      f"shared table: {table_engine}; "
       f"sim quota of the quota runs: --rpm {rpm} --tpm {tpm}")
 print("  ".join(f"{c:>18}" for c in cols))
 for r in rows:
@@ -539,6 +549,7 @@ print(json.dumps({
     "quota_run": "ok" if not failed and not no_throttle else "failed",
     "modules": modules, "lessons": lessons, "latency_ms": latency, "concurrency": concurrency,
     "image_concurrency": image_concurrency, "instances_per_function": instances, "profile": profile,
+    "table_engine": table_engine,
     "sim_rpm": rpm, "sim_tpm": tpm,
     "targets": targets,
     "runs": {r["run"]: {k: v for k, v in r.items() if k != "run"} for r in rows},

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A local quota table for runs whose processes share one budget (QUOTA_TABLE).
 
-Serves moto's DynamoDB on a free port of --host (loopback by default; the Docker bridge address
+Serves a DynamoDB on a free port of --host (loopback by default; the Docker bridge address
 for `sam local` containers), one request at a time, creates the quota table
 (string key `pk`, on-demand, as template.yaml does), writes `HOST:PORT` to --addr-file once
 it is ready, and serves until it gets SIGTERM or SIGINT. Run it with the fidelity venv's Python:
@@ -15,6 +15,12 @@ then give every process that calls a model:
 
 One request at a time, because moto's threaded server checks a conditional write's condition and
 applies it without a lock: two concurrent takes could both succeed, which DynamoDB never allows.
+
+--engine moto (the default) serves moto's DynamoDB, the reference the limiter's tests run
+against; --engine lean serves scripts/lean_dynamo.py, the same answers to the requests the
+quota's buckets make in a fraction of a millisecond where moto spends about 10 ms of CPU, close
+to the service's own few milliseconds: a load run on two cores sends a thousand requests and
+would otherwise measure moto's queue.
 
 With --stats-file it writes, when it stops, how many requests it served and how long it was busy
 serving them (`{"requests": N, "busy_s": S}`), so a load script can tell a saturated table from
@@ -33,8 +39,7 @@ import threading
 import time
 
 import boto3
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from local_service import announce, wait_for_stop
 
@@ -56,11 +61,23 @@ def main() -> int:
     parser.add_argument("--table", default="coursegen-quota", help="table name (QUOTA_TABLE)")
     parser.add_argument("--addr-file", required=True, help="where to write HOST:PORT once ready")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
     parser.add_argument("--stats-file", help="where to write the requests served and busy time on exit")
+    parser.add_argument("--engine", choices=["moto", "lean"], default="moto",
+                        help="moto's DynamoDB (default) or the lean one (scripts/lean_dynamo.py)")
     args = parser.parse_args()
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    moto_app = DomainDispatcherApplication(create_backend_app)
+    if args.engine == "moto":
+        from moto.moto_server.werkzeug_app import (DomainDispatcherApplication, MotoRequestHandler,
+                                                   create_backend_app)
+        engine, handler = DomainDispatcherApplication(create_backend_app), MotoRequestHandler
+    else:
+        from lean_dynamo import LeanDynamo
+        engine, handler = LeanDynamo(), WSGIRequestHandler
+    # Tens of processes may connect at once; a short listen queue would drop their connections
+    # (a second's wait for each retransmitted SYN).
+    BaseWSGIServer.request_queue_size = 1024
     served = {"requests": 0, "busy_s": 0.0, "kinds": {}, "spans": []}
 
     def app(environ, start_response):
@@ -76,7 +93,7 @@ def main() -> int:
             return start_response(s, headers, *rest)
 
         try:
-            return list(moto_app(environ, recording_start_response))
+            return list(engine(environ, recording_start_response))
         finally:
             ended = time.perf_counter()
             served["requests"] += 1
@@ -86,7 +103,7 @@ def main() -> int:
             served["kinds"][key] = served["kinds"].get(key, 0) + 1
             served["spans"].append((time.time() - (ended - began), ended - began))
 
-    server = make_server(args.host, 0, app, threaded=False, request_handler=MotoRequestHandler)
+    server = make_server(args.host, args.port, app, threaded=False, request_handler=handler)
     port = server.socket.getsockname()[1]
     os.environ.setdefault("MOTO_PORT", str(port))
     serving = threading.Thread(target=server.serve_forever, daemon=True)

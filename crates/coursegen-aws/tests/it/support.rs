@@ -110,6 +110,10 @@ pub fn validate_against_schema(schema: &Value, instance: &Value) -> Result<(), V
 /// moto evaluates a conditional write's condition and applies it without a lock, so two
 /// concurrent conditional `UpdateItem`s on one item can both succeed, which DynamoDB never
 /// allows (and the shared quota relies on).
+///
+/// With `TEST_DYNAMO_ENGINE=lean` it is the lean DynamoDB of the load scripts' quota table
+/// (`scripts/quota-table.py --engine lean`) instead, so the same tests hold it to moto's
+/// answers (scripts/check runs them both ways).
 pub struct MotoServer {
     child: std::process::Child,
     endpoint: String,
@@ -139,8 +143,17 @@ impl MotoServer {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
             probe.local_addr().expect("its address").port()
         };
-        let mut child = std::process::Command::new(&python)
-            .args(["-c", MOTO_SINGLE_THREADED, "-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut command = std::process::Command::new(&python);
+        if std::env::var("TEST_DYNAMO_ENGINE").as_deref() == Ok("lean") {
+            // The lean engine of the load scripts' quota table, held to the same answers.
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+            let addr_file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("lean-dynamo-{port}.addr"));
+            command.arg(root.join("scripts/quota-table.py")).args(["--engine", "lean", "--table", "lean-self"]);
+            command.args(["--port", &port.to_string()]).arg("--addr-file").arg(addr_file);
+        } else {
+            command.args(["-c", MOTO_SINGLE_THREADED, "-H", "127.0.0.1", "-p", &port.to_string()]);
+        }
+        let mut child = command
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
