@@ -21,10 +21,10 @@
 //! ([`Admission::TakenAhead`]): the caller then starts when its turn comes, so callers waiting
 //! for the same refill queue instead of racing for it. A refund is an atomic `ADD` of the
 //! negative cost to `tat` and of the cost to `given`: it never conflicts with a take. A caller
-//! waiting for its turn reads the item once on the way (`GetItem`): what other processes gave
-//! back meanwhile moves its turn sooner. A take is therefore one request almost always, a
-//! refused caller's look at the buckets is one request, a queued caller's looks one read
-//! each, and a refund is one request; the table needs only `UpdateItem` and `GetItem`.
+//! waiting for its turn reads the item on the way (`GetItem`, a few times at most): what other
+//! processes gave back meanwhile moves its turn sooner. A take is therefore one request almost
+//! always, a refused caller's look at the buckets is one request, a queued caller's looks one
+//! read each, and a refund is one request; the table needs only `UpdateItem` and `GetItem`.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
