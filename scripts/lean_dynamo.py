@@ -107,20 +107,21 @@ def compare(op: str, a, b) -> bool:
     return {"=": a == b, "<>": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
 
 
-def condition(r: Reader, item: dict) -> bool:
-    result = conjunction(r, item)
-    while r.peek() == "OR":
+def joined(r: Reader, item: dict, word: str, part, combine) -> bool:
+    """Parts joined by `word` (OR, AND), every one of them read and evaluated."""
+    result = part(r, item)
+    while r.peek() == word:
         r.take()
-        result = conjunction(r, item) or result
+        result = combine(result, part(r, item))
     return result
+
+
+def condition(r: Reader, item: dict) -> bool:
+    return joined(r, item, "OR", conjunction, lambda a, b: a or b)
 
 
 def conjunction(r: Reader, item: dict) -> bool:
-    result = negation(r, item)
-    while r.peek() == "AND":
-        r.take()
-        result = negation(r, item) and result
-    return result
+    return joined(r, item, "AND", negation, lambda a, b: a and b)
 
 
 def negation(r: Reader, item: dict) -> bool:
