@@ -375,16 +375,19 @@ impl BucketStore for DynamoBuckets {
     }
 
     async fn look_again(&self, turn: &mut Turn) -> Result<(), BucketError> {
-        let mut keys: Vec<String> = turn.keys().map(str::to_string).collect();
-        keys.dedup();
-        let mut read: Vec<(&str, HashMap<String, AttributeValue>)> = Vec::new();
+        // One read per item: a call's requests and tokens are two buckets of one item.
+        let keys: Vec<String> = turn.keys().map(str::to_string).collect();
+        let mut items: Vec<(&str, HashMap<String, AttributeValue>)> = Vec::new();
         for key in &keys {
             let (item, attribute) = locate(key);
-            if !read.iter().any(|(i, _)| *i == item) {
-                read.push((item, self.read_item(item, key).await?));
-            }
-            let values = &read.iter().find(|(i, _)| *i == item).expect("read above").1;
-            if let Some(given) = self.number(key, values, &given_attribute(&attribute))? {
+            let at = match items.iter().position(|(i, _)| *i == item) {
+                Some(at) => at,
+                None => {
+                    items.push((item, self.read_item(item, key).await?));
+                    items.len() - 1
+                }
+            };
+            if let Some(given) = self.number(key, &items[at].1, &given_attribute(&attribute))? {
                 turn.advance(key, given);
             }
         }
